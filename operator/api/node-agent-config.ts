@@ -1,0 +1,62 @@
+// The node agent's configuration: rendered by the operator into a ConfigMap, read by the node agent from a
+// mounted file. Shared by both processes; versioned so an older node agent can refuse a newer file clearly.
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+export const NODE_AGENT_CONFIG_VERSION = 1;
+export const NODE_AGENT_CONFIG_FILE = 'config.json';
+export const NODE_AGENT_CONFIG_DIR = '/etc/ssm-node-agent';
+export const ACTIVATION_SECRET_DIR = '/var/run/secrets/ssmagent.io/activation';
+export const PROXY_SECRET_DIR = '/var/run/secrets/ssmagent.io/proxy';
+export const FLEET_TOKEN_DIR = '/var/run/secrets/ssmagent.io/fleet-token';
+export const HOST_ROOT = '/host';
+export const NODE_AGENT_METRICS_PORT = 9464;
+
+const Str = Type.String();
+
+export const NodeAgentConfig = Type.Object({
+  schemaVersion: Type.Literal(NODE_AGENT_CONFIG_VERSION),
+  configName: Str,
+  region: Str,
+  agent: Type.Object({
+    version: Str,
+    mirror: Type.Optional(Str),
+    verify: Type.Union([Type.Literal('Signature'), Type.Literal('Checksum'), Type.Literal('None')]),
+    sha256: Type.Optional(Str),
+    selfUpdate: Type.Boolean(),
+    existingInstall: Type.Union([Type.Literal('Adopt'), Type.Literal('Replace')]),
+  }),
+  registration: Type.Object({
+    mode: Type.Union([Type.Literal('Auto'), Type.Literal('EC2'), Type.Literal('Hybrid')]),
+    /** Directory of the mounted activation Secret (activationId, activationCode); absent without an activation. */
+    activationDir: Type.Optional(Str),
+  }),
+  ssmUser: Type.Object({ create: Type.Boolean(), sudo: Type.Boolean(), groups: Type.Array(Str) }),
+  proxy: Type.Object({
+    httpsProxy: Type.Optional(Str),
+    httpProxy: Type.Optional(Str),
+    /** Always contains 169.254.169.254 (IMDS). */
+    noProxy: Type.Array(Str),
+    /** Directory of the mounted proxy Secret (httpsProxy, httpProxy), when the URLs carry credentials. */
+    secretDir: Type.Optional(Str),
+  }),
+  /** Resolved host names, overrides or the regional defaults. */
+  endpoints: Type.Object({ ssm: Str, ec2messages: Str, ssmmessages: Str, s3: Str }),
+  connectivity: Type.Object({ intervalSeconds: Type.Number({ exclusiveMinimum: 0 }), timeoutSeconds: Type.Number({ exclusiveMinimum: 0 }) }),
+  deletionPolicy: Type.Union([Type.Literal('Retain'), Type.Literal('Uninstall')]),
+  metricsPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+});
+
+export type NodeAgentConfig = Static<typeof NodeAgentConfig>;
+
+export function parseNodeAgentConfig(text: string): { ok: true; config: NodeAgentConfig } | { ok: false; error: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, error: `not JSON: ${(err as Error).message}` };
+  }
+  if (Value.Check(NodeAgentConfig, raw)) return { ok: true, config: raw };
+  const first = [...Value.Errors(NodeAgentConfig, raw)][0];
+  return { ok: false, error: first ? `${first.path || '/'}: ${first.message}` : 'invalid' };
+}

@@ -1,0 +1,353 @@
+// The SsmAgentConfig API, written once. The CRD (crds/ and the chart), the TypeScript types and the
+// runtime validation are all generated from these schemas: change the API here and run `npm run generate`.
+import { CloneType, Type, type Static } from '@sinclair/typebox';
+import { cel, HttpUrl, IntOrString, MatchingString, StringEnum, StringMap } from './schema-helpers.ts';
+
+const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+const HOST_NAME = '^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\\\\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*$';
+
+export const SecretReference = Type.Object(
+  {
+    name: MatchingString(DNS_LABEL, 'must be a Secret name (lowercase letters, digits, "-" and ".")', {
+      description: "Name of a Secret in the operator's namespace.",
+      maxLength: 253,
+    }),
+  },
+  { description: "A Secret in the operator's namespace (the node agents run there and can mount only Secrets of their own namespace)." },
+);
+
+export const Toleration = Type.Object(
+  {
+    key: Type.Optional(Type.String({ maxLength: 317, description: 'Taint key the toleration applies to; empty with operator Exists matches every taint.' })),
+    operator: Type.Optional(StringEnum(['Exists', 'Equal'] as const, { description: 'Exists or Equal (default Equal).' })),
+    value: Type.Optional(Type.String({ maxLength: 63, description: 'Taint value to match when operator is Equal.' })),
+    effect: Type.Optional(StringEnum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const, { description: 'Taint effect to match; empty matches all effects.' })),
+    tolerationSeconds: Type.Optional(Type.Integer({ description: 'For NoExecute: how long the pod stays bound after the taint appears.' })),
+  },
+  {
+    description: 'A Kubernetes toleration, copied to the node-agent pods and used to decide which nodes a config covers.',
+    ...cel({ rule: "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''", message: 'value must be empty when operator is Exists' }),
+  },
+);
+
+const NodeSelectorRequirement = Type.Object(
+  {
+    key: Type.String({ maxLength: 317, description: 'Label key (or field name for matchFields).' }),
+    operator: StringEnum(['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt'] as const, { description: 'How the key relates to values.' }),
+    values: Type.Optional(Type.Array(Type.String({ maxLength: 63 }), { maxItems: 64, description: 'Values for In/NotIn (one or more), Gt/Lt (exactly one integer); empty for Exists/DoesNotExist.' })),
+  },
+  { description: 'A node selector requirement, as in core/v1 NodeSelectorRequirement.' },
+);
+
+const NodeSelectorTerm = Type.Object(
+  {
+    matchExpressions: Type.Optional(Type.Array(NodeSelectorRequirement, { maxItems: 32, description: "Requirements on the node's labels, ANDed." })),
+    matchFields: Type.Optional(Type.Array(NodeSelectorRequirement, { maxItems: 32, description: "Requirements on the node's fields (metadata.name), ANDed." })),
+  },
+  { description: 'A node selector term; terms are ORed.' },
+);
+
+export const Affinity = Type.Object(
+  {
+    nodeAffinity: Type.Optional(
+      Type.Object(
+        {
+          requiredDuringSchedulingIgnoredDuringExecution: Type.Optional(
+            Type.Object(
+              { nodeSelectorTerms: Type.Array(NodeSelectorTerm, { minItems: 1, maxItems: 32, description: 'The node must match at least one term.' }) },
+              { description: 'Hard node requirements: which nodes the config covers.' },
+            ),
+          ),
+          preferredDuringSchedulingIgnoredDuringExecution: Type.Optional(
+            Type.Array(
+              Type.Object(
+                {
+                  weight: Type.Integer({ minimum: 1, maximum: 100, description: 'Weight 1-100.' }),
+                  preference: NodeSelectorTerm,
+                },
+                { description: 'A weighted preference.' },
+              ),
+              { maxItems: 32, description: 'Soft preferences (DaemonSets ignore these; kept for completeness).' },
+            ),
+          ),
+        },
+        { description: 'Node affinity of the node-agent pods, as in core/v1 NodeAffinity.' },
+      ),
+    ),
+  },
+  { description: 'Affinity of the node-agent pods. Only node affinity applies to a DaemonSet.' },
+);
+
+export const AgentSource = Type.Object(
+  {
+    mirror: Type.Optional(
+      HttpUrl({
+        description:
+          'Base URL of a mirror of the agent packages (air-gapped clusters). The node agent fetches {mirror}/{version}/{os_arch}/amazon-ssm-agent.{deb|rpm}, the same layout as the regional S3 bucket. Default: the AWS regional bucket.',
+      }),
+    ),
+  },
+  { description: 'Where the agent package is downloaded from.' },
+);
+
+export const Agent = Type.Object(
+  {
+    version: Type.String({
+      default: 'latest',
+      maxLength: 32,
+      description: 'Agent version to keep installed: "latest" or a pinned four-part version such as "3.3.1142.0".',
+      ...cel({ rule: "self == 'latest' || self.matches('^[0-9]+\\\\.[0-9]+\\\\.[0-9]+\\\\.[0-9]+$')", message: 'must be "latest" or a four-part version such as 3.3.1142.0' }),
+    }),
+    source: Type.Optional(AgentSource),
+    verify: StringEnum(['Signature', 'Checksum', 'None'] as const, {
+      default: 'Signature',
+      description: "How the package is verified before install: Signature (the agent's GPG signature), Checksum (sha256 below), or None (not recommended; a warning is raised).",
+    }),
+    sha256: Type.Optional(
+      Type.String({
+        maxLength: 64,
+        description: 'Expected sha256 of the package, required when verify is Checksum (a pinned version is then required too).',
+        ...cel({ rule: "self.matches('^[a-f0-9]{64}$')", message: 'must be 64 lowercase hex digits (the sha256 of the package)' }),
+      }),
+    ),
+    selfUpdate: Type.Boolean({ default: false, description: "Let the agent update itself. Default false: the operator, not the agent, decides versions." }),
+    existingInstall: StringEnum(['Adopt', 'Replace'] as const, {
+      default: 'Adopt',
+      description: 'What to do with an agent already on the host (baked into the node image): Adopt keeps it and manages it; Replace reinstalls the desired version.',
+    }),
+  },
+  {
+    description: 'Which amazon-ssm-agent to install and how.',
+    ...cel(
+      { rule: "self.verify != 'Checksum' || has(self.sha256)", message: 'verify: Checksum needs sha256 (the sha256 of the pinned package)', fieldPath: '.sha256', reason: 'FieldValueRequired' },
+      { rule: "self.verify != 'Checksum' || self.version != 'latest'", message: 'verify: Checksum needs a pinned version: a checksum cannot match "latest"', fieldPath: '.version' },
+    ),
+  },
+);
+
+export const ManagedActivation = Type.Object(
+  {
+    iamRole: Type.String({ minLength: 1, maxLength: 64, description: 'IAM service role the managed instances assume, e.g. SSMServiceRole.' }),
+    registrationLimit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'How many hosts one activation may register (1-1000).' }),
+    expirationDays: Type.Integer({ minimum: 1, maximum: 30, default: 30, description: 'Days until the activation expires (1-30); the operator rotates it before then.' }),
+    tags: Type.Optional(StringMap({ description: 'Extra tags put on the activation and the managed instances.' })),
+  },
+  { description: 'An activation the operator creates, stores and rotates itself.' },
+);
+
+export const Activation = Type.Object(
+  {
+    secretRef: Type.Optional(
+      Type.Object(
+        { name: SecretReference.properties.name },
+        { description: "A user-made Secret in the operator's namespace with keys activationId and activationCode." },
+      ),
+    ),
+    managed: Type.Optional(ManagedActivation),
+  },
+  {
+    description: 'Hybrid activation: exactly one of secretRef or managed.',
+    ...cel({ rule: 'has(self.secretRef) != has(self.managed)', message: 'set exactly one of secretRef or managed' }),
+  },
+);
+
+export const Registration = Type.Object(
+  {
+    mode: StringEnum(['Auto', 'EC2', 'Hybrid'] as const, {
+      default: 'Auto',
+      description: 'Auto: EC2 instance identity when IMDS answers, hybrid activation otherwise. EC2: only EC2 hosts. Hybrid: always register with an activation.',
+    }),
+    activation: Type.Optional(Activation),
+    deregisterOnNodeDelete: Type.Boolean({ default: true, description: 'Deregister the managed instance (mi-…) when its Node is deleted.' }),
+  },
+  {
+    description: 'How hosts register with Systems Manager.',
+    ...cel(
+      { rule: "self.mode != 'Hybrid' || has(self.activation)", message: 'mode Hybrid needs activation with exactly one of secretRef or managed', fieldPath: '.activation', reason: 'FieldValueRequired' },
+      { rule: "self.mode != 'EC2' || !has(self.activation)", message: 'mode EC2 registers with the instance identity: remove activation, or use mode Auto or Hybrid', fieldPath: '.activation', reason: 'FieldValueForbidden' },
+    ),
+  },
+);
+
+export const SsmUser = Type.Object(
+  {
+    create: Type.Boolean({ default: true, description: 'Create ssm-user on the host up front (the agent would create it on first session otherwise).' }),
+    sudo: Type.Boolean({ default: true, description: 'Give ssm-user passwordless sudo through /etc/sudoers.d/ssm-agent-users; false removes that file.' }),
+    groups: Type.Optional(Type.Array(MatchingString('^[a-z_][a-z0-9_-]*[$]?$', 'must be a POSIX group name', { maxLength: 32, description: 'A group name.' }), { maxItems: 32, description: 'Extra groups ssm-user belongs to.' })),
+  },
+  { description: 'The ssm-user account used by Session Manager.' },
+);
+
+export const Proxy = Type.Object(
+  {
+    httpsProxy: Type.Optional(HttpUrl({ description: 'Proxy for HTTPS traffic (https_proxy), e.g. http://proxy.example.com:3128.' })),
+    httpProxy: Type.Optional(HttpUrl({ description: 'Proxy for HTTP traffic (http_proxy).' })),
+    noProxy: Type.Optional(
+      Type.Array(MatchingString('^[^\\\\s,]+$', 'must be one host, domain (.example.com), IP or CIDR without spaces or commas', { maxLength: 253, description: 'A host, domain suffix, IP or CIDR.' }), {
+        maxItems: 128,
+        description: 'Hosts that bypass the proxy (no_proxy). 169.254.169.254 (IMDS) is always added.',
+      }),
+    ),
+    secretRef: Type.Optional(
+      Type.Object(
+        { name: SecretReference.properties.name },
+        { description: "A Secret in the operator's namespace with keys httpsProxy and/or httpProxy, for proxy URLs that carry credentials." },
+      ),
+    ),
+  },
+  {
+    description: 'HTTP proxy for the agent (a systemd drop-in with lowercase http_proxy/https_proxy/no_proxy) and for the connectivity probes.',
+    ...cel({ rule: '!(has(self.secretRef) && (has(self.httpsProxy) || has(self.httpProxy)))', message: 'set the proxy URLs either inline or in secretRef, not both' }),
+  },
+);
+
+const endpointHost = (service: string) =>
+  Type.Optional(
+    MatchingString(HOST_NAME, 'must be a DNS host name such as ssm.us-east-1.amazonaws.com or a VPC endpoint name, without https://', {
+      maxLength: 253,
+      description: `Host name for ${service} (VPC endpoint, FIPS or another partition). Default: ${service}.{region}.amazonaws.com (.amazonaws.com.cn in China).`,
+    }),
+  );
+
+export const Endpoints = Type.Object(
+  {
+    ssm: endpointHost('ssm'),
+    ec2messages: endpointHost('ec2messages'),
+    ssmmessages: endpointHost('ssmmessages'),
+    s3: endpointHost('s3'),
+  },
+  { description: 'Endpoint overrides, written to amazon-ssm-agent.json and probed.' },
+);
+
+const DURATION = '^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$';
+
+export const Connectivity = Type.Object(
+  {
+    interval: MatchingString(DURATION, 'must be a duration such as 60s or 5m', { maxLength: 16, default: '60s', description: 'How often each node probes its endpoints.' }),
+    timeout: MatchingString(DURATION, 'must be a duration such as 5s', { maxLength: 16, default: '5s', description: 'Timeout of each probe phase.' }),
+  },
+  { description: 'Connectivity probes (DNS, TCP, TLS, HTTPS) from every node to the SSM endpoints.' },
+);
+
+export const DaemonSetOptions = Type.Object(
+  {
+    image: Type.Optional(
+      MatchingString('^[^\\\\s]+$', 'must be an image reference without spaces, e.g. registry.example.com/ssm-agent-operator:0.1.0', {
+        maxLength: 512,
+        description: "Node-agent image. Default: the operator's own image.",
+      }),
+    ),
+    imagePullSecrets: Type.Optional(Type.Array(Type.Object({ name: SecretReference.properties.name }, { description: 'A pull Secret.' }), { maxItems: 16, description: "Pull Secrets in the operator's namespace." })),
+    priorityClassName: Type.Optional(Type.String({ maxLength: 253, description: 'PriorityClass of the node-agent pods, e.g. system-node-critical.' })),
+    resources: Type.Optional(
+      Type.Object(
+        {
+          requests: Type.Optional(Type.Record(Type.String(), IntOrString({ description: 'A quantity.' }), { description: 'Requested cpu/memory.' })),
+          limits: Type.Optional(Type.Record(Type.String(), IntOrString({ description: 'A quantity.' }), { description: 'cpu/memory limits.' })),
+        },
+        { description: 'Resources of the node-agent container. Default: requests 10m/64Mi, limit 128Mi memory.' },
+      ),
+    ),
+    maxUnavailable: IntOrString({
+      default: 1,
+      description: 'How many nodes may have their node agent restarting at once during a rollout: a number >= 1 or a percentage such as "10%".',
+      ...cel({ rule: "type(self) == int ? self >= 1 : self.matches('^([1-9][0-9]?|100)%$')", message: 'must be an integer >= 1 or a percentage from 1% to 100%' }),
+    }),
+    serviceAccountAnnotations: Type.Optional(StringMap({ description: "Annotations on the node agents' ServiceAccount (e.g. eks.amazonaws.com/role-arn)." })),
+    podAnnotations: Type.Optional(StringMap({ description: 'Extra annotations on the node-agent pods.' })),
+  },
+  { description: 'How the node-agent DaemonSet runs.' },
+);
+
+export const SsmAgentConfigSpec = Type.Object(
+  {
+    region: Type.String({
+      maxLength: 32,
+      description: 'AWS region the hosts register in, e.g. us-east-1.',
+      ...cel({ rule: "self.matches('^[a-z]{2}(-[a-z]+)+-[0-9]+$')", message: 'must be an AWS region such as us-east-1, eu-west-2 or cn-north-1' }),
+    }),
+    nodeSelector: Type.Optional(StringMap({ description: 'Labels a node must have to be covered by this config. Empty: every node.' })),
+    tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 64, description: 'Tolerations of the node-agent pods; a tainted node is covered only if tolerated. Default: none.' })),
+    affinity: Type.Optional(Affinity),
+    agent: CloneType(Agent, { default: {} }),
+    registration: CloneType(Registration, { default: {} }),
+    ssmUser: CloneType(SsmUser, { default: {} }),
+    proxy: Type.Optional(Proxy),
+    endpoints: Type.Optional(Endpoints),
+    connectivity: CloneType(Connectivity, { default: {} }),
+    deletionPolicy: StringEnum(['Retain', 'Uninstall'] as const, {
+      default: 'Retain',
+      description: 'When the config is deleted: Retain leaves the agent on the hosts; Uninstall removes it and deregisters the managed instances.',
+    }),
+    daemonSet: CloneType(DaemonSetOptions, { default: {} }),
+  },
+  { description: 'Desired state of the SSM agent on the selected nodes.' },
+);
+
+export const Condition = Type.Object(
+  {
+    type: Type.String({ maxLength: 316, description: 'Ready, Progressing, Degraded, Conflicted or ActivationReady.' }),
+    status: StringEnum(['True', 'False', 'Unknown'] as const, { description: 'True, False or Unknown.' }),
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0, description: 'The generation this condition was computed for.' })),
+    lastTransitionTime: Type.String({ format: 'date-time', description: 'When the status last changed.' }),
+    reason: Type.String({ maxLength: 1024, description: 'CamelCase reason.' }),
+    message: Type.String({ maxLength: 32768, description: 'Human-readable detail.' }),
+  },
+  { description: 'A standard Kubernetes condition.' },
+);
+
+const count = (what: string) => Type.Integer({ minimum: 0, description: what });
+
+export const SsmAgentConfigStatus = Type.Object(
+  {
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0, description: 'The generation of the spec this status describes.' })),
+    conditions: Type.Optional(Type.Array(Condition, { maxItems: 16, description: 'Ready, Progressing, Degraded, Conflicted and ActivationReady.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })),
+    nodes: Type.Optional(
+      Type.Object(
+        {
+          desired: count('Nodes that should run the node agent (from the DaemonSet).'),
+          ready: count('Nodes whose node-agent pod is ready.'),
+          updated: count('Nodes whose node-agent pod runs the current configuration.'),
+          installed: Type.Optional(count('Nodes with the agent installed (reported by the node agents).')),
+          registered: Type.Optional(count('Nodes registered with Systems Manager (reported by the node agents).')),
+          online: Type.Optional(count('Nodes whose agent Systems Manager sees Online.')),
+          failing: Type.Optional(count('Nodes whose node agent reports a failing step.')),
+        },
+        { description: 'Node counts.' },
+      ),
+    ),
+    agentVersions: Type.Optional(Type.Array(Type.Object({ version: Type.String({ description: 'Agent version.' }), count: count('Nodes running it.') }, { description: 'A version and its node count.' }), { maxItems: 64, description: 'Agent versions across the nodes.' })),
+    activation: Type.Optional(
+      Type.Object(
+        {
+          id: Type.String({ description: 'Activation id.' }),
+          expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'When it expires.' })),
+          registrationsUsed: Type.Optional(count('Registrations used.')),
+          registrationLimit: Type.Optional(count('Registration limit.')),
+        },
+        { description: 'The hybrid activation in use.' },
+      ),
+    ),
+    failingNodes: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            node: Type.String({ description: 'Node name.' }),
+            reason: Type.String({ description: 'CamelCase reason.' }),
+            message: Type.String({ description: 'Detail.' }),
+            since: Type.String({ format: 'date-time', description: 'Failing since.' }),
+          },
+          { description: 'A failing node.' },
+        ),
+        { maxItems: 20, description: 'Up to 20 failing nodes, oldest failure first.' },
+      ),
+    ),
+  },
+  { description: 'Observed state, written by the operator.' },
+);
+
+export type SsmAgentConfigSpec = Static<typeof SsmAgentConfigSpec>;
+export type SsmAgentConfigStatus = Static<typeof SsmAgentConfigStatus>;
+export type Condition = Static<typeof Condition>;
+export type Toleration = Static<typeof Toleration>;
+export type Affinity = Static<typeof Affinity>;

@@ -1,0 +1,127 @@
+// Computes a config's status from what was observed in one reconcile pass. Pure: the controller writes the
+// result once, and only when it differs from what is stored.
+import type { Condition, SsmAgentConfigStatus } from '../api/types.ts';
+import { canonicalJson } from '../manifests/config-hash.ts';
+import { describeConflict, type Conflict } from './conflicts.ts';
+
+export interface DaemonSetObservation {
+  generation?: number;
+  status?: {
+    observedGeneration?: number;
+    desiredNumberScheduled?: number;
+    numberReady?: number;
+    numberAvailable?: number;
+    updatedNumberScheduled?: number;
+    numberUnavailable?: number;
+  };
+}
+
+export interface StatusInput {
+  generation: number;
+  previous: SsmAgentConfigStatus | undefined;
+  now: string;
+  invalidSpec?: string[];
+  conflict?: Conflict;
+  applyError?: string;
+  daemonSet?: DaemonSetObservation;
+}
+
+type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Conflicted';
+type Verdict = { status: 'True' | 'False' | 'Unknown'; reason: string; message: string };
+
+function rollout(ds: DaemonSetObservation | undefined) {
+  const s = ds?.status ?? {};
+  const desired = s.desiredNumberScheduled ?? 0;
+  const observedCurrent = ds !== undefined && (s.observedGeneration ?? 0) >= (ds.generation ?? 1);
+  return {
+    desired,
+    ready: s.numberReady ?? 0,
+    available: s.numberAvailable ?? 0,
+    updated: s.updatedNumberScheduled ?? 0,
+    observedCurrent,
+    rolledOut: observedCurrent && (s.updatedNumberScheduled ?? 0) >= desired,
+  };
+}
+
+function verdicts(input: StatusInput): Record<ConditionType, Verdict> {
+  const r = rollout(input.daemonSet);
+  const conflicted: Verdict = input.conflict
+    ? { status: 'True', reason: 'OverlappingNodes', message: describeConflict(input.conflict) }
+    : { status: 'False', reason: 'NoOverlap', message: 'No other SsmAgentConfig selects the same nodes.' };
+
+  let degraded: Verdict = { status: 'False', reason: 'AsExpected', message: 'No problem found.' };
+  if (input.invalidSpec?.length) degraded = { status: 'True', reason: 'InvalidSpec', message: `The spec is invalid: ${input.invalidSpec.join('; ')}` };
+  else if (input.applyError) degraded = { status: 'True', reason: 'ApplyFailed', message: `Applying the node-agent objects failed: ${input.applyError}` };
+  else if (!input.conflict && r.rolledOut && r.available < r.desired)
+    degraded = { status: 'True', reason: 'NodeAgentsUnavailable', message: `${r.desired - r.available} of ${r.desired} node-agent pods are not available.` };
+
+  let progressing: Verdict;
+  if (input.conflict || input.invalidSpec?.length) progressing = { status: 'False', reason: 'Blocked', message: 'Nothing is rolled out until the problem above is fixed.' };
+  else if (!input.daemonSet) progressing = { status: 'True', reason: 'Creating', message: 'Creating the node-agent DaemonSet.' };
+  else if (!r.rolledOut) progressing = { status: 'True', reason: 'RollingOut', message: `${r.updated} of ${r.desired} nodes run the current node-agent configuration.` };
+  else progressing = { status: 'False', reason: 'RolloutComplete', message: `All ${r.desired} selected nodes run the current node-agent configuration.` };
+
+  let ready: Verdict;
+  if (input.conflict) ready = { status: 'False', reason: 'Conflicted', message: 'Another SsmAgentConfig already covers some of the selected nodes.' };
+  else if (degraded.status === 'True') ready = { status: 'False', reason: degraded.reason, message: degraded.message };
+  else if (progressing.status === 'True') ready = { status: 'False', reason: progressing.reason, message: progressing.message };
+  else if (r.desired === 0) ready = { status: 'False', reason: 'NoNodesSelected', message: 'No node matches nodeSelector, affinity and tolerations.' };
+  else ready = { status: 'True', reason: 'AllNodesReady', message: `The node agent is ready on all ${r.desired} selected nodes.` };
+
+  return { Ready: ready, Progressing: progressing, Degraded: degraded, Conflicted: conflicted };
+}
+
+const ORDER: ConditionType[] = ['Ready', 'Progressing', 'Degraded', 'Conflicted'];
+
+export function computeStatus(input: StatusInput): SsmAgentConfigStatus {
+  const previous = input.previous ?? {};
+  const v = verdicts(input);
+  const oldConditions = new Map((previous.conditions ?? []).map((c) => [c.type, c]));
+  const conditions: Condition[] = ORDER.map((type) => {
+    const old = oldConditions.get(type);
+    const { status, reason, message } = v[type];
+    // lastTransitionTime moves only when the status itself changes (Kubernetes API conventions).
+    const lastTransitionTime = old && old.status === status ? old.lastTransitionTime : input.now;
+    return { type, status, observedGeneration: input.generation, lastTransitionTime, reason, message };
+  });
+  // Conditions owned by other controllers (ActivationReady) are kept as they are.
+  for (const c of previous.conditions ?? []) if (!ORDER.includes(c.type as ConditionType)) conditions.push(c);
+
+  const r = rollout(input.conflict ? undefined : input.daemonSet);
+  const { desired: _d, ready: _r, updated: _u, ...reported } = previous.nodes ?? { desired: 0, ready: 0, updated: 0 };
+  return {
+    ...previous,
+    observedGeneration: input.generation,
+    conditions,
+    nodes: { ...reported, desired: r.desired, ready: r.ready, updated: r.updated },
+  };
+}
+
+export function statusEqual(a: SsmAgentConfigStatus | undefined, b: SsmAgentConfigStatus | undefined): boolean {
+  return canonicalJson(a ?? {}) === canonicalJson(b ?? {});
+}
+
+export interface TransitionEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+/** Events for the transitions worth telling a person about. Pure. */
+export function transitionEvents(before: SsmAgentConfigStatus | undefined, after: SsmAgentConfigStatus): TransitionEvent[] {
+  const get = (s: SsmAgentConfigStatus | undefined, type: string) => s?.conditions?.find((c) => c.type === type);
+  const events: TransitionEvent[] = [];
+  const changed = (type: string) => {
+    const a = get(before, type);
+    const b = get(after, type);
+    return b && (a?.status !== b.status || (b.status === 'True' && a?.reason !== b.reason)) ? b : undefined;
+  };
+  const conflicted = changed('Conflicted');
+  if (conflicted?.status === 'True') events.push({ type: 'Warning', reason: 'Conflicted', message: conflicted.message });
+  if (conflicted?.status === 'False' && get(before, 'Conflicted')) events.push({ type: 'Normal', reason: 'ConflictResolved', message: conflicted.message });
+  const degraded = changed('Degraded');
+  if (degraded?.status === 'True') events.push({ type: 'Warning', reason: degraded.reason, message: degraded.message });
+  const ready = changed('Ready');
+  if (ready?.status === 'True') events.push({ type: 'Normal', reason: 'Ready', message: ready.message });
+  return events;
+}

@@ -1,0 +1,52 @@
+// The one generic apply step: server-side apply of every desired object with our field manager, then prune of
+// the objects we own that are no longer desired. Decisions (what to prune) are pure; this file does the I/O.
+import { FIELD_MANAGER } from '../manifests/names.ts';
+import { isNotFound, type KubeClient, type KubeObject } from './client.ts';
+import { resourceOf, resourcePath } from './resources.ts';
+
+export interface ApplyResult {
+  applied: KubeObject[];
+  pruned: string[];
+}
+
+export const objectRef = (o: KubeObject): string => `${o.kind}/${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name}`;
+
+export async function serverSideApply<T extends KubeObject>(client: KubeClient, object: T): Promise<T> {
+  const resource = resourceOf(object.apiVersion, object.kind);
+  const path = resourcePath(resource, { namespace: object.metadata?.namespace, name: object.metadata?.name });
+  // force: we own these objects; a human's edit of a field we manage is drift, and drift is corrected.
+  return client.request<T>('PATCH', path, {
+    query: { fieldManager: FIELD_MANAGER, force: true },
+    body: object,
+    contentType: 'application/apply-patch+yaml',
+  });
+}
+
+/** Objects in `existing` that are not in `desired` (by kind, namespace and name). Pure. */
+export function objectsToPrune(existing: KubeObject[], desired: KubeObject[]): KubeObject[] {
+  const wanted = new Set(desired.map(objectRef));
+  return existing.filter((o) => !wanted.has(objectRef(o)) && !o.metadata?.deletionTimestamp);
+}
+
+export async function deleteObject(client: KubeClient, object: KubeObject): Promise<void> {
+  const resource = resourceOf(object.apiVersion, object.kind);
+  try {
+    await client.request('DELETE', resourcePath(resource, { namespace: object.metadata?.namespace, name: object.metadata?.name }), {
+      body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' },
+    });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+/**
+ * Applies `desired` in order, then deletes the objects in `existing` (what the informers see as owned by this
+ * config) that are no longer desired.
+ */
+export async function applyAndPrune(client: KubeClient, desired: KubeObject[], existing: KubeObject[]): Promise<ApplyResult> {
+  const applied: KubeObject[] = [];
+  for (const object of desired) applied.push(await serverSideApply(client, object));
+  const prune = objectsToPrune(existing, desired);
+  for (const object of prune) await deleteObject(client, object);
+  return { applied, pruned: prune.map(objectRef) };
+}

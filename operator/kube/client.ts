@@ -1,0 +1,169 @@
+// A thin JSON client for the Kubernetes API: one place for transport, auth and error shape. Objects stay plain
+// JSON (timestamps are strings) whether they come from a list, a watch or a write.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type * as https from 'node:https';
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { Agent, fetch, type Dispatcher } from 'undici';
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
+  };
+}
+
+export interface KubeList<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string; continue?: string };
+}
+
+export class KubeApiError extends Error {
+  readonly statusCode: number;
+  readonly reason: string;
+  constructor(statusCode: number, reason: string, message: string) {
+    super(message);
+    this.name = 'KubeApiError';
+    this.statusCode = statusCode;
+    this.reason = reason;
+  }
+}
+
+export const isNotFound = (err: unknown): boolean => err instanceof KubeApiError && err.statusCode === 404;
+export const isConflict = (err: unknown): boolean => err instanceof KubeApiError && err.statusCode === 409;
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export type WatchEvent<T> = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: T } | { type: 'ERROR'; object: { code?: number; message?: string; reason?: string } };
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+export class KubeClient {
+  private readonly kc: KubeConfig;
+  private agent?: { key: string; dispatcher: Dispatcher };
+
+  constructor(kc: KubeConfig) {
+    this.kc = kc;
+  }
+
+  get server(): string {
+    const cluster = this.kc.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    return cluster.server;
+  }
+
+  /** Auth is read on every call: in-cluster tokens rotate and exec plugins refresh. */
+  private async transport(): Promise<{ headers: Record<string, string>; dispatcher: Dispatcher }> {
+    const opts: https.RequestOptions = {};
+    await this.kc.applyToHTTPSOptions(opts);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
+    if (opts.auth) headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+    const tls = { ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized };
+    const key = JSON.stringify([String(tls.ca), String(tls.cert), String(tls.key), tls.rejectUnauthorized]);
+    if (this.agent?.key !== key) {
+      void this.agent?.dispatcher.close();
+      this.agent = { key, dispatcher: new Agent({ connect: tls, keepAliveTimeout: 30_000 }) };
+    }
+    return { headers, dispatcher: this.agent.dispatcher };
+  }
+
+  private url(path: string, query?: RequestOptions['query']): URL {
+    const url = new URL(this.server.replace(/\/$/, '') + path);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    return url;
+  }
+
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const { headers, dispatcher } = await this.transport();
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS)])
+      : AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const hasBody = options.body !== undefined;
+    const response = await fetch(this.url(path, options.query), {
+      method,
+      headers: { ...headers, Accept: 'application/json', ...(hasBody ? { 'Content-Type': options.contentType ?? 'application/json' } : {}) },
+      body: hasBody ? JSON.stringify(options.body) : undefined,
+      dispatcher,
+      signal,
+    });
+    const text = await response.text();
+    if (!response.ok) {
+      let reason = response.statusText;
+      let message = text;
+      try {
+        const status = JSON.parse(text) as { reason?: string; message?: string };
+        reason = status.reason ?? reason;
+        message = status.message ?? message;
+      } catch {
+        // not a Status object: keep the raw text
+      }
+      throw new KubeApiError(response.status, reason, `${method} ${path}: ${response.status} ${message}`);
+    }
+    return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  get<T>(path: string, options?: RequestOptions): Promise<T> {
+    return this.request<T>('GET', path, options);
+  }
+
+  /**
+   * Streams one watch until the server ends it, the signal aborts, or no byte arrives for `idleMs`.
+   * Resolves on a normal end; rejects on transport and HTTP errors.
+   */
+  async watch<T>(path: string, query: RequestOptions['query'], onEvent: (event: WatchEvent<T>) => void, signal: AbortSignal, idleMs: number): Promise<void> {
+    const { headers, dispatcher } = await this.transport();
+    const idle = new AbortController();
+    let timer = setTimeout(() => idle.abort(), idleMs);
+    const resetIdle = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => idle.abort(), idleMs);
+    };
+    try {
+      const response = await fetch(this.url(path, { ...query, watch: true }), {
+        method: 'GET',
+        headers: { ...headers, Accept: 'application/json' },
+        dispatcher,
+        signal: AbortSignal.any([signal, idle.signal]),
+      });
+      if (!response.ok || !response.body) {
+        throw new KubeApiError(response.status, response.statusText, `WATCH ${path}: ${response.status} ${await response.text()}`);
+      }
+      const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
+      body.on('data', resetIdle);
+      const lines = createInterface({ input: body, crlfDelay: Infinity });
+      for await (const line of lines) {
+        if (!line.trim()) continue;
+        onEvent(JSON.parse(line) as WatchEvent<T>);
+      }
+    } catch (err) {
+      // An idle or caller abort is a normal end of this watch; the informer decides what comes next.
+      if (idle.signal.aborted || signal.aborted) return;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  close(): void {
+    void this.agent?.dispatcher.close();
+    this.agent = undefined;
+  }
+}

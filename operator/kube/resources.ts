@@ -1,0 +1,37 @@
+// REST paths of the resources the operator touches.
+import { GROUP, PLURAL, VERSION } from '../api/group.ts';
+
+export interface Resource {
+  group: string; // '' for core
+  version: string;
+  plural: string;
+  namespaced: boolean;
+  kind: string;
+}
+
+export const RESOURCES = {
+  ssmAgentConfig: { group: GROUP, version: VERSION, plural: PLURAL, namespaced: false, kind: 'SsmAgentConfig' },
+  node: { group: '', version: 'v1', plural: 'nodes', namespaced: false, kind: 'Node' },
+  daemonSet: { group: 'apps', version: 'v1', plural: 'daemonsets', namespaced: true, kind: 'DaemonSet' },
+  configMap: { group: '', version: 'v1', plural: 'configmaps', namespaced: true, kind: 'ConfigMap' },
+  serviceAccount: { group: '', version: 'v1', plural: 'serviceaccounts', namespaced: true, kind: 'ServiceAccount' },
+  clusterRole: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterroles', namespaced: false, kind: 'ClusterRole' },
+  clusterRoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterrolebindings', namespaced: false, kind: 'ClusterRoleBinding' },
+  lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true, kind: 'Lease' },
+  event: { group: 'events.k8s.io', version: 'v1', plural: 'events', namespaced: true, kind: 'Event' },
+} as const satisfies Record<string, Resource>;
+
+export function resourcePath(r: Resource, opts: { namespace?: string; name?: string; subresource?: string } = {}): string {
+  const base = r.group === '' ? `/api/${r.version}` : `/apis/${r.group}/${r.version}`;
+  const ns = r.namespaced && opts.namespace ? `/namespaces/${encodeURIComponent(opts.namespace)}` : '';
+  const name = opts.name ? `/${encodeURIComponent(opts.name)}` : '';
+  const sub = opts.name && opts.subresource ? `/${opts.subresource}` : '';
+  return `${base}${ns}/${r.plural}${name}${sub}`;
+}
+
+/** The resource of an object built by the manifests, found by apiVersion and kind. */
+export function resourceOf(apiVersion: string | undefined, kind: string | undefined): Resource {
+  const found = Object.values(RESOURCES).find((r) => (r.group ? `${r.group}/${r.version}` : r.version) === apiVersion && r.kind === kind);
+  if (!found) throw new Error(`no REST mapping for ${apiVersion} ${kind}`);
+  return found;
+}

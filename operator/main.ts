@@ -1,0 +1,33 @@
+// The operator process: reads its settings, runs until SIGTERM (graceful) or until it loses leadership (exits
+// non-zero, so Kubernetes restarts it as a standby).
+import { KubeConfig } from '@kubernetes/client-node';
+import { startOperator } from './manager/manager.ts';
+import { createLogger } from './observability/logger.ts';
+import { readSettings } from './settings.ts';
+
+const log = createLogger('ssm-agent-operator');
+const parsed = readSettings(process.env);
+if (!parsed.ok) {
+  for (const e of parsed.errors) log.fatal(e);
+  process.exit(2);
+}
+const kc = new KubeConfig();
+kc.loadFromDefault();
+const operator = await startOperator(kc, parsed.settings, log);
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 25_000);
+    force.unref();
+    operator.stop().then(() => process.exit(0));
+  });
+}
+const outcome = await operator.done;
+if (outcome === 'lost-leadership') {
+  log.error('leadership lost: exiting so that a fresh process waits for the lease');
+  process.exit(1);
+}

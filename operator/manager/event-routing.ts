@@ -1,0 +1,37 @@
+// Which config keys an informer event should enqueue. Pure: this is where reconcile loops are prevented
+// (our own status writes and no-op updates enqueue nothing).
+import type { SsmAgentConfig } from '../api/types.ts';
+import type { KubeObject } from '../kube/client.ts';
+import type { InformerEvent } from '../kube/informer.ts';
+import { canonicalJson } from '../manifests/config-hash.ts';
+import { LABEL_CONFIG } from '../manifests/names.ts';
+import type { NodeObject } from '../controllers/node-selection.ts';
+
+export type KeysToQueue = 'all' | string[];
+
+export function keysForConfigEvent(event: InformerEvent<SsmAgentConfig>): KeysToQueue {
+  if (event.type !== 'update') return 'all'; // a config appearing or going changes who conflicts with whom
+  const { object: now, old } = event;
+  if (now.metadata.generation !== old.metadata.generation) return 'all';
+  const meta = (c: SsmAgentConfig) => canonicalJson([c.metadata.deletionTimestamp ?? null, c.metadata.finalizers ?? []]);
+  return meta(now) !== meta(old) ? [now.metadata.name] : [];
+}
+
+export function nodeEventMatters(event: InformerEvent<NodeObject>): boolean {
+  if (event.type !== 'update') return true;
+  const shape = (n: NodeObject) => canonicalJson([n.metadata?.labels ?? {}, n.spec?.taints ?? []]);
+  return shape(event.object) !== shape(event.old);
+}
+
+export function keysForOwnedEvent(event: InformerEvent<KubeObject>): KeysToQueue {
+  const name = event.object.metadata?.labels?.[LABEL_CONFIG];
+  return name ? [name] : [];
+}
+
+/** Nodes are cached with only what node selection needs: status (images, conditions) is most of a Node's bytes. */
+export function trimNode(node: NodeObject): NodeObject {
+  return {
+    metadata: { name: node.metadata?.name, labels: node.metadata?.labels, resourceVersion: node.metadata?.resourceVersion },
+    spec: { taints: node.spec?.taints, unschedulable: node.spec?.unschedulable },
+  };
+}

@@ -1,0 +1,185 @@
+// Wires the operator together: informers feed a work queue, workers run the reconciler, and all of it runs
+// only while this replica holds the leader lease.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { SsmAgentConfig } from '../api/types.ts';
+import { EventRecorder } from '../controllers/event-recorder.ts';
+import type { NodeObject } from '../controllers/node-selection.ts';
+import { SsmAgentConfigController } from '../controllers/ssmagentconfig-controller.ts';
+import { KubeClient, type KubeObject } from '../kube/client.ts';
+import { errorMessage, Informer, type InformerEvent } from '../kube/informer.ts';
+import { LeaderElector } from '../kube/leader-election.ts';
+import { RESOURCES, resourcePath, type Resource } from '../kube/resources.ts';
+import { ALL_OWNED_SELECTOR, LABEL_CONFIG } from '../manifests/names.ts';
+import { startHttpServer } from '../observability/http-server.ts';
+import { createOperatorMetrics, type OperatorMetrics } from '../observability/metrics.ts';
+import type { OperatorSettings } from '../settings.ts';
+import { WorkQueue } from '../runtime/work-queue.ts';
+import { keysForConfigEvent, keysForOwnedEvent, nodeEventMatters, trimNode, type KeysToQueue } from './event-routing.ts';
+
+const OWNED_KINDS: Resource[] = [RESOURCES.serviceAccount, RESOURCES.clusterRole, RESOURCES.clusterRoleBinding, RESOURCES.configMap, RESOURCES.daemonSet];
+
+export interface Operator {
+  metrics: OperatorMetrics;
+  server: Server;
+  /** Resolves when the operator stops: after `stop()`, or when leadership is lost ('lost-leadership'). */
+  done: Promise<'stopped' | 'lost-leadership'>;
+  stop(): Promise<void>;
+}
+
+export async function startOperator(kc: KubeConfig, settings: OperatorSettings, log: Logger): Promise<Operator> {
+  const client = new KubeClient(kc);
+  const metrics = createOperatorMetrics();
+  const abort = new AbortController();
+  const queue = new WorkQueue();
+  const controllerName = SsmAgentConfigController.NAME;
+  let leading = !settings.leaderElection;
+
+  const informers: Informer<KubeObject>[] = [];
+  const informerFor = <T extends KubeObject>(name: string, resource: Resource, onEvent: (e: InformerEvent<T>) => void, extra: { namespace?: string; labelSelector?: string; transform?: (o: T) => T } = {}) => {
+    const informer = new Informer<T>({
+      name,
+      client,
+      path: resourcePath(resource, { namespace: extra.namespace }),
+      labelSelector: extra.labelSelector,
+      transform: extra.transform,
+      log,
+      onEvent,
+      onError: () => metrics.informerRestarts.inc({ informer: name }),
+    });
+    informers.push(informer as unknown as Informer<KubeObject>);
+    return informer;
+  };
+
+  const enqueue = (keys: KeysToQueue) => {
+    const names = keys === 'all' ? configs.list().map((c) => c.metadata.name) : keys;
+    for (const name of names) queue.add(name);
+    metrics.workQueueDepth.set({ controller: controllerName }, queue.length);
+  };
+
+  const configs = informerFor<SsmAgentConfig & KubeObject>('ssmagentconfigs', RESOURCES.ssmAgentConfig, (e) => {
+    enqueue(keysForConfigEvent(e));
+    if (e.type === 'add' || e.type === 'delete') queue.add(e.object.metadata.name);
+  });
+  const nodes = informerFor<NodeObject & KubeObject>('nodes', RESOURCES.node, (e) => nodeEventMatters(e) && enqueue('all'), { transform: trimNode });
+  const owned = OWNED_KINDS.map((r) =>
+    informerFor<KubeObject>(r.plural, r, (e) => enqueue(keysForOwnedEvent(e)), { namespace: r.namespaced ? settings.namespace : undefined, labelSelector: ALL_OWNED_SELECTOR }),
+  );
+  const ownedKind = new Map(owned.map((inf, i) => [inf, OWNED_KINDS[i] as Resource]));
+
+  const events = new EventRecorder(client, log, 'ssm-agent-operator', settings.identity);
+  const controller = new SsmAgentConfigController({
+    client,
+    log,
+    events,
+    metrics,
+    context: { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage },
+    caches: {
+      configs: () => configs.list(),
+      config: (name) => configs.get(name),
+      nodes: () => nodes.list(),
+      owned: (name) =>
+        owned.flatMap((inf) => {
+          const r = ownedKind.get(inf) as Resource;
+          const apiVersion = r.group ? `${r.group}/${r.version}` : r.version;
+          return inf
+            .list()
+            .filter((o) => o.metadata?.labels?.[LABEL_CONFIG] === name)
+            .map((o) => ({ ...o, apiVersion, kind: r.kind }));
+        }),
+    },
+  });
+
+  const synced = () => informers.every((i) => i.hasSynced());
+  const server = await startHttpServer({
+    port: settings.httpPort,
+    registry: metrics.registry,
+    // A standby replica is ready: it is healthy and waits for the lease.
+    ready: () => (!leading ? { ok: true, detail: 'standby' } : synced() ? { ok: true, detail: 'ok' } : { ok: false, detail: 'caches not synced' }),
+  });
+
+  const worker = async () => {
+    for (;;) {
+      const key = await queue.get();
+      if (key === undefined) return;
+      const end = metrics.reconcileDuration.startTimer({ controller: controllerName });
+      let result = 'success';
+      try {
+        const r = await controller.reconcile(key);
+        if (r.error) {
+          result = 'error';
+          const retryIn = queue.addRateLimited(key);
+          log.warn({ config: key, err: r.error, retryInMs: retryIn }, 'reconcile failed');
+        } else {
+          queue.forget(key);
+        }
+      } catch (err) {
+        result = 'error';
+        const retryIn = queue.addRateLimited(key);
+        log.warn({ config: key, err: errorMessage(err), retryInMs: retryIn }, 'reconcile failed');
+      } finally {
+        end();
+        metrics.reconcileTotal.inc({ controller: controllerName, result });
+        queue.done(key);
+        metrics.workQueueDepth.set({ controller: controllerName }, queue.length);
+      }
+    }
+  };
+
+  const elector = settings.leaderElection
+    ? new LeaderElector({
+        client,
+        namespace: settings.namespace,
+        name: settings.leaseName,
+        identity: settings.identity,
+        log,
+        leaseDurationMs: settings.leaseDurationMs,
+        renewDeadlineMs: settings.renewDeadlineMs,
+        retryPeriodMs: settings.retryPeriodMs,
+      })
+    : undefined;
+
+  const run = async (): Promise<'stopped' | 'lost-leadership'> => {
+    if (elector) {
+      log.info({ identity: settings.identity, lease: settings.leaseName }, 'waiting for the leader lease');
+      if (!(await elector.acquire(abort.signal))) return 'stopped';
+      leading = true;
+      metrics.leader.set(1);
+    }
+    for (const i of informers) i.start();
+    const workers = Array.from({ length: settings.workers }, () => worker());
+    const resync = setInterval(() => enqueue('all'), settings.resyncMs);
+    resync.unref();
+    log.info({ namespace: settings.namespace, workers: settings.workers }, 'operator started');
+    let outcome: 'stopped' | 'lost-leadership' = 'stopped';
+    if (elector) {
+      await elector.holdUntilLost(abort.signal);
+      if (!abort.signal.aborted) outcome = 'lost-leadership';
+    } else {
+      await new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+    }
+    clearInterval(resync);
+    queue.shutdown();
+    await Promise.all(workers);
+    await Promise.all(informers.map((i) => i.stop()));
+    metrics.leader.set(0);
+    if (outcome === 'stopped') await elector?.release();
+    leading = false;
+    return outcome;
+  };
+
+  const done = run();
+  return {
+    metrics,
+    server,
+    done,
+    async stop() {
+      abort.abort();
+      await done;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      client.close();
+    },
+  };
+}

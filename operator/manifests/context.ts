@@ -1,0 +1,16 @@
+import type { SsmAgentConfig } from '../api/types.ts';
+
+/** What the builders need to know beyond the config itself: where the operator runs and with what image. */
+export interface BuildContext {
+  /** The operator's namespace; node agents run there too. */
+  namespace: string;
+  /** Image of the node agent when the spec does not name one: the operator's own image. */
+  nodeAgentImage: string;
+  /** Host:port of the operator's fleet endpoint, passed to the node agents. */
+  fleetEndpoint?: string;
+}
+
+export interface OwnedInput {
+  config: SsmAgentConfig;
+  context: BuildContext;
+}

@@ -1,0 +1,119 @@
+// The privileged node-agent DaemonSet. Pure. Only a change of the pod template restarts pods, and the
+// config-hash annotation is the only thing that ties the template to the rendered configuration.
+import type { V1DaemonSet, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { FLEET_TOKEN_AUDIENCE } from '../api/group.ts';
+import {
+  ACTIVATION_SECRET_DIR,
+  FLEET_TOKEN_DIR,
+  HOST_ROOT,
+  NODE_AGENT_CONFIG_DIR,
+  NODE_AGENT_CONFIG_FILE,
+  NODE_AGENT_METRICS_PORT,
+  PROXY_SECRET_DIR,
+} from '../api/node-agent-config.ts';
+import type { OwnedInput } from './context.ts';
+import { ANNOTATION_CONFIG_HASH, nodeAgentName, ownedLabels, ownerReference, podSelectorLabels } from './names.ts';
+import { activationSecretName } from './secrets.ts';
+
+const DEFAULT_RESOURCES = { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '128Mi' } };
+
+/** Quantities may be written as numbers in the spec (cpu: 1); the pod spec wants strings. */
+function quantities(map: Record<string, string | number> | undefined): Record<string, string> | undefined {
+  return map ? Object.fromEntries(Object.entries(map).map(([k, v]) => [k, String(v)])) : undefined;
+}
+
+function resources(spec: { requests?: Record<string, string | number>; limits?: Record<string, string | number> } | undefined) {
+  if (!spec) return DEFAULT_RESOURCES;
+  return { ...(spec.requests ? { requests: quantities(spec.requests) } : {}), ...(spec.limits ? { limits: quantities(spec.limits) } : {}) };
+}
+
+function volumes({ config }: OwnedInput, configMapName: string): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const list: V1Volume[] = [
+    // Read-only: host changes go through the Host port (nsenter into PID 1), never through this mount.
+    { name: 'host-root', hostPath: { path: '/', type: 'Directory' } },
+    { name: 'config', configMap: { name: configMapName } },
+    {
+      name: 'fleet-token',
+      projected: { sources: [{ serviceAccountToken: { audience: FLEET_TOKEN_AUDIENCE, expirationSeconds: 3600, path: 'token' } }] },
+    },
+    { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
+  ];
+  const mounts: V1VolumeMount[] = [
+    { name: 'host-root', mountPath: HOST_ROOT, readOnly: true, mountPropagation: 'HostToContainer' },
+    { name: 'config', mountPath: NODE_AGENT_CONFIG_DIR, readOnly: true },
+    { name: 'fleet-token', mountPath: FLEET_TOKEN_DIR, readOnly: true },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  const activation = activationSecretName(config);
+  if (activation) {
+    // Optional: a missing Secret is reported by the node agent instead of leaving pods stuck in ContainerCreating.
+    list.push({ name: 'activation', secret: { secretName: activation, optional: true, defaultMode: 0o400 } });
+    mounts.push({ name: 'activation', mountPath: ACTIVATION_SECRET_DIR, readOnly: true });
+  }
+  const proxySecret = config.spec.proxy?.secretRef?.name;
+  if (proxySecret) {
+    list.push({ name: 'proxy', secret: { secretName: proxySecret, optional: true, defaultMode: 0o400 } });
+    mounts.push({ name: 'proxy', mountPath: PROXY_SECRET_DIR, readOnly: true });
+  }
+  return { volumes: list, mounts };
+}
+
+export function buildDaemonSet(input: OwnedInput, configHash: string): V1DaemonSet {
+  const { config, context } = input;
+  const name = nodeAgentName(config.metadata.name);
+  const ds = config.spec.daemonSet;
+  const { volumes: podVolumes, mounts } = volumes(input, name);
+  const nodeAffinity = config.spec.affinity?.nodeAffinity;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name, namespace: context.namespace, labels: ownedLabels(config.metadata.name), ownerReferences: [ownerReference(config)] },
+    spec: {
+      selector: { matchLabels: podSelectorLabels(config.metadata.name) },
+      revisionHistoryLimit: 5,
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: ds.maxUnavailable, maxSurge: 0 } },
+      template: {
+        metadata: {
+          labels: ownedLabels(config.metadata.name),
+          annotations: { ...(ds.podAnnotations ?? {}), [ANNOTATION_CONFIG_HASH]: configHash },
+        },
+        spec: {
+          serviceAccountName: name,
+          automountServiceAccountToken: false,
+          hostPID: true,
+          hostNetwork: true,
+          dnsPolicy: 'ClusterFirstWithHostNet',
+          terminationGracePeriodSeconds: 30,
+          ...(config.spec.nodeSelector && Object.keys(config.spec.nodeSelector).length > 0 ? { nodeSelector: config.spec.nodeSelector } : {}),
+          ...(config.spec.tolerations?.length ? { tolerations: config.spec.tolerations } : {}),
+          ...(nodeAffinity ? { affinity: { nodeAffinity } } : {}),
+          ...(ds.priorityClassName ? { priorityClassName: ds.priorityClassName } : {}),
+          ...(ds.imagePullSecrets?.length ? { imagePullSecrets: ds.imagePullSecrets } : {}),
+          containers: [
+            {
+              name: 'node-agent',
+              image: ds.image ?? context.nodeAgentImage,
+              imagePullPolicy: 'IfNotPresent',
+              command: ['node', 'node-agent/main.ts'],
+              env: [
+                { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: 'CONFIG_FILE', value: `${NODE_AGENT_CONFIG_DIR}/${NODE_AGENT_CONFIG_FILE}` },
+                { name: 'HOST_ROOT', value: HOST_ROOT },
+                { name: 'FLEET_TOKEN_FILE', value: `${FLEET_TOKEN_DIR}/token` },
+                ...(context.fleetEndpoint ? [{ name: 'FLEET_ENDPOINT', value: context.fleetEndpoint }] : []),
+              ],
+              ports: [{ name: 'metrics', containerPort: NODE_AGENT_METRICS_PORT, protocol: 'TCP' }],
+              readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 3 },
+              livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, initialDelaySeconds: 30, periodSeconds: 30, failureThreshold: 5 },
+              resources: resources(ds.resources),
+              securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },
+              volumeMounts: mounts,
+            },
+          ],
+          volumes: podVolumes,
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,51 @@
+// Names and labels of everything the operator creates for a config: one place, so prune can find them all.
+import { API_VERSION, GROUP, KIND } from '../api/group.ts';
+import type { SsmAgentConfig } from '../api/types.ts';
+
+export const MANAGED_BY = 'ssm-agent-operator';
+export const LABEL_CONFIG = `${GROUP}/config`;
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const ANNOTATION_CONFIG_HASH = `${GROUP}/config-hash`;
+export const FIELD_MANAGER = 'ssm-agent-operator';
+
+export function nodeAgentName(configName: string): string {
+  return `ssm-node-agent-${configName}`;
+}
+
+/** Cluster-scoped names carry a prefix that says who made them. */
+export function nodeAgentClusterRoleName(configName: string): string {
+  return `ssm-agent-operator:node-agent:${configName}`;
+}
+
+/** Labels on every owned object; `ownedSelector` finds them again for prune. */
+export function ownedLabels(configName: string): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'ssm-node-agent',
+    'app.kubernetes.io/instance': configName,
+    'app.kubernetes.io/component': 'node-agent',
+    [LABEL_MANAGED_BY]: MANAGED_BY,
+    [LABEL_CONFIG]: configName,
+  };
+}
+
+export function ownedSelector(configName: string): string {
+  return `${LABEL_MANAGED_BY}=${MANAGED_BY},${LABEL_CONFIG}=${configName}`;
+}
+
+export const ALL_OWNED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY},${LABEL_CONFIG}`;
+
+/** Pod labels are a stable subset: the DaemonSet selector is immutable. */
+export function podSelectorLabels(configName: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': 'ssm-node-agent', [LABEL_CONFIG]: configName };
+}
+
+export function ownerReference(config: SsmAgentConfig) {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: config.metadata.name,
+    uid: config.metadata.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}

@@ -1,0 +1,50 @@
+// One registry for the operator process; metric names are a contract (DESIGN.md).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createOperatorMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'ssm_operator_process_' });
+  return {
+    registry,
+    reconcileTotal: new Counter({
+      name: 'ssm_operator_reconcile_total',
+      help: 'Reconciles by controller and result (success, error, requeue).',
+      labelNames: ['controller', 'result'] as const,
+      registers: [registry],
+    }),
+    reconcileDuration: new Histogram({
+      name: 'ssm_operator_reconcile_duration_seconds',
+      help: 'Duration of one reconcile.',
+      labelNames: ['controller'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    nodes: new Gauge({
+      name: 'ssm_operator_nodes',
+      help: 'Nodes of each SsmAgentConfig by state (desired, ready, updated, installed, registered, online, failing).',
+      labelNames: ['config', 'state'] as const,
+      registers: [registry],
+    }),
+    workQueueDepth: new Gauge({
+      name: 'ssm_operator_workqueue_depth',
+      help: 'Keys waiting in the work queue.',
+      labelNames: ['controller'] as const,
+      registers: [registry],
+    }),
+    informerRestarts: new Counter({
+      name: 'ssm_operator_informer_restarts_total',
+      help: 'Times an informer failed and was restarted by its supervisor.',
+      labelNames: ['informer'] as const,
+      registers: [registry],
+    }),
+    leader: new Gauge({ name: 'ssm_operator_leader', help: '1 when this replica holds the leader lease.', registers: [registry] }),
+    configConditions: new Gauge({
+      name: 'ssm_operator_config_condition',
+      help: 'Status of each condition of each SsmAgentConfig (1 for the current status).',
+      labelNames: ['config', 'type', 'status'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type OperatorMetrics = ReturnType<typeof createOperatorMetrics>;

@@ -1,0 +1,59 @@
+// The operator's settings, from its environment (set by the Helm chart). Pure: bad values give errors that name
+// the variable and the fix.
+import { hostname } from 'node:os';
+
+export interface OperatorSettings {
+  namespace: string;
+  identity: string;
+  nodeAgentImage: string;
+  httpPort: number;
+  leaderElection: boolean;
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  resyncMs: number;
+  workers: number;
+  clusterName: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function positiveNumber(env: Env, name: string, fallback: number, errors: string[]): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) {
+    errors.push(`${name}=${JSON.stringify(raw)} must be a positive number`);
+    return fallback;
+  }
+  return n;
+}
+
+export function readSettings(env: Env): { ok: true; settings: OperatorSettings } | { ok: false; errors: string[] } {
+  const errors: string[] = [];
+  const namespace = env.POD_NAMESPACE ?? '';
+  if (!namespace) errors.push('POD_NAMESPACE is not set: set it to the namespace the operator runs in (the Helm chart sets it from the downward API)');
+  const nodeAgentImage = env.NODE_AGENT_IMAGE ?? '';
+  if (!nodeAgentImage) errors.push('NODE_AGENT_IMAGE is not set: set it to the image of the node agent (by default the operator image; the Helm chart sets it)');
+  const le = (env.LEADER_ELECTION ?? 'true').toLowerCase();
+  if (!['true', 'false'].includes(le)) errors.push(`LEADER_ELECTION=${JSON.stringify(env.LEADER_ELECTION)} must be true or false`);
+  const httpPort = positiveNumber(env, 'HTTP_PORT', 8080, errors);
+  if (!Number.isInteger(httpPort) || httpPort > 65535) errors.push(`HTTP_PORT=${httpPort} must be a port number (1-65535)`);
+  const settings: OperatorSettings = {
+    namespace,
+    identity: env.POD_NAME || `${hostname()}-${process.pid}`,
+    nodeAgentImage,
+    httpPort,
+    leaderElection: le === 'true',
+    leaseName: env.LEASE_NAME || 'ssm-agent-operator-leader',
+    leaseDurationMs: positiveNumber(env, 'LEASE_DURATION_SECONDS', 15, errors) * 1000,
+    renewDeadlineMs: positiveNumber(env, 'RENEW_DEADLINE_SECONDS', 10, errors) * 1000,
+    retryPeriodMs: positiveNumber(env, 'RETRY_PERIOD_SECONDS', 2, errors) * 1000,
+    resyncMs: positiveNumber(env, 'RESYNC_SECONDS', 600, errors) * 1000,
+    workers: positiveNumber(env, 'WORKERS', 2, errors),
+    clusterName: env.CLUSTER_NAME || 'kubernetes',
+  };
+  if (settings.renewDeadlineMs >= settings.leaseDurationMs) errors.push('RENEW_DEADLINE_SECONDS must be less than LEASE_DURATION_SECONDS');
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, settings };
+}
