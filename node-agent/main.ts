@@ -5,6 +5,7 @@
 // the configuration the operator renders, follows changes to it, and serves /healthz and /metrics.
 import { readFile } from 'node:fs/promises';
 import { watch } from 'node:fs';
+import { dirname } from 'node:path';
 import { createServer } from 'node:http';
 import { Gauge, Registry } from 'prom-client';
 import { NODE_AGENT_CONFIG_DIR, NODE_AGENT_CONFIG_FILE, NODE_AGENT_METRICS_PORT, parseNodeAgentConfig } from '../operator/api/node-agent-config.ts';
@@ -32,7 +33,7 @@ async function loadConfig(): Promise<void> {
 
 await loadConfig();
 // ConfigMap volumes update by swapping a symlink in the directory: watch the directory, not the file.
-watch(NODE_AGENT_CONFIG_DIR, { persistent: false }, () => void loadConfig()).on('error', () => undefined);
+watch(dirname(configFile), { persistent: false }, () => void loadConfig()).on('error', () => undefined);
 
 const server = createServer((req, res) => {
   if (req.url === '/healthz') res.writeHead(200).end('ok\n');

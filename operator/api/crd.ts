@@ -29,6 +29,8 @@ export const SsmAgentConfigRoot = Type.Object(
 
 export function buildCrd(): { [key: string]: JsonValue } {
   const schema = toOpenApi(SsmAgentConfigRoot);
+  // The API server owns the metadata schema: a CRD may say no more than its type.
+  if (typeof schema.properties === 'object' && schema.properties !== null && !Array.isArray(schema.properties)) schema.properties.metadata = { type: 'object' };
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',

@@ -16,19 +16,16 @@ function convert(node: JsonValue): JsonValue {
   const out: OpenApiSchema = {};
   for (const [key, value] of Object.entries(node)) {
     if (DROPPED_KEYS.has(key)) continue;
+    // A union of string literals (TypeBox) is an enum in OpenAPI: look at the literals before they are converted.
+    if (key === 'anyOf' && Array.isArray(value) && value.length > 0 && value.every((s) => isObject(s) && typeof s.const === 'string')) {
+      out.type = 'string';
+      out.enum = value.map((s) => (isObject(s) ? (s.const ?? null) : null));
+      continue;
+    }
     out[key] = convert(value);
   }
-  // A union of string literals (TypeBox) is an enum in OpenAPI.
-  const anyOf = out.anyOf;
-  if (Array.isArray(anyOf) && anyOf.length > 0 && anyOf.every((s) => isObject(s) && typeof s.const === 'string')) {
-    delete out.anyOf;
-    out.type = 'string';
-    out.enum = anyOf.map((s) => (isObject(s) ? (s.const ?? null) : null));
-  }
   // Only `{type: integer}|{type: string}` may stay an anyOf, marked int-or-string; nothing else may set a type there.
-  if (out['x-kubernetes-int-or-string'] === true) {
-    delete out.type;
-  }
+  if (out['x-kubernetes-int-or-string'] === true) delete out.type;
   // A single literal is a one-value enum.
   if (typeof out.const === 'string') {
     out.type = 'string';
@@ -43,6 +40,14 @@ function convert(node: JsonValue): JsonValue {
     if (values[0] !== undefined) out.additionalProperties = values[0];
   }
   if (out.type === 'object' && out.additionalProperties === false) delete out.additionalProperties;
+  // A field with a default is filled in by the API server, so it is not required of the user; listing it would
+  // also make the API server reject an enclosing `default: {}`.
+  const props = out.properties;
+  if (Array.isArray(out.required) && isObject(props)) {
+    const required = out.required.filter((name) => !(typeof name === 'string' && isObject(props[name]) && 'default' in props[name]));
+    if (required.length > 0) out.required = required;
+    else delete out.required;
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 // The SsmAgentConfig API, written once. The CRD (crds/ and the chart), the TypeScript types and the
 // runtime validation are all generated from these schemas: change the API here and run `npm run generate`.
-import { CloneType, Type, type Static } from '@sinclair/typebox';
+import { CloneType, Type, type Static, type TObject } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { cel, HttpUrl, IntOrString, MatchingString, StringEnum, StringMap } from './schema-helpers.ts';
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
@@ -219,6 +220,14 @@ export const Endpoints = Type.Object(
   { description: 'Endpoint overrides, written to amazon-ssm-agent.json and probed.' },
 );
 
+/**
+ * An object field the API server fills in with its members' defaults when it is left out. The default is spelled
+ * out in full because the API server validates a default as written, without nested defaulting.
+ */
+function defaulted<T extends TObject>(schema: T): T {
+  return CloneType(schema, { default: Value.Default(schema, {}) });
+}
+
 const DURATION = '^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$';
 
 export const Connectivity = Type.Object(
@@ -269,17 +278,17 @@ export const SsmAgentConfigSpec = Type.Object(
     nodeSelector: Type.Optional(StringMap({ description: 'Labels a node must have to be covered by this config. Empty: every node.' })),
     tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 64, description: 'Tolerations of the node-agent pods; a tainted node is covered only if tolerated. Default: none.' })),
     affinity: Type.Optional(Affinity),
-    agent: CloneType(Agent, { default: {} }),
-    registration: CloneType(Registration, { default: {} }),
-    ssmUser: CloneType(SsmUser, { default: {} }),
+    agent: defaulted(Agent),
+    registration: defaulted(Registration),
+    ssmUser: defaulted(SsmUser),
     proxy: Type.Optional(Proxy),
     endpoints: Type.Optional(Endpoints),
-    connectivity: CloneType(Connectivity, { default: {} }),
+    connectivity: defaulted(Connectivity),
     deletionPolicy: StringEnum(['Retain', 'Uninstall'] as const, {
       default: 'Retain',
       description: 'When the config is deleted: Retain leaves the agent on the hosts; Uninstall removes it and deregisters the managed instances.',
     }),
-    daemonSet: CloneType(DaemonSetOptions, { default: {} }),
+    daemonSet: defaulted(DaemonSetOptions),
   },
   { description: 'Desired state of the SSM agent on the selected nodes.' },
 );

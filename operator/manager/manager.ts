@@ -52,19 +52,20 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     return informer;
   };
 
-  const enqueue = (keys: KeysToQueue) => {
+  const enqueue = (keys: KeysToQueue, cause: string) => {
     const names = keys === 'all' ? configs.list().map((c) => c.metadata.name) : keys;
+    if (names.length > 0) log.debug({ cause, keys: names }, 'enqueue');
     for (const name of names) queue.add(name);
     metrics.workQueueDepth.set({ controller: controllerName }, queue.length);
   };
 
   const configs = informerFor<SsmAgentConfig & KubeObject>('ssmagentconfigs', RESOURCES.ssmAgentConfig, (e) => {
-    enqueue(keysForConfigEvent(e));
+    enqueue(keysForConfigEvent(e), `ssmagentconfig ${e.type}`);
     if (e.type === 'add' || e.type === 'delete') queue.add(e.object.metadata.name);
   });
-  const nodes = informerFor<NodeObject & KubeObject>('nodes', RESOURCES.node, (e) => nodeEventMatters(e) && enqueue('all'), { transform: trimNode });
+  const nodes = informerFor<NodeObject & KubeObject>('nodes', RESOURCES.node, (e) => nodeEventMatters(e) && enqueue('all', `node ${e.type}`), { transform: trimNode });
   const owned = OWNED_KINDS.map((r) =>
-    informerFor<KubeObject>(r.plural, r, (e) => enqueue(keysForOwnedEvent(e)), { namespace: r.namespaced ? settings.namespace : undefined, labelSelector: ALL_OWNED_SELECTOR }),
+    informerFor<KubeObject>(r.plural, r, (e) => enqueue(keysForOwnedEvent(e), `${r.kind} ${e.type}`), { namespace: r.namespaced ? settings.namespace : undefined, labelSelector: ALL_OWNED_SELECTOR }),
   );
   const ownedKind = new Map(owned.map((inf, i) => [inf, OWNED_KINDS[i] as Resource]));
 
@@ -149,7 +150,7 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     }
     for (const i of informers) i.start();
     const workers = Array.from({ length: settings.workers }, () => worker());
-    const resync = setInterval(() => enqueue('all'), settings.resyncMs);
+    const resync = setInterval(() => enqueue('all', 'resync'), settings.resyncMs);
     resync.unref();
     log.info({ namespace: settings.namespace, workers: settings.workers }, 'operator started');
     let outcome: 'stopped' | 'lost-leadership' = 'stopped';

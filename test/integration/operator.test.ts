@@ -1,0 +1,204 @@
+// The operator against a real kube-apiserver, etcd and DaemonSet controller.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { pino } from 'pino';
+import type { SsmAgentConfig } from '../../operator/api/types.ts';
+import type { KubeList } from '../../operator/kube/client.ts';
+import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
+import { startOperator, type Operator } from '../../operator/manager/manager.ts';
+import { readSettings } from '../../operator/settings.ts';
+import { freePort } from '../harness/control-plane.ts';
+import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
+import { waitFor } from '../harness/wait.ts';
+
+type DaemonSet = {
+  metadata: { uid: string; generation: number };
+  spec: { template: { metadata: { annotations: Record<string, string> }; spec: { hostPID: boolean; hostNetwork: boolean; nodeSelector?: Record<string, string>; containers: { image: string; securityContext: { privileged: boolean } }[] } } };
+  status?: { desiredNumberScheduled?: number };
+};
+
+let env: OperatorTestEnv;
+let operator: Operator;
+let metricsUrl: string;
+
+const dsPath = (config: string) => resourcePath(RESOURCES.daemonSet, { namespace: NAMESPACE, name: `ssm-node-agent-${config}` });
+const configPath = (name: string) => resourcePath(RESOURCES.ssmAgentConfig, { name });
+const getConfig = (name: string) => env.getOrUndefined<SsmAgentConfig>(configPath(name));
+const condition = (c: SsmAgentConfig | undefined, type: string) => c?.status?.conditions?.find((x) => x.type === type);
+
+async function apply(yaml: string) {
+  const r = await env.kubectl(['apply', '--server-side', '--field-manager=test', '-f', '-'], yaml);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+async function reconcileCount(): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('ssm_operator_reconcile_total{'))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+before(async () => {
+  env = await startOperatorTestEnv();
+  for (const [name, pool] of [['node-a1', 'a'], ['node-a2', 'a'], ['node-b1', 'b']] as const) await env.createNode(name, { pool });
+  const port = await freePort();
+  metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  const settings = readSettings({ POD_NAMESPACE: NAMESPACE, NODE_AGENT_IMAGE: 'example.com/ssm-agent-operator:test', HTTP_PORT: String(port), LEADER_ELECTION: 'false' });
+  assert.ok(settings.ok);
+  operator = await startOperator(env.cp.kubeConfig(), settings.settings, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+});
+
+after(async () => {
+  await operator?.stop();
+  await env?.stop();
+});
+
+test('a new config gets its DaemonSet, RBAC, ConfigMap and a finalizer, and status from the real DaemonSet', async () => {
+  await apply(`
+apiVersion: ssmagent.io/v1alpha1
+kind: SsmAgentConfig
+metadata: {name: pool-a}
+spec:
+  region: us-east-1
+  nodeSelector: {pool: a}
+  daemonSet: {maxUnavailable: 2}
+`);
+  const ds = await waitFor('the DaemonSet', () => env.getOrUndefined<DaemonSet>(dsPath('pool-a')));
+  const pod = ds.spec.template.spec;
+  assert.equal(pod.hostPID, true);
+  assert.equal(pod.hostNetwork, true);
+  assert.deepEqual(pod.nodeSelector, { pool: 'a' });
+  assert.equal(pod.containers[0]?.securityContext.privileged, true);
+  assert.equal(pod.containers[0]?.image, 'example.com/ssm-agent-operator:test');
+  assert.match(ds.spec.template.metadata.annotations['ssmagent.io/config-hash'] ?? '', /^[0-9a-f]{16}$/);
+  for (const path of [
+    resourcePath(RESOURCES.serviceAccount, { namespace: NAMESPACE, name: 'ssm-node-agent-pool-a' }),
+    resourcePath(RESOURCES.configMap, { namespace: NAMESPACE, name: 'ssm-node-agent-pool-a' }),
+    resourcePath(RESOURCES.clusterRole, { name: 'ssm-agent-operator:node-agent:pool-a' }),
+    resourcePath(RESOURCES.clusterRoleBinding, { name: 'ssm-agent-operator:node-agent:pool-a' }),
+  ]) {
+    assert.ok(await env.getOrUndefined(path), `${path} exists`);
+  }
+  const config = await waitFor('status with 2 desired nodes', async () => {
+    const c = await getConfig('pool-a');
+    return c?.status?.nodes?.desired === 2 && c.status.observedGeneration === c.metadata.generation ? c : undefined;
+  });
+  assert.deepEqual(config.metadata.finalizers, ['ssmagent.io/cleanup']);
+  // No kubelet runs here, so the pods never become available: the status must say so rather than claim Ready.
+  assert.equal(condition(config, 'Ready')?.status, 'False');
+  assert.equal(condition(config, 'Conflicted')?.status, 'False');
+  const printed = await env.kubectl(['get', 'sac', 'pool-a']);
+  assert.match(printed.stdout, /REGION\s+DESIRED\s+REGISTERED\s+ONLINE\s+VERSION\s+READY\s+AGE/);
+  assert.match(printed.stdout, /pool-a\s+us-east-1\s+2\s+/);
+});
+
+test('a spec change updates the DaemonSet and its config hash', async () => {
+  const before = await waitFor('the DaemonSet', () => env.getOrUndefined<DaemonSet>(dsPath('pool-a')));
+  await apply(`
+apiVersion: ssmagent.io/v1alpha1
+kind: SsmAgentConfig
+metadata: {name: pool-a}
+spec:
+  region: eu-west-1
+  nodeSelector: {pool: a}
+  daemonSet: {maxUnavailable: 2}
+`);
+  const updated = await waitFor('a new config hash', async () => {
+    const ds = await env.getOrUndefined<DaemonSet>(dsPath('pool-a'));
+    const hash = ds?.spec.template.metadata.annotations['ssmagent.io/config-hash'];
+    return hash && hash !== before.spec.template.metadata.annotations['ssmagent.io/config-hash'] ? ds : undefined;
+  });
+  assert.equal(updated.metadata.uid, before.metadata.uid, 'updated in place, not recreated');
+  const cm = await env.getOrUndefined<{ data: Record<string, string> }>(resourcePath(RESOURCES.configMap, { namespace: NAMESPACE, name: 'ssm-node-agent-pool-a' }));
+  assert.match(cm?.data['config.json'] ?? '', /"region": "eu-west-1"/);
+  assert.match(cm?.data['config.json'] ?? '', /ec2messages\.eu-west-1\.amazonaws\.com/);
+});
+
+test('a DaemonSet deleted by hand is restored, and one edited by hand is set right', async () => {
+  const original = await waitFor('the DaemonSet', () => env.getOrUndefined<DaemonSet>(dsPath('pool-a')));
+  const del = await env.kubectl(['delete', 'daemonset', '-n', NAMESPACE, 'ssm-node-agent-pool-a', '--wait=false']);
+  assert.equal(del.code, 0, del.stderr);
+  await waitFor('a new DaemonSet', async () => {
+    const ds = await env.getOrUndefined<DaemonSet>(dsPath('pool-a'));
+    return ds && ds.metadata.uid !== original.metadata.uid ? ds : undefined;
+  });
+  const patch = await env.kubectl(['patch', 'daemonset', '-n', NAMESPACE, 'ssm-node-agent-pool-a', '--type=json', '-p', '[{"op":"replace","path":"/spec/template/spec/hostPID","value":false}]']);
+  assert.equal(patch.code, 0, patch.stderr);
+  await waitFor('hostPID restored', async () => (await env.getOrUndefined<DaemonSet>(dsPath('pool-a')))?.spec.template.spec.hostPID === true);
+});
+
+test('a newer config that overlaps an older one is Conflicted, names both, and gets no DaemonSet', async () => {
+  await apply(`
+apiVersion: ssmagent.io/v1alpha1
+kind: SsmAgentConfig
+metadata: {name: everything}
+spec: {region: us-east-1}
+`);
+  const conflicted = await waitFor('Conflicted=True', async () => {
+    const c = await getConfig('everything');
+    return condition(c, 'Conflicted')?.status === 'True' ? c : undefined;
+  });
+  const message = condition(conflicted, 'Conflicted')?.message ?? '';
+  assert.match(message, /"pool-a"/);
+  assert.match(message, /node-a1, node-a2/);
+  assert.equal(condition(conflicted, 'Ready')?.reason, 'Conflicted');
+  assert.equal(await env.getOrUndefined(dsPath('everything')), undefined);
+  assert.equal(condition(await getConfig('pool-a'), 'Conflicted')?.status, 'False', 'the older config is untouched');
+  const events = await env.client.get<KubeList<{ reason: string; involvedObject: { name: string } }>>('/api/v1/namespaces/default/events');
+  assert.ok(events.items.some((e) => e.reason === 'Conflicted' && e.involvedObject.name === 'everything'), 'a Warning event is raised');
+
+  // Narrowing the newer config resolves the conflict and its DaemonSet appears.
+  await apply(`
+apiVersion: ssmagent.io/v1alpha1
+kind: SsmAgentConfig
+metadata: {name: everything}
+spec: {region: us-east-1, nodeSelector: {pool: b}}
+`);
+  await waitFor('the conflict to resolve', async () => condition(await getConfig('everything'), 'Conflicted')?.status === 'False');
+  await waitFor('its DaemonSet', () => env.getOrUndefined(dsPath('everything')));
+});
+
+test('deleting a config runs the finalizer and removes everything it owned', async () => {
+  const del = await env.kubectl(['delete', 'sac', 'everything', '--timeout=30s']);
+  assert.equal(del.code, 0, del.stderr);
+  assert.equal(await getConfig('everything'), undefined);
+  for (const path of [
+    dsPath('everything'),
+    resourcePath(RESOURCES.configMap, { namespace: NAMESPACE, name: 'ssm-node-agent-everything' }),
+    resourcePath(RESOURCES.serviceAccount, { namespace: NAMESPACE, name: 'ssm-node-agent-everything' }),
+    resourcePath(RESOURCES.clusterRole, { name: 'ssm-agent-operator:node-agent:everything' }),
+    resourcePath(RESOURCES.clusterRoleBinding, { name: 'ssm-agent-operator:node-agent:everything' }),
+  ]) {
+    await waitFor(`${path} to go`, async () => (await env.getOrUndefined(path)) === undefined);
+  }
+});
+
+test('the informers survive an apiserver restart and reconciles resume', async () => {
+  await env.cp.stopApiServer();
+  await new Promise((r) => setTimeout(r, 3_000));
+  await env.cp.startApiServer();
+  await apply(`
+apiVersion: ssmagent.io/v1alpha1
+kind: SsmAgentConfig
+metadata: {name: after-restart}
+spec: {region: us-west-2, nodeSelector: {pool: b}}
+`);
+  await waitFor('a DaemonSet made after the restart', () => env.getOrUndefined(dsPath('after-restart')), 60_000);
+  const restarts = (await (await fetch(metricsUrl)).text()).match(/ssm_operator_informer_restarts_total\{[^}]*\} (\d+)/g) ?? [];
+  assert.ok(restarts.length > 0, 'informer restarts were counted');
+});
+
+test('no reconcile loop: a quiet cluster causes no reconciles', async () => {
+  // Let the previous test's writes and the DaemonSet controller's pod creation settle, then count.
+  await waitFor('status of after-restart', async () => (await getConfig('after-restart'))?.status?.nodes?.desired === 1);
+  await waitFor('the DaemonSet controller to settle', async () => {
+    const ds = await env.getOrUndefined<DaemonSet & { status?: { currentNumberScheduled?: number; observedGeneration?: number } }>(dsPath('after-restart'));
+    return ds?.status?.currentNumberScheduled === 1 && ds.status.observedGeneration === ds.metadata.generation;
+  });
+  await new Promise((r) => setTimeout(r, 3_000));
+  const start = await reconcileCount();
+  await new Promise((r) => setTimeout(r, 8_000));
+  const end = await reconcileCount();
+  assert.equal(end - start, 0, `reconciles during a quiet period: ${end - start}`);
+});

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { renderCrdYaml } from '../../operator/api/crd-yaml.ts';
+import { buildCrd } from '../../operator/api/crd.ts';
+import { undescribedFields, type JsonValue } from '../../operator/api/openapi.ts';
+import { parseDurationSeconds } from '../../operator/api/regions.ts';
+import { parseSpec } from '../../operator/api/validate.ts';
+
+test('the generated CRD files are up to date (run npm run generate)', () => {
+  const expected = renderCrdYaml();
+  for (const file of ['crds/ssmagent.io_ssmagentconfigs.yaml', 'charts/ssm-agent-operator/crds/ssmagent.io_ssmagentconfigs.yaml']) {
+    assert.ok(readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8') === expected, `${file} is stale: run npm run generate`);
+  }
+});
+
+test('every field of the CRD schema has a description (kubectl explain)', () => {
+  const crd = buildCrd() as { spec: { versions: { schema: { openAPIV3Schema: JsonValue } }[] } };
+  const schema = crd.spec.versions[0]?.schema.openAPIV3Schema as JsonValue;
+  assert.deepEqual(undescribedFields(schema), ['.metadata'], 'only metadata, whose schema the API server owns, has no description');
+});
+
+test('the CRD schema is structural: no TypeBox leftovers', () => {
+  const text = JSON.stringify(buildCrd());
+  assert.doesNotMatch(text, /"const"|"patternProperties"|"\$id"/);
+});
+
+test('runtime validation applies defaults and names bad fields', () => {
+  const ok = parseSpec({ region: 'us-east-1' });
+  assert.ok(ok.ok);
+  assert.equal(ok.spec.agent.version, 'latest');
+  assert.equal(ok.spec.agent.verify, 'Signature');
+  assert.equal(ok.spec.deletionPolicy, 'Retain');
+  assert.equal(ok.spec.daemonSet.maxUnavailable, 1);
+  assert.equal(ok.spec.registration.mode, 'Auto');
+  const bad = parseSpec({ region: 'us-east-1', deletionPolicy: 'Delete', registration: { activation: { managed: { iamRole: 'r', expirationDays: 90 } } } });
+  assert.equal(bad.ok, false);
+  assert.ok(!bad.ok && bad.errors.some((e) => e.startsWith('spec.deletionPolicy')));
+  assert.ok(!bad.ok && bad.errors.some((e) => e.includes('expirationDays')));
+});
+
+test('durations parse like Go durations', () => {
+  assert.equal(parseDurationSeconds('60s'), 60);
+  assert.equal(parseDurationSeconds('1m30s'), 90);
+  assert.equal(parseDurationSeconds('500ms'), 0.5);
+  assert.ok(Number.isNaN(parseDurationSeconds('5 s')));
+  assert.ok(Number.isNaN(parseDurationSeconds('')));
+});
