@@ -94,7 +94,7 @@ export function buildDaemonSet(input: OwnedInput, configHash: string): V1DaemonS
               name: 'node-agent',
               image: ds.image ?? context.nodeAgentImage,
               imagePullPolicy: 'IfNotPresent',
-              command: ['node', 'node-agent/main.ts'],
+              command: ['node', '/app/node-agent/main.ts'],
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },

@@ -32,6 +32,8 @@ export async function startOperatorTestEnv(opts: { controllerManager?: boolean }
     await must(['apply', '--server-side', '-f', CRD_FILE]);
     await must(['wait', '--for=condition=Established', '--timeout=30s', 'crd/ssmagentconfigs.ssmagent.io']);
     await must(['create', 'namespace', NAMESPACE]);
+    // Refreshes kubectl's discovery cache, so `sac` resolves in every later kubectl call.
+    await must(['api-resources', '--api-group=ssmagent.io']);
     const client = new KubeClient(cp.kubeConfig());
     // The CRD's OpenAPI/CEL must be served before tests create objects.
     await waitFor('the SsmAgentConfig API to be served', async () => (await client.get(resourcePath(RESOURCES.ssmAgentConfig))) !== undefined, 30_000, 200);
