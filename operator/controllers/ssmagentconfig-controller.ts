@@ -5,7 +5,7 @@ import { API_VERSION, FINALIZER, KIND } from '../api/group.ts';
 import type { SsmAgentConfig, SsmAgentConfigStatus } from '../api/types.ts';
 import { parseSpec } from '../api/validate.ts';
 import { applyAndPrune, deleteObject, objectRef } from '../kube/apply.ts';
-import type { KubeClient, KubeObject } from '../kube/client.ts';
+import { isNotFound, type KubeClient, type KubeObject } from '../kube/client.ts';
 import { errorMessage } from '../kube/informer.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
 import type { BuildContext } from '../manifests/context.ts';
@@ -118,7 +118,12 @@ export class SsmAgentConfigController {
     const owned = this.caches.owned(name);
     for (const object of owned) await deleteObject(this.client, object);
     this.log.info({ config: name, deleted: owned.map(objectRef), policy: config.spec.deletionPolicy }, 'config deleted; owned objects removed');
-    await this.setFinalizers(config, (config.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
+    try {
+      await this.setFinalizers(config, (config.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
+    } catch (err) {
+      // Gone already: an earlier pass removed the finalizer and the cache had not caught up yet.
+      if (!isNotFound(err)) throw err;
+    }
     this.forgetMetrics(name);
     return {};
   }
