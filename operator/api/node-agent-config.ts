@@ -44,6 +44,9 @@ export const NodeAgentConfig = Type.Object({
   endpoints: Type.Object({ ssm: Str, ec2messages: Str, ssmmessages: Str, s3: Str }),
   connectivity: Type.Object({ intervalSeconds: Type.Number({ exclusiveMinimum: 0 }), timeoutSeconds: Type.Number({ exclusiveMinimum: 0 }) }),
   deletionPolicy: Type.Union([Type.Literal('Retain'), Type.Literal('Uninstall')]),
+  /** Manage keeps the agent as configured; Uninstall (set by the operator while it deletes a config with
+   * deletionPolicy Uninstall) removes it from the host. */
+  action: Type.Union([Type.Literal('Manage'), Type.Literal('Uninstall')]),
   metricsPort: Type.Integer({ minimum: 1, maximum: 65535 }),
 });
 

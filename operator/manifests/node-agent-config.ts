@@ -45,6 +45,7 @@ export function renderNodeAgentConfig(config: SsmAgentConfig): NodeAgentConfig {
       timeoutSeconds: parseDurationSeconds(spec.connectivity.timeout),
     },
     deletionPolicy: spec.deletionPolicy,
+    action: 'Manage',
     metricsPort: NODE_AGENT_METRICS_PORT,
   };
 }

@@ -1,0 +1,59 @@
+// The node agent's host metrics (contract names, DESIGN.md). One registry per process; the probe metrics
+// register on the same registry.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PassReport } from './pass.ts';
+
+export function createNodeAgentMetrics(registry = new Registry()) {
+  collectDefaultMetrics({ register: registry, prefix: 'ssm_node_agent_process_' });
+  const m = {
+    registry,
+    info: new Gauge({
+      name: 'ssm_agent_info',
+      help: 'The agent on this node: 1 for its version, install method, registration mode and managed instance id.',
+      labelNames: ['version', 'install_method', 'registration_mode', 'instance_id'] as const,
+      registers: [registry],
+    }),
+    up: new Gauge({ name: 'ssm_agent_up', help: '1 when the amazon-ssm-agent service is active.', registers: [registry] }),
+    registered: new Gauge({ name: 'ssm_agent_registered', help: '1 when the host is registered with Systems Manager (hybrid: has a managed instance id; EC2: has an instance identity).', registers: [registry] }),
+    versionMatch: new Gauge({ name: 'ssm_agent_desired_version_match', help: '1 when the installed agent version is the desired one.', registers: [registry] }),
+    stepFailures: new Counter({
+      name: 'ssm_node_agent_step_failures_total',
+      help: 'Failed host steps by step and reason.',
+      labelNames: ['step', 'reason'] as const,
+      registers: [registry],
+    }),
+    stepStatus: new Gauge({
+      name: 'ssm_node_agent_step_status',
+      help: '1 for the status of each host step in the last pass (ok, changed, skipped, failed, unsupported).',
+      labelNames: ['step', 'status'] as const,
+      registers: [registry],
+    }),
+    lastPass: new Gauge({ name: 'ssm_node_agent_last_pass_timestamp_seconds', help: 'When the last pass over the host finished.', registers: [registry] }),
+    configValid: new Gauge({ name: 'ssm_node_agent_config_valid', help: '1 when the configuration rendered by the operator was read and is valid.', registers: [registry] }),
+  };
+  return m;
+}
+
+export type NodeAgentMetrics = ReturnType<typeof createNodeAgentMetrics>;
+
+const STATUSES = ['ok', 'changed', 'skipped', 'failed', 'unsupported'] as const;
+
+export function recordPass(m: NodeAgentMetrics, report: PassReport, registrationMode: string): void {
+  for (const o of report.outcomes) {
+    for (const s of STATUSES) m.stepStatus.set({ step: o.step, status: s }, o.status === s ? 1 : 0);
+    if (o.status === 'failed') m.stepFailures.inc({ step: o.step, reason: o.reason ?? 'Error' });
+  }
+  const obs = report.observation;
+  const ec2 = report.facts.ec2;
+  const instanceId = obs?.registration?.instanceId ?? ec2?.instanceId ?? '';
+  m.info.reset();
+  if (obs?.version) {
+    const method = report.facts.snapAgent ? 'snap' : (report.facts.packageManager ?? 'unknown');
+    const mode = obs.registration ? 'hybrid' : ec2 ? 'ec2' : registrationMode === 'EC2' ? 'ec2' : 'none';
+    m.info.set({ version: obs.version, install_method: method, registration_mode: mode, instance_id: instanceId }, 1);
+  }
+  m.up.set(obs?.serviceActive ? 1 : 0);
+  m.registered.set(instanceId ? 1 : 0);
+  m.versionMatch.set(obs?.version && obs.version === report.facts.desiredVersion ? 1 : 0);
+  m.lastPass.set(report.at.getTime() / 1000);
+}

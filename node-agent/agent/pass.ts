@@ -1,0 +1,67 @@
+// One pass of the node agent over its host: detect, then the steps in order, then observe. Each step reports.
+import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import type { Host } from '../host/host.ts';
+import { configureStep } from '../steps/configure.ts';
+import { detectHost } from '../steps/detect.ts';
+import type { HostFacts } from '../steps/facts.ts';
+import { createInstallStep, type AgentPackages } from '../steps/install.ts';
+import { observeAgent, type AgentObservation } from '../steps/observe.ts';
+import { createRegisterStep } from '../steps/register.ts';
+import { ssmUserStep } from '../steps/ssm-user.ts';
+import { runStep, type Step, type StepContext, type StepOutcome } from '../steps/step.ts';
+import { uninstallStep } from '../steps/uninstall.ts';
+
+export interface PassReport {
+  at: Date;
+  facts: HostFacts;
+  outcomes: StepOutcome[];
+  observation?: AgentObservation;
+}
+
+export interface PassDeps {
+  host: Host;
+  packages: AgentPackages;
+  imdsEndpoint: string;
+  readSecret(dir: string, key: string): Promise<string | undefined>;
+  now?: () => number;
+  registerBackoff?: { baseDelayMs: number; maxDelayMs: number };
+}
+
+/** Holds what must survive between passes (registration backoff, the resolved "latest"). */
+export class HostConverger {
+  private readonly deps: PassDeps;
+  private readonly install: Step;
+  private readonly register: Step;
+
+  constructor(deps: PassDeps) {
+    this.deps = deps;
+    this.install = createInstallStep(deps.packages);
+    this.register = createRegisterStep(deps.registerBackoff);
+  }
+
+  async pass(config: NodeAgentConfig): Promise<PassReport> {
+    const { host } = this.deps;
+    const at = new Date();
+    let facts: HostFacts;
+    try {
+      facts = await detectHost(host, this.deps.imdsEndpoint);
+    } catch (err) {
+      return { at, facts: {}, outcomes: [{ step: 'detect', status: 'failed', reason: 'DetectFailed', message: (err as Error).message }] };
+    }
+    if (facts.unsupported) {
+      return { at, facts, outcomes: [{ step: 'detect', status: 'unsupported', reason: facts.unsupported.reason, message: facts.unsupported.message }] };
+    }
+    const ctx: StepContext = { host, config, facts, readSecret: this.deps.readSecret, now: this.deps.now ?? Date.now };
+    const steps = config.action === 'Uninstall' ? [uninstallStep] : [this.install, configureStep, ssmUserStep, this.register];
+    const outcomes: StepOutcome[] = [{ step: 'detect', status: 'ok' }];
+    for (const step of steps) outcomes.push(await runStep(step, ctx));
+    let observation: AgentObservation | undefined;
+    try {
+      observation = await observeAgent(host, facts);
+      outcomes.push({ step: 'observe', status: 'ok' });
+    } catch (err) {
+      outcomes.push({ step: 'observe', status: 'failed', reason: 'ObserveFailed', message: (err as Error).message });
+    }
+    return { at, facts, outcomes, observation };
+  }
+}

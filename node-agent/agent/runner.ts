@@ -1,0 +1,124 @@
+// The node agent's loop: a pass over the host on an interval and whenever the configuration changes, and the
+// connectivity probes on their own interval. One pass at a time; nothing here knows whether it runs in a test.
+import type { FSWatcher } from 'node:fs';
+import type { Logger } from 'pino';
+import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import { readConfigFile, watchConfigDir } from './config-source.ts';
+import { recordPass, type NodeAgentMetrics } from './metrics.ts';
+import type { HostConverger, PassReport } from './pass.ts';
+
+export interface RunnerOptions {
+  configFile: string;
+  converger: HostConverger;
+  metrics: NodeAgentMetrics;
+  log: Logger;
+  passIntervalMs: number;
+  /** One probe round; scheduled every connectivity.intervalSeconds of the current config. */
+  probe?: (config: NodeAgentConfig) => Promise<void>;
+  /** Told after every pass (the fleet channel will report from here). */
+  onPass?: (report: PassReport, config: NodeAgentConfig) => void;
+}
+
+export class NodeAgentRunner {
+  private readonly opts: RunnerOptions;
+  private config?: NodeAgentConfig;
+  private configText?: string;
+  private stopped = false;
+  private wake?: () => void;
+  private pending = true;
+  private loop?: Promise<void>;
+  private probeTimer?: NodeJS.Timeout;
+  private watcher?: FSWatcher;
+  lastPass?: PassReport;
+  private lastLoopAt = Date.now();
+
+  constructor(opts: RunnerOptions) {
+    this.opts = opts;
+  }
+
+  start(): void {
+    this.watcher = watchConfigDir(this.opts.configFile, () => this.trigger());
+    this.loop = this.run();
+  }
+
+  /** Asks for a pass as soon as the current one (if any) ends. */
+  trigger(): void {
+    this.pending = true;
+    this.wake?.();
+  }
+
+  /** Alive: the loop has come round recently (a hung host command would stop it). */
+  healthy(): boolean {
+    return Date.now() - this.lastLoopAt < this.opts.passIntervalMs * 3 + 600_000;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watcher?.close();
+    clearTimeout(this.probeTimer);
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async reloadConfig(): Promise<void> {
+    const read = await readConfigFile(this.opts.configFile);
+    if (!read.ok) {
+      this.opts.metrics.configValid.set(0);
+      this.opts.log.error({ err: read.error }, this.config ? 'invalid configuration; keeping the last good one' : 'no valid configuration yet');
+      return;
+    }
+    this.opts.metrics.configValid.set(1);
+    if (read.text === this.configText) return;
+    const first = !this.config;
+    this.config = read.config;
+    this.configText = read.text;
+    this.opts.log.info({ config: read.config.configName, region: read.config.region, action: read.config.action }, first ? 'configuration loaded' : 'configuration changed');
+    this.scheduleProbes(0);
+  }
+
+  private scheduleProbes(delayMs: number): void {
+    clearTimeout(this.probeTimer);
+    const probe = this.opts.probe;
+    if (!probe || this.stopped || !this.config) return;
+    this.probeTimer = setTimeout(() => {
+      const config = this.config;
+      if (!config) return;
+      probe(config)
+        .catch((err: Error) => this.opts.log.warn({ err: err.message }, 'probe round failed'))
+        .finally(() => this.scheduleProbes(config.connectivity.intervalSeconds * 1000));
+    }, delayMs);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      this.lastLoopAt = Date.now();
+      if (this.pending) {
+        this.pending = false;
+        await this.reloadConfig();
+        if (this.config) await this.passOnce(this.config);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.pending = true;
+          resolve();
+        }, this.opts.passIntervalMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  private async passOnce(config: NodeAgentConfig): Promise<void> {
+    const report = await this.opts.converger.pass(config);
+    this.lastPass = report;
+    recordPass(this.opts.metrics, report, config.registration.mode);
+    for (const o of report.outcomes) {
+      if (o.status === 'changed') this.opts.log.info({ step: o.step, change: o.message }, 'host step changed the host');
+      else if (o.status === 'failed' || o.status === 'unsupported') this.opts.log.warn({ step: o.step, reason: o.reason, err: o.message }, `host step ${o.status}`);
+    }
+    this.opts.onPass?.(report, config);
+  }
+}

@@ -1,0 +1,111 @@
+// The production Host adapter: commands run with nsenter in all namespaces of a host process (PID 1 of the
+// node, seen through hostPID); files are read and written through /proc/PID/root, i.e. in that process's mount
+// namespace, without a shell in between.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { CommandResult, FileInfo, Host, RunOptions } from './host.ts';
+
+const MAX_OUTPUT = 4 * 1024 * 1024;
+// A command's environment is the host's usual one, not the node agent's container's.
+const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export class NsenterHost implements Host {
+  readonly pid: number;
+  private readonly nsenter: string;
+
+  constructor(pid = 1, nsenter = 'nsenter') {
+    this.pid = pid;
+    this.nsenter = nsenter;
+  }
+
+  hostPath(path: string): string {
+    if (!path.startsWith('/')) throw new Error(`host paths are absolute: ${path}`);
+    return `/proc/${this.pid}/root${path}`;
+  }
+
+  run(argv: string[], opts: RunOptions = {}): Promise<CommandResult> {
+    const args = ['-t', String(this.pid), '-m', '-u', '-i', '-n', '-p', '--', ...argv];
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.nsenter, args, {
+        env: { PATH: HOST_PATH, LANG: 'C.UTF-8', ...opts.env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let size = 0;
+      const collect = (into: Buffer[]) => (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= MAX_OUTPUT) into.push(chunk);
+      };
+      child.stdout.on('data', collect(out));
+      child.stderr.on('data', collect(err));
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+      child.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        if (signal === 'SIGKILL') return reject(new Error(`${argv[0]} timed out after ${opts.timeoutMs ?? 120_000} ms`));
+        resolve({ code: code ?? 128, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      });
+      child.stdin.on('error', () => undefined); // a command that ignores stdin closes it early
+      child.stdin.end(opts.input ?? '');
+    });
+  }
+
+  async readFile(path: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.hostPath(path));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async writeFileAtomic(path: string, content: string | Buffer, mode: number): Promise<void> {
+    const target = this.hostPath(path);
+    await mkdir(dirname(target), { recursive: true, mode: 0o755 });
+    const temp = `${dirname(target)}/.${randomBytes(6).toString('hex')}.tmp`;
+    const handle = await open(temp, 'wx', mode);
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await chmod(temp, mode); // open()'s mode is filtered by the umask
+      await rename(temp, target);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await rename(this.hostPath(from), this.hostPath(to));
+  }
+
+  async removeFile(path: string): Promise<boolean> {
+    try {
+      await rm(this.hostPath(path));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async stat(path: string): Promise<FileInfo | undefined> {
+    try {
+      const s = await stat(this.hostPath(path));
+      return { size: s.size, mode: s.mode & 0o7777, mtimeMs: s.mtimeMs };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+}

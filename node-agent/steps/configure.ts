@@ -1,0 +1,59 @@
+// Step 3: the agent's configuration file and proxy drop-in; the service restarts only when one of them changed.
+import type { Host } from '../host/host.ts';
+import { renderAgentConfigFile, renderProxyDropIn } from './agent-config-file.ts';
+import { AGENT_CONFIG, agentUnit, proxyDropIn } from './paths.ts';
+import { must, type Step, type StepContext } from './step.ts';
+
+interface Desired {
+  configFile: string;
+  dropIn: string | undefined;
+  unit: string;
+}
+
+/** Proxy URLs with credentials come from a mounted Secret; they win over nothing (the API forbids both). */
+async function effectiveProxy(ctx: StepContext) {
+  const p = ctx.config.proxy;
+  if (!p.secretDir) return p;
+  return {
+    ...p,
+    httpsProxy: (await ctx.readSecret(p.secretDir, 'httpsProxy'))?.trim() || undefined,
+    httpProxy: (await ctx.readSecret(p.secretDir, 'httpProxy'))?.trim() || undefined,
+  };
+}
+
+async function desired(ctx: StepContext): Promise<Desired> {
+  const existing = (await ctx.host.readFile(AGENT_CONFIG))?.toString('utf8');
+  const unit = agentUnit(ctx.facts.snapAgent);
+  return { configFile: renderAgentConfigFile(ctx.config, existing), dropIn: renderProxyDropIn(await effectiveProxy(ctx)), unit };
+}
+
+async function differs(host: Host, path: string, want: string | undefined): Promise<boolean> {
+  const have = (await host.readFile(path))?.toString('utf8');
+  return have !== want;
+}
+
+export const configureStep: Step = {
+  name: 'configure',
+  async check(ctx) {
+    if (!ctx.facts.installedVersion) return { skip: 'NotInstalled', message: 'the agent is not installed' };
+    const d = await desired(ctx);
+    const changes = [];
+    if (await differs(ctx.host, AGENT_CONFIG, d.configFile)) changes.push(AGENT_CONFIG);
+    if (await differs(ctx.host, proxyDropIn(d.unit), d.dropIn)) changes.push(proxyDropIn(d.unit));
+    return changes.length > 0 ? { needed: true, what: `updated ${changes.join(', ')}` } : { needed: false };
+  },
+  async apply(ctx) {
+    const { host } = ctx;
+    const d = await desired(ctx);
+    const dropInPath = proxyDropIn(d.unit);
+    const dropInChanged = await differs(host, dropInPath, d.dropIn);
+    if (await differs(host, AGENT_CONFIG, d.configFile)) await host.writeFileAtomic(AGENT_CONFIG, d.configFile, 0o644);
+    if (dropInChanged) {
+      // 0600: the proxy URL may carry credentials.
+      if (d.dropIn) await host.writeFileAtomic(dropInPath, d.dropIn, 0o600);
+      else await host.removeFile(dropInPath);
+      await must(host, ['systemctl', 'daemon-reload'], 'SystemdFailed');
+    }
+    await must(host, ['systemctl', 'restart', d.unit], 'RestartFailed');
+  },
+};

@@ -1,0 +1,99 @@
+// Step 2: the agent package is installed at the desired version. The package is downloaded and verified first;
+// a failed download or a bad signature leaves the host exactly as it was.
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import type { Host } from '../host/host.ts';
+import type { HostFacts } from './facts.ts';
+import { installedAgentVersion } from './installed-version.ts';
+import { NODE_AGENT_HOST_DIR } from './paths.ts';
+import { must, StepError, type Step, type StepContext } from './step.ts';
+
+export type FetchResult = { ok: true; path: string; cleanup(): Promise<void> } | { ok: false; reason: string; message: string };
+
+/** Where packages come from (the regional bucket or a mirror) and how they are verified: a port, for the step. */
+export interface AgentPackages {
+  /** The version "latest" stands for now. */
+  latestVersion(config: NodeAgentConfig, facts: HostFacts): Promise<string>;
+  fetch(config: NodeAgentConfig, facts: HostFacts, version: string): Promise<FetchResult>;
+}
+
+/** The version marker tells an install this operator made from one baked into the node image (Replace). */
+const MARKER = `${NODE_AGENT_HOST_DIR}/installed-version`;
+
+type Plan = { action: 'none' } | { action: 'install'; version: string; why: string };
+
+/** What to do, given what is installed and what is wanted. Pure. */
+export function installPlan(opts: { installed?: string; desired: string; existingInstall: 'Adopt' | 'Replace'; installedByUs: boolean }): Plan {
+  const { installed, desired, existingInstall, installedByUs } = opts;
+  if (!installed) return { action: 'install', version: desired, why: `install ${desired}` };
+  if (installed !== desired) return { action: 'install', version: desired, why: `${installed} → ${desired}` };
+  if (existingInstall === 'Replace' && !installedByUs) return { action: 'install', version: desired, why: `replace the image's ${installed}` };
+  return { action: 'none' };
+}
+
+export function createInstallStep(packages: AgentPackages): Step {
+  let latest: { version: string; at: number } | undefined;
+
+  async function desiredVersion(ctx: StepContext): Promise<string> {
+    const v = ctx.config.agent.version;
+    if (v !== 'latest') return v;
+    // "latest" is looked up at most hourly: the bucket is not polled on every pass.
+    if (!latest || ctx.now() - latest.at > 3_600_000) {
+      try {
+        latest = { version: await packages.latestVersion(ctx.config, ctx.facts), at: ctx.now() };
+      } catch (err) {
+        if (ctx.facts.installedVersion) return ctx.facts.installedVersion; // keep what runs until the lookup works
+        throw new StepError('VersionLookupFailed', `cannot find out which version "latest" is: ${(err as Error).message}`);
+      }
+    }
+    return latest.version;
+  }
+
+  async function plan(ctx: StepContext): Promise<Plan> {
+    const installed = await installedAgentVersion(ctx.host, ctx.facts);
+    ctx.facts.installedVersion = installed;
+    const desired = await desiredVersion(ctx);
+    ctx.facts.desiredVersion = desired;
+    const marker = (await ctx.host.readFile(MARKER))?.toString('utf8').trim();
+    return installPlan({ installed, desired, existingInstall: ctx.config.agent.existingInstall, installedByUs: marker === installed });
+  }
+
+  async function install(host: Host, ctx: StepContext, localPath: string, version: string): Promise<void> {
+    const format = ctx.facts.packageManager === 'rpm' ? 'rpm' : 'deb';
+    const onHost = `${NODE_AGENT_HOST_DIR}/amazon-ssm-agent-${version}.${format}`;
+    await mkdir(dirname(host.hostPath(onHost)), { recursive: true });
+    await copyFile(localPath, host.hostPath(onHost));
+    try {
+      if (ctx.facts.snapAgent) await must(host, ['snap', 'remove', 'amazon-ssm-agent'], 'SnapRemoveFailed');
+      if (format === 'deb') await must(host, ['dpkg', '-i', onHost], 'InstallFailed', { timeoutMs: 300_000 });
+      else await must(host, ['rpm', '-U', '--oldpackage', '--replacepkgs', onHost], 'InstallFailed', { timeoutMs: 300_000 });
+    } finally {
+      await rm(host.hostPath(onHost), { force: true });
+    }
+    ctx.facts.snapAgent = false;
+  }
+
+  return {
+    name: 'install',
+    async check(ctx) {
+      const p = await plan(ctx);
+      return p.action === 'none' ? { needed: false } : { needed: true, what: p.why };
+    },
+    async apply(ctx) {
+      const p = await plan(ctx);
+      if (p.action === 'none') return;
+      const fetched = await packages.fetch(ctx.config, ctx.facts, p.version);
+      if (!fetched.ok) throw new StepError(fetched.reason, fetched.message);
+      try {
+        await install(ctx.host, ctx, fetched.path, p.version);
+      } finally {
+        await fetched.cleanup();
+      }
+      const now = await installedAgentVersion(ctx.host, ctx.facts);
+      ctx.facts.installedVersion = now;
+      if (now !== p.version) throw new StepError('InstallFailed', `after installing ${p.version} the package manager reports ${now ?? 'nothing'}`);
+      await ctx.host.writeFileAtomic(MARKER, `${now}\n`, 0o644);
+    },
+  };
+}

@@ -1,0 +1,67 @@
+// A host step: check() looks, apply() acts only when check() found something to do. Every step is idempotent:
+// on a converged host check() says so and nothing is written or restarted.
+import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import type { Host } from '../host/host.ts';
+import type { HostFacts } from './facts.ts';
+
+export type StepStatus = 'ok' | 'changed' | 'skipped' | 'failed' | 'unsupported';
+
+export interface StepOutcome {
+  step: string;
+  status: StepStatus;
+  /** CamelCase reason for failed/skipped/unsupported (e.g. ActivationExpired, SignatureInvalid). */
+  reason?: string;
+  message?: string;
+}
+
+export interface StepContext {
+  host: Host;
+  config: NodeAgentConfig;
+  facts: HostFacts;
+  /** Reads a file mounted into the node agent's own container (Secrets); undefined when absent. */
+  readSecret(dir: string, key: string): Promise<string | undefined>;
+  now(): number;
+}
+
+/** What check() found: nothing to do, something to do (with a description), or a reason it cannot run. */
+export type CheckResult = { needed: false } | { needed: true; what: string } | { skip: string; message: string } | { unsupported: string; message: string };
+
+export interface Step {
+  name: string;
+  check(ctx: StepContext): Promise<CheckResult>;
+  apply(ctx: StepContext): Promise<void>;
+}
+
+/** A failure with a reason a person can act on. */
+export class StepError extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super(message);
+    this.name = 'StepError';
+    this.reason = reason;
+  }
+}
+
+export async function runStep(step: Step, ctx: StepContext): Promise<StepOutcome> {
+  try {
+    const check = await step.check(ctx);
+    if ('skip' in check) return { step: step.name, status: 'skipped', reason: check.skip, message: check.message };
+    if ('unsupported' in check) return { step: step.name, status: 'unsupported', reason: check.unsupported, message: check.message };
+    if (!check.needed) return { step: step.name, status: 'ok' };
+    await step.apply(ctx);
+    return { step: step.name, status: 'changed', message: check.what };
+  } catch (err) {
+    if (err instanceof StepError) return { step: step.name, status: 'failed', reason: err.reason, message: err.message };
+    return { step: step.name, status: 'failed', reason: 'Error', message: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** Runs a command and turns a non-zero exit into a StepError that carries the command's own words. */
+export async function must(host: Host, argv: string[], reason: string, opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+  const r = await host.run(argv, opts);
+  if (r.code !== 0) {
+    const detail = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ');
+    throw new StepError(reason, `${argv[0]} ${argv[1] ?? ''} exited ${r.code}: ${detail}`);
+  }
+  return r.stdout;
+}
