@@ -44,8 +44,11 @@ export async function deleteObject(client: KubeClient, object: KubeObject): Prom
  * config) that are no longer desired.
  */
 export async function applyAndPrune(client: KubeClient, desired: KubeObject[], existing: KubeObject[]): Promise<ApplyResult> {
-  const applied: KubeObject[] = [];
-  for (const object of desired) applied.push(await serverSideApply(client, object));
+  // Workloads go last, everything they use first (in parallel): a pod never starts without its ServiceAccount
+  // or ConfigMap, and a reconcile costs two round trips rather than one per object.
+  const isWorkload = (o: KubeObject) => o.kind === 'DaemonSet';
+  const applied = await Promise.all(desired.filter((o) => !isWorkload(o)).map((o) => serverSideApply(client, o)));
+  for (const object of desired.filter(isWorkload)) applied.push(await serverSideApply(client, object));
   const prune = objectsToPrune(existing, desired);
   for (const object of prune) await deleteObject(client, object);
   return { applied, pruned: prune.map(objectRef) };

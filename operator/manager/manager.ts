@@ -15,6 +15,7 @@ import { ALL_OWNED_SELECTOR, LABEL_CONFIG } from '../manifests/names.ts';
 import { startHttpServer } from '../observability/http-server.ts';
 import { createOperatorMetrics, type OperatorMetrics } from '../observability/metrics.ts';
 import type { OperatorSettings } from '../settings.ts';
+import { sleep } from '../runtime/sleep.ts';
 import { WorkQueue } from '../runtime/work-queue.ts';
 import { keysForConfigEvent, keysForOwnedEvent, nodeEventMatters, trimNode, type KeysToQueue } from './event-routing.ts';
 
@@ -149,6 +150,9 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
       metrics.leader.set(1);
     }
     for (const i of informers) i.start();
+    // No reconcile before every cache is complete: a conflict check over half the nodes could let two configs
+    // put agents on one node.
+    while (!synced() && !abort.signal.aborted) await sleep(50, abort.signal);
     const workers = Array.from({ length: settings.workers }, () => worker());
     const resync = setInterval(() => enqueue('all', 'resync'), settings.resyncMs);
     resync.unref();
