@@ -9,7 +9,7 @@ export const PROBE_CODES = {
   aborted: 'PROBE_ABORTED',
   /** the proxy answered CONNECT with a non-2xx status */
   proxyStatus: 'PROXY_CONNECT_STATUS',
-  /** the proxy answered CONNECT with 407 */
+  /** the proxy answered CONNECT with 407 (or 401, as tinyproxy does to wrong credentials) */
   proxyAuth: 'PROXY_AUTH_REQUIRED',
   /** the proxy's answer to CONNECT was not HTTP, too long, or cut short */
   proxyBadResponse: 'PROXY_BAD_RESPONSE',

@@ -82,7 +82,8 @@ export function buildDaemonSet(input: OwnedInput, configHash: string): V1DaemonS
           automountServiceAccountToken: false,
           hostPID: true,
           hostNetwork: true,
-          dnsPolicy: 'ClusterFirstWithHostNet',
+          // The host's resolver, as the agent itself uses: the probes must see what the agent sees.
+          dnsPolicy: 'Default',
           terminationGracePeriodSeconds: 30,
           ...(config.spec.nodeSelector && Object.keys(config.spec.nodeSelector).length > 0 ? { nodeSelector: config.spec.nodeSelector } : {}),
           ...(config.spec.tolerations?.length ? { tolerations: config.spec.tolerations } : {}),
