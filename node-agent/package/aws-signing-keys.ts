@@ -10,15 +10,17 @@
 // ("The following public key expires on …; Systems Manager will publish a new public key in this topic before the
 // old one expires"), could not be read in full here, so the fingerprints below come from the sources named:
 // - aws/amazon-ecs-agent, scripts/amazon-ssm-agent.gpg ("the aggregate key file for ECS Anywhere SSM Agent
-//   installation"): key 2025 added in commit be0413808 (PR https://github.com/aws/amazon-ecs-agent/pull/4474,
-//   2025-01-22), key 2026 in commit 6c11ae9b0 (PR https://github.com/aws/amazon-ecs-agent/pull/4992, 2026-06-05,
-//   "adds the latest SSM public key").
+//   installation"): key 2023 added in commit 3ff5ab59b (2023-08-29), key 2025 in commit be0413808
+//   (PR https://github.com/aws/amazon-ecs-agent/pull/4474, 2025-01-22), key 2026 in commit 6c11ae9b0
+//   (PR https://github.com/aws/amazon-ecs-agent/pull/4992, 2026-06-05, "adds the latest SSM public key").
 // - aws/amazon-ssm-agent, agent/setupcli/managers/verificationmanagers/linux_public_key_helper.go (key 2023, the
 //   same text, "public key similar to our public documentation").
 // - https://github.com/aws/amazon-ssm-agent/issues/676 (2026-07-07): packages were signed with key 2025 until at
 //   least 2026-06-24; that key expired 2026-07-15.
 // The two older keys in the ECS file (8108 A07A …693E CA21, 2020-10-06..2022-03-29, and 2BC7 C7C2 …56BA A549,
-// 2022-03-15..2023-09-05) signed agents older than 3.1.1141.0 and are left out.
+// 2022-03-15..2023-09-05) are left out: every extra expired key is one more key whose theft would let someone sign
+// with a back-dated timestamp, for agent releases older than August 2023 (pin a newer version, or give those keys
+// in SSM_AGENT_SIGNING_KEY_FILE, or use verify: Checksum).
 
 export interface EmbeddedKey {
   name: string;

@@ -1,0 +1,71 @@
+// The install step's AgentPackages port (node-agent/steps/install.ts) over this directory: the node agent's
+// configuration and host facts in, a verified package (or a reason) out.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import type { HostFacts } from '../steps/facts.ts';
+import type { AgentPackages, FetchResult } from '../steps/install.ts';
+import type { ProxySettings } from './download.ts';
+import { fetchVerifiedPackage } from './fetch.ts';
+import { resolveLatestVersion } from './latest-version.ts';
+
+export interface AgentPackagesOptions {
+  /** Where packages are downloaded to (default: the OS temp dir of the node-agent container). */
+  workDir?: string;
+  /** For SSM_AGENT_SIGNING_KEY_FILE (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Reads one key of a mounted Secret (default: the file dir/key). */
+  readSecret?(dir: string, key: string): Promise<string | undefined>;
+  /** Called with what the caller should surface (verify: None, unknown "latest"). */
+  onWarning?(message: string): void;
+}
+
+async function readSecretFile(dir: string, key: string): Promise<string | undefined> {
+  return readFile(join(dir, key), 'utf8').catch(() => undefined);
+}
+
+/** The proxy for downloads: inline URLs, or the ones in the mounted proxy Secret (they carry credentials). */
+export async function proxySettings(proxy: NodeAgentConfig['proxy'], readSecret = readSecretFile): Promise<ProxySettings> {
+  if (!proxy.secretDir) {
+    return { noProxy: proxy.noProxy, ...(proxy.httpsProxy ? { httpsProxy: proxy.httpsProxy } : {}), ...(proxy.httpProxy ? { httpProxy: proxy.httpProxy } : {}) };
+  }
+  const httpsProxy = (await readSecret(proxy.secretDir, 'httpsProxy'))?.trim();
+  const httpProxy = (await readSecret(proxy.secretDir, 'httpProxy'))?.trim();
+  return { noProxy: proxy.noProxy, ...(httpsProxy ? { httpsProxy } : {}), ...(httpProxy ? { httpProxy } : {}) };
+}
+
+export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPackages {
+  const readSecret = opts.readSecret ?? readSecretFile;
+  return {
+    async latestVersion(config: NodeAgentConfig): Promise<string> {
+      const r = await resolveLatestVersion({
+        region: config.region,
+        s3Host: config.endpoints.s3,
+        proxy: await proxySettings(config.proxy, readSecret),
+        ...(config.agent.mirror ? { mirror: config.agent.mirror } : {}),
+      });
+      if (!r.ok) throw new Error(r.message);
+      return r.version;
+    },
+
+    async fetch(config: NodeAgentConfig, facts: HostFacts, version: string): Promise<FetchResult> {
+      if (!facts.arch) return { ok: false, reason: 'UnsupportedArchitecture', message: 'the host architecture is not amd64 or arm64 (or was not detected)' };
+      const r = await fetchVerifiedPackage({
+        region: config.region,
+        version,
+        s3Host: config.endpoints.s3,
+        format: facts.packageManager === 'rpm' ? 'rpm' : 'deb',
+        arch: facts.arch,
+        verify: config.agent.verify,
+        proxy: await proxySettings(config.proxy, readSecret),
+        ...(config.agent.mirror ? { mirror: config.agent.mirror } : {}),
+        ...(config.agent.sha256 ? { sha256: config.agent.sha256 } : {}),
+        ...(opts.workDir ? { workDir: opts.workDir } : {}),
+        ...(opts.env ? { env: opts.env } : {}),
+      });
+      if (!r.ok) return { ok: false, reason: r.reason, message: r.message };
+      for (const w of r.warnings) opts.onWarning?.(w);
+      return r;
+    },
+  };
+}
