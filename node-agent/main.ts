@@ -1,44 +1,71 @@
-// The node-agent process (one per node, in the privileged DaemonSet).
-//
-// NOT FINISHED: the host steps (detect, install, configure, ssm-user, register, observe, uninstall) are the
-// node-agent issue and are not built yet. What runs today is only the shell around them: it reads and validates
-// the configuration the operator renders, follows changes to it, and serves /healthz and /metrics.
+// The node-agent process, one per node in the privileged DaemonSet: converges the host (install, configure,
+// ssm-user, register) on an interval and on every configuration change, probes the SSM endpoints, and serves
+// /healthz and /metrics. Host access goes through nsenter into HOST_PID (PID 1 of the node).
 import { readFile } from 'node:fs/promises';
-import { watch } from 'node:fs';
-import { dirname } from 'node:path';
 import { createServer } from 'node:http';
-import { Gauge, Registry } from 'prom-client';
-import { NODE_AGENT_CONFIG_DIR, NODE_AGENT_CONFIG_FILE, NODE_AGENT_METRICS_PORT, parseNodeAgentConfig } from '../operator/api/node-agent-config.ts';
+import { join } from 'node:path';
 import { createLogger } from '../operator/observability/logger.ts';
+import { HostConverger } from './agent/pass.ts';
+import { createNodeAgentMetrics } from './agent/metrics.ts';
+import { NodeAgentRunner } from './agent/runner.ts';
+import { NsenterHost } from './host/nsenter-host.ts';
+import { createAgentPackages } from './package/agent-packages.ts';
+import { probeAll } from './probes/probe-all.ts';
+import { registerProbeMetrics } from './probes/probe-metrics.ts';
+import { readNodeAgentSettings } from './settings.ts';
 
 const log = createLogger('ssm-node-agent');
-const configFile = process.env.CONFIG_FILE ?? `${NODE_AGENT_CONFIG_DIR}/${NODE_AGENT_CONFIG_FILE}`;
-const registry = new Registry();
-const configValid = new Gauge({ name: 'ssm_node_agent_config_valid', help: '1 when the rendered configuration was read and is valid.', registers: [registry] });
-
-async function loadConfig(): Promise<void> {
-  const text = await readFile(configFile, 'utf8').catch((err: Error) => {
-    log.error({ file: configFile, err: err.message }, 'cannot read the node-agent configuration');
-    return undefined;
-  });
-  if (text === undefined) return configValid.set(0);
-  const parsed = parseNodeAgentConfig(text);
-  if (!parsed.ok) {
-    log.error({ file: configFile, err: parsed.error }, 'invalid node-agent configuration');
-    return configValid.set(0);
-  }
-  configValid.set(1);
-  log.warn({ config: parsed.config.configName, node: process.env.NODE_NAME }, 'configuration loaded; host steps are not implemented in this version');
+const parsed = readNodeAgentSettings(process.env);
+if (!parsed.ok) {
+  for (const e of parsed.errors) log.fatal(e);
+  process.exit(2);
 }
+const settings = parsed.settings;
+const readSecret = (dir: string, key: string) => readFile(join(dir, key), 'utf8').catch(() => undefined);
 
-await loadConfig();
-// ConfigMap volumes update by swapping a symlink in the directory: watch the directory, not the file.
-watch(dirname(configFile), { persistent: false }, () => void loadConfig()).on('error', () => undefined);
+const metrics = createNodeAgentMetrics();
+const probeMetrics = registerProbeMetrics(metrics.registry);
+const converger = new HostConverger({
+  host: new NsenterHost(settings.hostPid),
+  packages: createAgentPackages({ readSecret, onWarning: (message) => log.warn({ node: settings.nodeName }, message) }),
+  imdsEndpoint: settings.imdsEndpoint,
+  readSecret,
+});
+const runner = new NodeAgentRunner({
+  configFile: settings.configFile,
+  converger,
+  metrics,
+  log: log.child({ node: settings.nodeName }),
+  passIntervalMs: settings.passIntervalMs,
+  probe: async (config) => {
+    const results = await probeAll(config, settings.probeCaFile ? { caFile: settings.probeCaFile } : {});
+    probeMetrics.update(results);
+    for (const r of results.filter((x) => !x.ok)) log.warn({ endpoint: r.endpoint, host: r.host, via: r.via, reason: r.reason, err: r.message }, 'endpoint unreachable');
+  },
+});
 
 const server = createServer((req, res) => {
-  if (req.url === '/healthz') res.writeHead(200).end('ok\n');
-  else if (req.url === '/metrics') registry.metrics().then((t) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(t));
-  else res.writeHead(404).end();
+  const path = (req.url ?? '/').split('?')[0];
+  if (path === '/healthz') {
+    const ok = runner.healthy();
+    res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok\n' : 'the host pass is stuck\n');
+  } else if (path === '/metrics') {
+    metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(text),
+      (err: Error) => res.writeHead(500).end(err.message),
+    );
+  } else {
+    res.writeHead(404).end();
+  }
 });
-server.listen(Number(process.env.METRICS_PORT ?? NODE_AGENT_METRICS_PORT));
-process.once('SIGTERM', () => server.close(() => process.exit(0)));
+server.listen(settings.metricsPort, () => log.info({ port: settings.metricsPort, hostPid: settings.hostPid }, 'node agent started'));
+runner.start();
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 20_000);
+    force.unref();
+    void runner.stop().then(() => server.close(() => process.exit(0)));
+  });
+}
