@@ -1,10 +1,11 @@
 // The node agent's host metrics (contract names, DESIGN.md). One registry per process; the probe metrics
 // register on the same registry.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../../operator/observability/process-metrics.ts';
 import type { PassReport } from './pass.ts';
 
 export function createNodeAgentMetrics(registry = new Registry()) {
-  collectDefaultMetrics({ register: registry, prefix: 'ssm_node_agent_process_' });
+  collectProcessMetrics(registry, 'ssm_node_agent_process_');
   const m = {
     registry,
     info: new Gauge({

@@ -1,9 +1,10 @@
 // One registry for the operator process; metric names are a contract (DESIGN.md).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from './process-metrics.ts';
 
 export function createOperatorMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'ssm_operator_process_' });
+  collectProcessMetrics(registry, 'ssm_operator_process_');
   return {
     registry,
     reconcileTotal: new Counter({

@@ -202,3 +202,13 @@ test('no reconcile loop: a quiet cluster causes no reconciles', async () => {
   const end = await reconcileCount();
   assert.equal(end - start, 0, `reconciles during a quiet period: ${end - start}`);
 });
+
+test("the operator's /metrics passes promtool check metrics and carries the contract names", async () => {
+  const text = await (await fetch(metricsUrl)).text();
+  for (const name of ['ssm_operator_reconcile_total', 'ssm_operator_reconcile_duration_seconds', 'ssm_operator_nodes', 'ssm_operator_workqueue_depth']) {
+    assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'));
+  }
+  assert.match(text, /^ssm_operator_nodes\{config="after-restart",state="desired"\} 1$/m);
+  const { execFileSync } = await import('node:child_process');
+  assert.doesNotThrow(() => execFileSync('/usr/bin/promtool', ['check', 'metrics'], { input: text, stdio: ['pipe', 'pipe', 'pipe'] }));
+});

@@ -1,0 +1,11 @@
+import { collectDefaultMetrics, type Registry } from 'prom-client';
+
+// prom-client names these gauges *_total, which Prometheus reserves for counters (`promtool check metrics`
+// rejects them); the handle and request counts they carry are also in *_active_handles / *_active_requests.
+const MISNAMED = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/** Process CPU, memory, event-loop and GC metrics under `prefix`, without the misnamed ones. */
+export function collectProcessMetrics(registry: Registry, prefix: string): void {
+  collectDefaultMetrics({ register: registry, prefix });
+  for (const name of MISNAMED) registry.removeSingleMetric(`${prefix}${name}`);
+}
