@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { createLogger } from '../operator/observability/logger.ts';
 import { HostConverger } from './agent/pass.ts';
+import { hostCaBundle } from './agent/host-ca-bundle.ts';
 import { createNodeAgentMetrics } from './agent/metrics.ts';
 import { NodeAgentRunner } from './agent/runner.ts';
 import { NsenterHost } from './host/nsenter-host.ts';
@@ -25,8 +26,10 @@ const readSecret = (dir: string, key: string) => readFile(join(dir, key), 'utf8'
 
 const metrics = createNodeAgentMetrics();
 const probeMetrics = registerProbeMetrics(metrics.registry);
+const host = new NsenterHost(settings.hostPid);
+const probeCaFile = settings.probeCaFile ?? (await hostCaBundle(host).catch(() => undefined));
 const converger = new HostConverger({
-  host: new NsenterHost(settings.hostPid),
+  host,
   packages: createAgentPackages({ readSecret, onWarning: (message) => log.warn({ node: settings.nodeName }, message) }),
   imdsEndpoint: settings.imdsEndpoint,
   readSecret,
@@ -38,7 +41,7 @@ const runner = new NodeAgentRunner({
   log: log.child({ node: settings.nodeName }),
   passIntervalMs: settings.passIntervalMs,
   probe: async (config) => {
-    const results = await probeAll(config, settings.probeCaFile ? { caFile: settings.probeCaFile } : {});
+    const results = await probeAll(config, probeCaFile ? { caFile: probeCaFile } : {});
     probeMetrics.update(results);
     for (const r of results.filter((x) => !x.ok)) log.warn({ endpoint: r.endpoint, host: r.host, via: r.via, reason: r.reason, err: r.message }, 'endpoint unreachable');
   },

@@ -84,8 +84,23 @@ export const AgentSource = Type.Object(
     mirror: Type.Optional(
       HttpUrl({
         description:
-          'Base URL of a mirror of the agent packages (air-gapped clusters). The node agent fetches {mirror}/{version}/{os_arch}/amazon-ssm-agent.{deb|rpm}, the same layout as the regional S3 bucket. Default: the AWS regional bucket.',
+          'Base URL of a mirror of the agent packages (air-gapped clusters). The node agent fetches {mirror}/{version}/{os_arch}/amazon-ssm-agent.{deb|rpm} and .sig, the same layout as the regional S3 bucket. Default: the AWS regional bucket.',
       }),
+    ),
+    signingKeys: Type.Optional(
+      Type.Object(
+        {
+          configMap: MatchingString(DNS_LABEL, 'must be a ConfigMap name (lowercase letters, digits, "-" and ".")', {
+            maxLength: 253,
+            description: "Name of a ConfigMap in the operator's namespace.",
+          }),
+          key: Type.String({ default: 'keys.asc', minLength: 1, maxLength: 253, description: 'Key of the ConfigMap that holds the OpenPGP public keys (armored).' }),
+        },
+        {
+          description:
+            "Public keys that replace the AWS agent signing keys built into the node agent, for a mirror that re-signs the packages. Default: AWS's keys.",
+        },
+      ),
     ),
   },
   { description: 'Where the agent package is downloaded from.' },

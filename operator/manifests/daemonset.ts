@@ -10,6 +10,8 @@ import {
   NODE_AGENT_CONFIG_FILE,
   NODE_AGENT_METRICS_PORT,
   PROXY_SECRET_DIR,
+  SIGNING_KEYS_DIR,
+  SIGNING_KEYS_FILE,
 } from '../api/node-agent-config.ts';
 import type { OwnedInput } from './context.ts';
 import { ANNOTATION_CONFIG_HASH, nodeAgentName, ownedLabels, ownerReference, podSelectorLabels } from './names.ts';
@@ -49,6 +51,11 @@ function volumes({ config }: OwnedInput, configMapName: string): { volumes: V1Vo
     // Optional: a missing Secret is reported by the node agent instead of leaving pods stuck in ContainerCreating.
     list.push({ name: 'activation', secret: { secretName: activation, optional: true, defaultMode: 0o400 } });
     mounts.push({ name: 'activation', mountPath: ACTIVATION_SECRET_DIR, readOnly: true });
+  }
+  const keys = config.spec.agent.source?.signingKeys;
+  if (keys) {
+    list.push({ name: 'signing-keys', configMap: { name: keys.configMap, items: [{ key: keys.key, path: SIGNING_KEYS_FILE }] } });
+    mounts.push({ name: 'signing-keys', mountPath: SIGNING_KEYS_DIR, readOnly: true });
   }
   const proxySecret = config.spec.proxy?.secretRef?.name;
   if (proxySecret) {
@@ -103,6 +110,7 @@ export function buildDaemonSet(input: OwnedInput, configHash: string): V1DaemonS
                 { name: 'HOST_ROOT', value: HOST_ROOT },
                 { name: 'FLEET_TOKEN_FILE', value: `${FLEET_TOKEN_DIR}/token` },
                 ...(context.fleetEndpoint ? [{ name: 'FLEET_ENDPOINT', value: context.fleetEndpoint }] : []),
+                ...(config.spec.agent.source?.signingKeys ? [{ name: 'SSM_AGENT_SIGNING_KEY_FILE', value: `${SIGNING_KEYS_DIR}/${SIGNING_KEYS_FILE}` }] : []),
               ],
               ports: [{ name: 'metrics', containerPort: NODE_AGENT_METRICS_PORT, protocol: 'TCP' }],
               readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 3 },

@@ -21,7 +21,7 @@ const full = sampleConfig('hybrid', {
   nodeSelector: { 'node.kubernetes.io/os': 'linux' },
   tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }],
   affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['amd64', 'arm64'] }] }] } } },
-  agent: { version: '3.3.1142.0', verify: 'Signature', selfUpdate: false, existingInstall: 'Replace' },
+  agent: { version: '3.3.1142.0', verify: 'Signature', selfUpdate: false, existingInstall: 'Replace', source: { mirror: 'https://mirror.corp/ssm', signingKeys: { configMap: 'ssm-keys', key: 'keys.asc' } } },
   registration: { mode: 'Hybrid', activation: { secretRef: { name: 'my-activation' } }, deregisterOnNodeDelete: true },
   proxy: { httpsProxy: 'http://proxy.corp:3128', noProxy: ['.corp', '10.0.0.0/8'] },
   endpoints: { ssm: 'vpce-1.ssm.us-east-1.vpce.amazonaws.com' },
@@ -56,6 +56,9 @@ test('the DaemonSet is privileged on the host and schedules as the spec says', (
   assert.equal(pod.tolerations.length, 1);
   assert.ok(pod.affinity);
   assert.deepEqual(ds.spec?.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '20%', maxSurge: 0 } });
+  const container = (ds.spec?.template as { spec: { containers: { env: { name: string; value?: string }[] }[] } }).spec.containers[0];
+  assert.deepEqual(container?.env.find((e) => e.name === 'SSM_AGENT_SIGNING_KEY_FILE'), { name: 'SSM_AGENT_SIGNING_KEY_FILE', value: '/etc/ssm-node-agent-signing-keys/keys.asc' });
+  assert.ok(pod.volumes.some((v) => v.name === 'signing-keys'), 'the re-signing keys are mounted');
 });
 
 test('the config hash follows the rendered configuration, and only it', () => {
