@@ -182,6 +182,9 @@ test('helm template renders the operator with the expected objects, env and port
   assert.deepEqual(kinds(objects), [
     'ClusterRole',
     'ClusterRoleBinding',
+    'ConfigMap', // the three Grafana dashboards (dashboards.enabled defaults to true)
+    'ConfigMap',
+    'ConfigMap',
     'Deployment',
     'PodDisruptionBudget',
     'Role',
