@@ -8,9 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { freePort, startControlPlane, type ControlPlane, type KubectlResult } from '../harness/control-plane.ts';
-import { describeExit, logTail, pidAlive, serverEnv, sleep, startProcess, type ManagedProcess } from '../harness/managed-process.ts';
+import { startControlPlane, type ControlPlane, type KubectlResult } from '../harness/control-plane.ts';
+import { describeExit, logTail, pidAlive, sleep } from '../harness/managed-process.ts';
 import { CRD_FILE, NAMESPACE, REPO } from '../harness/operator-env.ts';
+import { startOperatorProcess, type OperatorProcess } from '../harness/operator-process.ts';
 
 const EXAMPLES = join(REPO, 'examples');
 const WAIT_MS = 30_000;
@@ -73,7 +74,7 @@ class DemoError extends Error {}
 let demoDir = '';
 let operatorLog = '';
 let cp: ControlPlane | undefined;
-let operator: ManagedProcess | undefined;
+let operator: OperatorProcess | undefined;
 let interrupted = false;
 let cleaning: Promise<void> | undefined;
 
@@ -156,7 +157,7 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined>, tim
   let lastError = '';
   while (Date.now() < deadline) {
     if (interrupted) throw new DemoError('interrupted');
-    const exit = operator?.exitStatus();
+    const exit = operator?.proc.exitStatus();
     if (exit) throw new DemoError(`the operator ${describeExit(exit)} while waiting for ${what}; last lines of ${operatorLog}:\n${logTail(operatorLog, 20)}`);
     try {
       const value = await check();
@@ -239,28 +240,16 @@ function finalizerPasses(logPath: string): Map<string, string[]> {
 // ---------------------------------------------------------------------------------------------------------------
 // The story
 
-async function startOperatorProcess(kubeconfigPath: string): Promise<{ port: number }> {
-  const port = await freePort();
-  operator = startProcess({
-    name: 'ssm-agent-operator',
-    command: process.execPath,
-    args: [join(REPO, 'operator', 'main.ts')],
-    logPath: operatorLog,
-    cwd: REPO,
-    env: serverEnv({
-      KUBECONFIG: kubeconfigPath,
-      POD_NAMESPACE: NAMESPACE,
-      NODE_AGENT_IMAGE,
-      HTTP_PORT: String(port),
-      LEADER_ELECTION: 'false',
-      LOG_LEVEL: 'info',
-    }),
-  });
-  await waitFor('the operator to report ready on /readyz', async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) });
-    return res.ok ? true : undefined;
-  });
-  return { port };
+/** Starts `node operator/main.ts`; resolves once /readyz answers (bounded; fails at once if the process exits). */
+async function startOperator(kubeconfigPath: string): Promise<OperatorProcess> {
+  const op = await startOperatorProcess({ kubeconfigPath, logPath: operatorLog, nodeAgentImage: NODE_AGENT_IMAGE, waitReady: false });
+  operator = op; // from now on a failure or Ctrl-C stops it
+  try {
+    await op.waitReady(WAIT_MS);
+  } catch (err) {
+    throw new DemoError(interrupted ? 'interrupted' : `the operator did not report ready on /readyz: ${(err as Error).message}`);
+  }
+  return op;
 }
 
 async function main(): Promise<void> {
@@ -304,8 +293,8 @@ async function main(): Promise<void> {
 
   // 2 ------------------------------------------------------------------------------------------------------------
   section('2. Start the operator');
-  const { port } = await startOperatorProcess(cp.kubeconfigPath);
-  say(`${green('✓')} node operator/main.ts is running (pid ${operator?.pid ?? '?'}); /readyz answers on http://127.0.0.1:${port}`);
+  const { pid, port } = await startOperator(cp.kubeconfigPath);
+  say(`${green('✓')} node operator/main.ts is running (pid ${pid}); /readyz answers on http://127.0.0.1:${port}`);
   say(dim(`  its JSON logs go to ${operatorLog}; metrics at http://127.0.0.1:${port}/metrics`));
 
   // 3 ------------------------------------------------------------------------------------------------------------
@@ -412,7 +401,7 @@ async function main(): Promise<void> {
   const pids = [...cp.pids(), ...(operator ? [operator.pid] : [])];
   const op = operator;
   await op?.stop(30_000);
-  const exit = op?.exitStatus();
+  const exit = op?.proc.exitStatus();
   say(`${green('✓')} operator stopped on SIGTERM (${exit ? describeExit(exit) : 'exit status unknown'})`);
   await cp.stop();
   const left = pids.filter((pid) => pidAlive(pid));

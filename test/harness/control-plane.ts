@@ -3,9 +3,9 @@
 // a throwaway CA, a static admin token, RBAC authorization and a service-account signing key.
 //
 // Nothing here reaches the network: every server binds 127.0.0.1, no kubelet runs (pods stay Pending).
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
@@ -13,7 +13,6 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { ApiException, CoreV1Api, KubeConfig, type V1Node, type V1Taint } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import {
@@ -26,8 +25,8 @@ import {
   startProcess,
   type ManagedProcess,
 } from './managed-process.ts';
-
-const execFileP = promisify(execFile);
+import { createTestCa } from '../servers/test-ca.ts';
+import { runSetupScriptOnce } from './setup-script.ts';
 
 export interface KubectlResult {
   code: number;
@@ -117,27 +116,9 @@ export const KUBE_CONTROLLERS = [
   'namespace-controller', // a deleted namespace really goes away instead of staying Terminating
 ].join(',');
 
-let toolsPromise: Promise<string> | undefined;
-
-/** Runs test/tools/ensure-tools.sh once per process (memoised) and returns the bin folder. */
+/** Runs test/tools/ensure-tools.sh once per process (memoised; retried after a failure) and returns the bin folder. */
 export function ensureTools(): Promise<string> {
-  toolsPromise ??= new Promise<string>((resolvePromise, reject) => {
-    const child = spawn('bash', [ENSURE_TOOLS], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      process.stderr.write(d); // progress of a first build is worth seeing
-    });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const bin = stdout.trim().split('\n').pop() ?? '';
-      if (code === 0 && bin !== '') resolvePromise(bin);
-      else reject(new Error(`${ENSURE_TOOLS} failed (code ${String(code)}):\n${stderr.split('\n').slice(-30).join('\n')}`));
-    });
-  });
-  return toolsPromise;
+  return runSetupScriptOnce(ENSURE_TOOLS);
 }
 
 /** A loopback TCP port that was free a moment ago (bind to 0, read, release). */
@@ -249,25 +230,6 @@ function removeStaleDirs(): void {
   }
 }
 
-const OPENSSL_CNF = `
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server_ext]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, IP:10.96.0.1
-authorityKeyIdentifier = keyid
-subjectKeyIdentifier = hash
-`;
-
 interface Pki {
   caCert: string;
   caPem: string;
@@ -277,38 +239,28 @@ interface Pki {
   saPub: string;
 }
 
-async function makePki(dir: string): Promise<Pki> {
+/** A throwaway CA and kube-apiserver serving certificate (test/servers/test-ca.ts), and a service-account key. */
+function makePki(dir: string): Pki {
   const pki = join(dir, 'pki');
   mkdirSync(pki, { recursive: true, mode: 0o700 });
-  const cnf = join(pki, 'openssl.cnf');
-  writeFileSync(cnf, OPENSSL_CNF);
-  const p = (f: string) => join(pki, f);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await execFileP('openssl', [
-    'req', '-x509', '-config', cnf, '-extensions', 'ca_ext', ...ec,
-    '-keyout', p('ca.key'), '-out', p('ca.crt'), '-days', '7', '-subj', '/CN=ssm-agent-operator-test-ca',
-  ]);
-  await execFileP('openssl', [
-    'req', '-x509', '-config', cnf, '-extensions', 'server_ext', ...ec,
-    '-CA', p('ca.crt'), '-CAkey', p('ca.key'),
-    '-keyout', p('server.key'), '-out', p('server.crt'), '-days', '7', '-subj', '/CN=kube-apiserver',
-  ]);
+  const ca = createTestCa(pki, 'ssm-agent-operator-test-ca');
+  const server = ca.issue({
+    name: 'server',
+    commonName: 'kube-apiserver',
+    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
+    ips: ['127.0.0.1', '10.96.0.1'],
+  });
   // Service-account token signing key (ES256).
   const { privateKey, publicKey } = generateKeyPairSync('ec', {
     namedCurve: 'prime256v1',
     privateKeyEncoding: { type: 'sec1', format: 'pem' },
     publicKeyEncoding: { type: 'spki', format: 'pem' },
   });
-  writeFileSync(p('sa.key'), privateKey, { mode: 0o600 });
-  writeFileSync(p('sa.pub'), publicKey);
-  return {
-    caCert: p('ca.crt'),
-    caPem: readFileSync(p('ca.crt'), 'utf8'),
-    serverCert: p('server.crt'),
-    serverKey: p('server.key'),
-    saKey: p('sa.key'),
-    saPub: p('sa.pub'),
-  };
+  const saKey = join(pki, 'sa.key');
+  const saPub = join(pki, 'sa.pub');
+  writeFileSync(saKey, privateKey, { mode: 0o600 });
+  writeFileSync(saPub, publicKey);
+  return { caCert: ca.certFile, caPem: ca.cert, serverCert: server.certFile, serverKey: server.keyFile, saKey, saPub };
 }
 
 function kubeconfigYaml(server: string, caPem: string, userName: string, token: string): string {
@@ -365,7 +317,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   process.once('exit', onExit);
 
   try {
-    const pki = await makePki(dir);
+    const pki = makePki(dir);
     const adminToken = randomBytes(24).toString('hex');
     const tokenFile = join(dir, 'pki', 'tokens.csv');
     const users: StaticUser[] = [{ name: 'admin', token: adminToken, groups: ['system:masters'] }, ...(opts.users ?? [])];
@@ -443,25 +395,31 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
         const r = await request(`https://127.0.0.1:${port}/readyz`, { ca: pki.caPem, token: adminToken });
         return r.status === 200;
       });
-    const launchApiserver = () =>
-      startProcess({
-        name: 'kube-apiserver',
-        command: bin('kube-apiserver'),
-        logPath: join(logDir, 'kube-apiserver.log'),
-        cwd: dir,
-        args: apiserverArgs(port),
-      });
-    for (let attempt = 1; ; attempt++) {
-      port = await freePort();
-      apiserver = launchApiserver();
-      try {
-        await readyz();
-        break;
-      } catch (err) {
-        await apiserver.stop(2_000);
-        if (!(err instanceof StartError && err.addressInUse && attempt < START_ATTEMPTS)) throw err;
+    /**
+     * Starts kube-apiserver and waits for /readyz, retrying only when its port was taken: on a fresh port at first
+     * start, on the same port at a restart (the old process's port may linger a moment).
+     */
+    const launchApiserver = async (samePort: boolean): Promise<void> => {
+      for (let attempt = 1; ; attempt++) {
+        if (!samePort) port = await freePort();
+        apiserver = startProcess({
+          name: 'kube-apiserver',
+          command: bin('kube-apiserver'),
+          logPath: join(logDir, 'kube-apiserver.log'),
+          cwd: dir,
+          args: apiserverArgs(port),
+        });
+        try {
+          await readyz();
+          return;
+        } catch (err) {
+          await apiserver.stop(2_000);
+          if (!(err instanceof StartError && err.addressInUse && attempt < START_ATTEMPTS)) throw err;
+          if (samePort) await sleep(500 * attempt);
+        }
       }
-    }
+    };
+    await launchApiserver(false);
     const server = `https://127.0.0.1:${port}`;
     const kubeconfigPath = join(dir, 'admin.kubeconfig');
     writeFileSync(kubeconfigPath, kubeconfigYaml(server, pki.caPem, 'admin', adminToken), { mode: 0o600 });
@@ -539,18 +497,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
         if (stopping) throw new Error('control plane is stopped');
         if (apiserver && apiserver.exitStatus() === undefined) return;
         // Same port, same certs, same token file: clients holding the old KubeConfig keep working.
-        for (let attempt = 1; ; attempt++) {
-          apiserver = launchApiserver();
-          try {
-            await readyz();
-            return;
-          } catch (err) {
-            await apiserver.stop(2_000);
-            // The port may linger briefly after the old process; only retry that case, on the same port.
-            if (!(err instanceof StartError && err.addressInUse && attempt < START_ATTEMPTS)) throw err;
-            await sleep(500 * attempt);
-          }
-        }
+        await launchApiserver(true);
       },
       kubectl(args: string[], input?: string): Promise<KubectlResult> {
         return runKubectl(['--kubeconfig', kubeconfigPath, '--cache-dir', join(dir, 'kubectl-cache'), ...args], input);

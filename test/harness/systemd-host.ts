@@ -21,7 +21,6 @@
 //   containers would collide. So each host joins its own cgroup (ssm-test-hosts/NAME in every writable cgroup
 //   hierarchy) before nspawn starts; stop() removes it, and the next start sweeps those of dead test processes.
 // - /run/systemd/nspawn (nspawn's lock and propagation dirs) is a tmpfs private to the host's mount namespace.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { NsenterHost } from '../../node-agent/host/nsenter-host.ts';
 import type { CommandResult } from '../../node-agent/host/host.ts';
 import { describeExit, logTail, pidAlive, serverEnv, sleep, startProcess, type ManagedProcess } from './managed-process.ts';
+import { runSetupScriptOnce } from './setup-script.ts';
 
 export interface SystemdHost {
   /** the machine name, also the container's host name */
@@ -89,28 +89,9 @@ exec systemd-nspawn --quiet --register=no --keep-unit --boot --link-journal=no -
   --machine="$name" --directory="$mnt/root"
 `;
 
-let rootfsPromise: Promise<string> | undefined;
-
-/** Runs test/tools/ensure-rootfs.sh once per process (memoised) and returns the cached rootfs directory. */
+/** Runs test/tools/ensure-rootfs.sh once per process (memoised; retried after a failure) and returns the cached rootfs directory. */
 export function ensureRootfs(): Promise<string> {
-  rootfsPromise ??= new Promise<string>((resolvePromise, reject) => {
-    const child = spawn('bash', [ENSURE_ROOTFS], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      process.stderr.write(d); // a first build takes a minute: show progress
-    });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const dir = stdout.trim().split('\n').pop() ?? '';
-      if (code === 0 && dir !== '') resolvePromise(dir);
-      else reject(new Error(`${ENSURE_ROOTFS} failed (code ${String(code)}):\n${stderr.split('\n').slice(-30).join('\n')}`));
-    });
-  });
-  rootfsPromise.catch(() => (rootfsPromise = undefined)); // a failed build may be retried
-  return rootfsPromise;
+  return runSetupScriptOnce(ENSURE_ROOTFS);
 }
 
 /** The parent PID of every process, from /proc/PID/stat (field 4, after the parenthesised comm). */

@@ -3,35 +3,20 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
-import { freePort } from '../harness/control-plane.ts';
-import { startProcess, type ManagedProcess } from '../harness/managed-process.ts';
-import { NAMESPACE, REPO, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
+import { startOperatorProcess, sumReconciles, type OperatorProcess } from '../harness/operator-process.ts';
+import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
 import { waitFor } from '../harness/wait.ts';
 
-interface Replica {
-  name: string;
-  proc: ManagedProcess;
-  port: number;
-}
-
 let env: OperatorTestEnv;
-const replicas: Replica[] = [];
+const replicas: OperatorProcess[] = [];
 
-async function startReplica(name: string): Promise<Replica> {
-  const port = await freePort();
-  const proc = startProcess({
+async function startReplica(name: string): Promise<OperatorProcess> {
+  const replica = await startOperatorProcess({
     name,
-    command: process.execPath,
-    args: [join(REPO, 'operator', 'main.ts')],
+    kubeconfigPath: env.cp.kubeconfigPath,
     logPath: join(env.cp.dir, `${name}.log`),
-    cwd: REPO,
     env: {
-      PATH: process.env.PATH,
-      KUBECONFIG: env.cp.kubeconfigPath,
-      POD_NAMESPACE: NAMESPACE,
       POD_NAME: name,
-      NODE_AGENT_IMAGE: 'example.com/ssm-agent-operator:test',
-      HTTP_PORT: String(port),
       LEADER_ELECTION: 'true',
       LEASE_DURATION_SECONDS: '4',
       RENEW_DEADLINE_SECONDS: '3',
@@ -39,18 +24,12 @@ async function startReplica(name: string): Promise<Replica> {
       LOG_LEVEL: 'info',
     },
   });
-  const replica = { name, proc, port };
   replicas.push(replica);
-  await waitFor(`${name} to serve /readyz`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 30_000, 200);
   return replica;
 }
 
-async function reconciles(r: Replica): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('ssm_operator_reconcile_total{'))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+async function reconciles(r: OperatorProcess): Promise<number> {
+  return sumReconciles(await r.reconciles());
 }
 
 const leaseHolder = async () =>
@@ -77,16 +56,17 @@ test('only the lease holder reconciles; when it is killed the other takes over',
 
   await applyConfig('one');
   await waitFor('the leader to create the DaemonSet', () => env.getOrUndefined(resourcePath(RESOURCES.daemonSet, { namespace: NAMESPACE, name: 'ssm-node-agent-one' })));
-  assert.ok((await reconciles(first)) > 0, 'the leader reconciled');
+  // The counter moves when a reconcile ends, a moment after the DaemonSet it wrote appears.
+  await waitFor('the leader to count its reconciles', async () => (await reconciles(first)) > 0);
   assert.equal(await reconciles(second), 0, 'the standby did not reconcile');
-  assert.match(await (await fetch(`http://127.0.0.1:${second.port}/metrics`)).text(), /^ssm_operator_leader 0$/m);
+  assert.match(await second.metrics(), /^ssm_operator_leader 0$/m);
 
   first.proc.stop(0); // SIGKILL at once: no graceful release of the lease
   await first.proc.exited;
   await waitFor('operator-b to take the lease', async () => (await leaseHolder()) === 'operator-b', 30_000, 200);
   await applyConfig('two');
   await waitFor('the new leader to create the second DaemonSet', () => env.getOrUndefined(resourcePath(RESOURCES.daemonSet, { namespace: NAMESPACE, name: 'ssm-node-agent-two' })), 30_000);
-  assert.ok((await reconciles(second)) > 0, 'the new leader reconciled');
+  await waitFor('the new leader to count its reconciles', async () => (await reconciles(second)) > 0);
 });
 
 test('a leader stopped with SIGTERM exits cleanly and releases the lease for the next replica', async () => {

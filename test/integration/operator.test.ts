@@ -9,6 +9,7 @@ import { startOperator, type Operator } from '../../operator/manager/manager.ts'
 import { readSettings } from '../../operator/settings.ts';
 import { freePort } from '../harness/control-plane.ts';
 import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
+import { reconcilesByResult, sumReconciles } from '../harness/operator-process.ts';
 import { waitFor } from '../harness/wait.ts';
 
 type DaemonSet = {
@@ -32,12 +33,19 @@ async function apply(yaml: string) {
 }
 
 async function reconcileCount(): Promise<number> {
-  const text = await (await fetch(metricsUrl)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('ssm_operator_reconcile_total{'))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  return sumReconciles(reconcilesByResult(await (await fetch(metricsUrl)).text()));
 }
+
+/** The pool-a config, in one region or another. */
+const poolA = (region: string) => `
+apiVersion: ssmagent.io/v1alpha1
+kind: SsmAgentConfig
+metadata: {name: pool-a}
+spec:
+  region: ${region}
+  nodeSelector: {pool: a}
+  daemonSet: {maxUnavailable: 2}
+`;
 
 before(async () => {
   env = await startOperatorTestEnv();
@@ -55,15 +63,7 @@ after(async () => {
 });
 
 test('a new config gets its DaemonSet, RBAC, ConfigMap and a finalizer, and status from the real DaemonSet', async () => {
-  await apply(`
-apiVersion: ssmagent.io/v1alpha1
-kind: SsmAgentConfig
-metadata: {name: pool-a}
-spec:
-  region: us-east-1
-  nodeSelector: {pool: a}
-  daemonSet: {maxUnavailable: 2}
-`);
+  await apply(poolA('us-east-1'));
   const ds = await waitFor('the DaemonSet', () => env.getOrUndefined<DaemonSet>(dsPath('pool-a')));
   const pod = ds.spec.template.spec;
   assert.equal(pod.hostPID, true);
@@ -95,15 +95,7 @@ spec:
 
 test('a spec change updates the DaemonSet and its config hash', async () => {
   const before = await waitFor('the DaemonSet', () => env.getOrUndefined<DaemonSet>(dsPath('pool-a')));
-  await apply(`
-apiVersion: ssmagent.io/v1alpha1
-kind: SsmAgentConfig
-metadata: {name: pool-a}
-spec:
-  region: eu-west-1
-  nodeSelector: {pool: a}
-  daemonSet: {maxUnavailable: 2}
-`);
+  await apply(poolA('eu-west-1'));
   const updated = await waitFor('a new config hash', async () => {
     const ds = await env.getOrUndefined<DaemonSet>(dsPath('pool-a'));
     const hash = ds?.spec.template.metadata.annotations['ssmagent.io/config-hash'];

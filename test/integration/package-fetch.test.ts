@@ -1,14 +1,14 @@
 // Downloading and verifying the agent package against real things on loopback: a Node HTTP server and an HTTPS
-// server (self-signed certificate made with openssl) serving the bucket layout, signatures made by real GnuPG keys
+// server (self-signed certificate, test/servers/test-ca.ts) serving the bucket layout, signatures made by real GnuPG keys
 // (throwaway keys in a temporary GNUPGHOME), and a real tinyproxy for the proxy cases.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -21,6 +21,9 @@ import { fetchVerifiedPackage, type FetchPackageRequest, type FetchPackageResult
 import { resolveLatestVersion } from '../../node-agent/package/latest-version.ts';
 import { parsePublicKeys, SIGNING_KEY_FILE_ENV } from '../../node-agent/package/signing-keys.ts';
 import { sampleConfig } from '../fixtures/configs.ts';
+import { selfSignedCert } from '../servers/test-ca.ts';
+import { closedPort } from '../servers/tls-servers.ts';
+import { startTinyproxy, type Tinyproxy } from '../servers/tinyproxy.ts';
 
 const run = promisify(execFile);
 const VERSION = '3.3.1142.0';
@@ -42,7 +45,7 @@ let httpsServer: Server;
 let httpBase: string;
 let httpsHost: string;
 let cert: string;
-let proxy: { url: string; log: () => string; stop: () => Promise<void> };
+let proxy: Tinyproxy;
 
 async function gpg(args: string[], input?: string): Promise<string> {
   const child = execFile('gpg', ['--batch', '--no-tty', '--quiet', ...args], { env: { ...process.env, GNUPGHOME: gnupgHome } });
@@ -71,51 +74,6 @@ async function sign(fpr: string, data: Buffer, extra: string[] = []): Promise<Bu
   // Binary detached signature, like AWS's `.sig` files.
   await gpg([...extra, '--local-user', fpr, '--detach-sign', '--output', `${dataFile}.sig`, dataFile]);
   return readFile(`${dataFile}.sig`);
-}
-
-async function freePort(): Promise<number> {
-  const srv = createNetServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
-
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`tinyproxy exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('tinyproxy did not start listening');
-}
-
-/** A real tinyproxy on a free loopback port, logging to stdout (kept in memory). */
-async function startTinyproxy(dir: string): Promise<{ url: string; log: () => string; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const conf = join(dir, 'tinyproxy.conf');
-  // No ConnectPort line: CONNECT is allowed to any port (the test servers are on ephemeral ports).
-  await writeFile(conf, [`Port ${port}`, 'Listen 127.0.0.1', 'Timeout 30', 'LogLevel Info', 'MaxClients 50', 'Allow 127.0.0.1', ''].join('\n'));
-  const child = spawn('tinyproxy', ['-d', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout.on('data', (d: Buffer) => (log += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (log += d.toString()));
-  await waitForPort(port, child);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    log: () => log,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 function serve(req: IncomingMessage, res: ServerResponse): void {
@@ -214,18 +172,16 @@ before(async () => {
   await writeFile(join(work, 'expired.asc'), await gpg(['--armor', '--export', expiredFpr]));
 
   // A self-signed certificate for 127.0.0.1 (the HTTPS server stands in for s3.{region}.amazonaws.com).
-  await run('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-    '-keyout', join(work, 'tls.key'), '-out', join(work, 'tls.crt'),
-  ]);
-  cert = await readFile(join(work, 'tls.crt'), 'utf8');
+  const tls = selfSignedCert(join(work, 'tls'), { name: 'tls', commonName: '127.0.0.1', ips: ['127.0.0.1'] });
+  cert = tls.cert;
 
   httpServer = createHttpServer(serve);
   httpBase = `http://127.0.0.1:${await listen(httpServer)}`;
-  httpsServer = createHttpsServer({ key: await readFile(join(work, 'tls.key')), cert }, serve);
-  httpsHost = `127.0.0.1:${await listen(httpsServer)}`;
-  proxy = await startTinyproxy(work);
+  httpsServer = createHttpsServer({ key: tls.key, cert }, serve);
+  const httpsPort = await listen(httpsServer);
+  httpsHost = `127.0.0.1:${httpsPort}`;
+  // CONNECT may reach the HTTPS server's port; the http mirror is reached with absolute-form GETs.
+  proxy = await startTinyproxy({ dir: work, connectPorts: [httpsPort] });
 });
 
 after(async () => {
@@ -396,7 +352,7 @@ describe('fetchVerifiedPackage', () => {
 
   test('a proxy that does not answer → DownloadFailed naming the proxy, nothing left behind', async () => {
     const workDir = await freshWorkDir();
-    const dead = `http://127.0.0.1:${await freePort()}`;
+    const dead = `http://127.0.0.1:${await closedPort()}`;
     const f = expectFailure(await fetchVerifiedPackage(base({ workDir, mirror: undefined, s3Host: httpsHost, ca: cert, proxy: { httpsProxy: dead, noProxy: [] } })));
     assert.equal(f.reason, 'DownloadFailed');
     assert.match(f.message, new RegExp(`proxy ${dead.replaceAll('.', '\\.')}`));
