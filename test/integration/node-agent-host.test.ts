@@ -2,47 +2,28 @@
 // production nsenter adapter. The agent package is the test's stand-in, served from a loopback mirror and signed
 // with a throwaway key (AWS's buckets and keys cannot be used here).
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
-import { renderNodeAgentConfig } from '../../operator/manifests/node-agent-config.ts';
 import { HostConverger, type PassReport } from '../../node-agent/agent/pass.ts';
 import { createAgentPackages } from '../../node-agent/package/agent-packages.ts';
 import { freePort } from '../harness/control-plane.ts';
-import { startProcess } from '../harness/managed-process.ts';
-import { REPO } from '../harness/operator-env.ts';
-import { buildStandInDeb, signStandIn, STAND_IN_ACTIVATION_CODES, STAND_IN_PATHS } from '../harness/stand-in-agent.ts';
+import { createNodeAgentFixture, NO_IMDS, nodeAgentMetrics, PASS_DONE, type FixtureConfigOptions, type NodeAgentFixture } from '../harness/node-agent-fixture.ts';
+import { STAND_IN_ACTIVATION_CODES, STAND_IN_PATHS } from '../harness/stand-in-agent.ts';
 import { startSystemdHost, type SystemdHost } from '../harness/systemd-host.ts';
 import { waitFor } from '../harness/wait.ts';
-import { sampleConfig } from '../fixtures/configs.ts';
 
 const V1 = '3.3.100.0';
 const V2 = '3.3.101.0';
 const CORRUPT = '3.3.102.0';
 
 let sys: SystemdHost;
-let work: string;
-let mirror: Server;
-let mirrorUrl: string;
-let activationDir: string;
+let fx: NodeAgentFixture;
 let converger: HostConverger;
-let keyFile: string;
 
-function config(overrides: { version?: string; sudo?: boolean; httpsProxy?: string; action?: 'Manage' | 'Uninstall' } = {}): NodeAgentConfig {
-  const rendered = renderNodeAgentConfig(
-    sampleConfig('node-agent-test', {
-      region: 'eu-west-1',
-      agent: { version: overrides.version ?? V1, source: { mirror: mirrorUrl }, verify: 'Signature', selfUpdate: false, existingInstall: 'Adopt' },
-      registration: { mode: 'Hybrid', activation: { secretRef: { name: 'act' } }, deregisterOnNodeDelete: true },
-      ssmUser: { create: true, sudo: overrides.sudo ?? true },
-      ...(overrides.httpsProxy ? { proxy: { httpsProxy: overrides.httpsProxy, noProxy: ['.corp'] } } : {}),
-    }),
-  );
-  // The Secret is mounted at a fixed path in the pod; here it is a temporary directory.
-  return { ...rendered, registration: { ...rendered.registration, activationDir }, action: overrides.action ?? 'Manage' };
+function config(overrides: Omit<FixtureConfigOptions, 'version'> & { version?: string } = {}): NodeAgentConfig {
+  return fx.config({ ...overrides, version: overrides.version ?? V1 });
 }
 
 const statusOf = (r: PassReport) => Object.fromEntries(r.outcomes.map((o) => [o.step, o.status]));
@@ -51,59 +32,32 @@ const run = async (argv: string[]) => sys.run(argv);
 const mtime = async (path: string) => (await sys.host.stat(path))?.mtimeMs;
 const serviceStart = async () => (await run(['systemctl', 'show', '-p', 'ActiveEnterTimestampMonotonic', '--value', 'amazon-ssm-agent'])).stdout.trim();
 const registrations = async () => ((await sys.host.readFile(STAND_IN_PATHS.registrationsLog))?.toString('utf8') ?? '').split('\n').filter(Boolean).length;
-const setActivationCode = (code: string) => writeFileSync(join(activationDir, 'activationCode'), code);
+const setActivationCode = (code: string) => fx.setActivationCode(code);
 
 before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'ssm-node-agent-test-'));
-  activationDir = join(work, 'activation');
-  mkdirSync(activationDir);
-  writeFileSync(join(activationDir, 'activationId'), '11111111-2222-3333-4444-555555555555');
-  setActivationCode(STAND_IN_ACTIVATION_CODES.ok);
-  // A mirror with the bucket's layout: {version}/debian_amd64/amazon-ssm-agent.deb(.sig)
-  const keys: string[] = [];
-  for (const version of [V1, V2, CORRUPT]) {
-    const dir = join(work, 'mirror', version, 'debian_amd64');
-    mkdirSync(dir, { recursive: true });
-    const deb = await buildStandInDeb({ version, outDir: join(work, 'build', version) });
-    copyFileSync(deb, join(dir, 'amazon-ssm-agent.deb'));
-    keys.push(await signStandIn(join(dir, 'amazon-ssm-agent.deb')));
-  }
+  // The mirror (loopback, signed with throwaway keys) and the activation Secret as a directory.
+  fx = await createNodeAgentFixture({ versions: [V1, V2, CORRUPT] });
   // Corrupt one byte after signing: the download must be refused and nothing installed.
-  const corrupt = join(work, 'mirror', CORRUPT, 'debian_amd64', 'amazon-ssm-agent.deb');
+  const corrupt = fx.debPath(CORRUPT);
   const bytes = readFileSync(corrupt);
   bytes[bytes.length - 10] = (bytes[bytes.length - 10] ?? 0) ^ 0xff;
   writeFileSync(corrupt, bytes);
-  keyFile = join(work, 'signing-keys.asc');
-  writeFileSync(keyFile, keys.join('\n'));
-  process.env.SSM_AGENT_SIGNING_KEY_FILE = keyFile;
-
-  mirror = createServer((req, res) => {
-    try {
-      res.end(readFileSync(join(work, 'mirror', decodeURIComponent((req.url ?? '/').replace(/^\/mirror\//, '')))));
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  const port = await freePort();
-  await new Promise<void>((r) => mirror.listen(port, '127.0.0.1', r));
-  mirrorUrl = `http://127.0.0.1:${port}/mirror`;
+  process.env.SSM_AGENT_SIGNING_KEY_FILE = fx.keyFile;
 
   sys = await startSystemdHost();
-  const readSecret = (dir: string, key: string) => Promise.resolve((() => { try { return readFileSync(join(dir, key), 'utf8'); } catch { return undefined; } })());
   converger = new HostConverger({
     host: sys.host,
-    packages: createAgentPackages({ readSecret, workDir: join(work, 'downloads') }),
-    imdsEndpoint: 'http://127.0.0.1:9', // nothing listens: not an EC2 instance
-    readSecret,
+    packages: createAgentPackages({ readSecret: fx.readSecret, workDir: join(fx.work, 'downloads') }),
+    imdsEndpoint: NO_IMDS,
+    readSecret: fx.readSecret,
     registerBackoff: { baseDelayMs: 200, maxDelayMs: 400 },
   });
 });
 
 after(async () => {
   await sys?.stop();
-  await new Promise<void>((r) => (mirror ? mirror.close(() => r()) : r()));
+  await fx?.close();
   delete process.env.SSM_AGENT_SIGNING_KEY_FILE;
-  rmSync(work, { recursive: true, force: true });
 });
 
 test('a fresh host: installed from the mirror, configured, ssm-user with a valid sudoers file, registered', async () => {
@@ -169,34 +123,24 @@ test('a corrupted download is refused with a clear reason and nothing is install
 });
 
 test('the node agent process restarted 20 times registers the host exactly once', async () => {
-  const configFile = join(work, 'config.json');
+  const configFile = join(fx.work, 'config.json');
   writeFileSync(configFile, JSON.stringify(config({ version: V2 })));
   for (let i = 0; i < 20; i++) {
     const port = await freePort();
-    const proc = startProcess({
+    const proc = fx.startNodeAgent({
       name: `node-agent-${i}`,
-      command: process.execPath,
-      args: [join(REPO, 'node-agent', 'main.ts')],
-      logPath: join(work, 'node-agent.log'),
-      cwd: REPO,
-      env: {
-        PATH: process.env.PATH,
-        HOST_PID: String(sys.pid),
-        CONFIG_FILE: configFile,
-        METRICS_PORT: String(port),
-        PASS_INTERVAL_SECONDS: '3600',
-        IMDS_ENDPOINT: 'http://127.0.0.1:9',
-        SSM_AGENT_SIGNING_KEY_FILE: keyFile,
-        NODE_NAME: 'test-node',
-        LOG_LEVEL: 'warn',
-      },
+      logPath: join(fx.work, 'node-agent.log'),
+      hostPid: sys.pid,
+      configFile,
+      metricsPort: port,
+      passIntervalSeconds: 3600,
     });
     try {
       const metrics = await waitFor(
         `pass ${i} of the node agent`,
         async () => {
-          const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-          return /^ssm_node_agent_last_pass_timestamp_seconds [1-9]/m.test(text) ? text : undefined;
+          const text = await nodeAgentMetrics(port);
+          return PASS_DONE.test(text) ? text : undefined;
         },
         60_000,
         100,
