@@ -1,0 +1,548 @@
+// The operator's end of the fleet channel: a TLS WebSocket server (`ws` on an https server).
+//
+// Authentication happens on the upgrade request, before any WebSocket exists: the agent's projected
+// ServiceAccount token (audience FLEET_TOKEN_AUDIENCE) is checked with a TokenReview, the user must be a
+// `ssm-node-agent-*` ServiceAccount of the operator's namespace, and the token must be bound to a pod on the node
+// the agent claims (FLEET_NODE_HEADER). Anything else is answered 401/403 and counted in
+// ssm_operator_fleet_rejected_total{reason}. After the upgrade, a frame that is not a valid message closes that
+// one connection (1008; 1009 when it is too large) and nothing else.
+import { createHash } from 'node:crypto';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import { FLEET_TOKEN_AUDIENCE } from '../api/group.ts';
+import { isNotFound, type KubeClient } from '../kube/client.ts';
+import { nodeAgentName } from '../manifests/names.ts';
+import {
+  encodeMessage,
+  FLEET_DEFAULT_HEARTBEAT_SECONDS,
+  FLEET_MAX_MESSAGE_BYTES,
+  FLEET_NODE_HEADER,
+  FLEET_PATH,
+  FLEET_PROTOCOL_VERSION,
+  mergeNodeState,
+  parseAgentMessage,
+  type HelloMessage,
+  type NodeState,
+  type NodeStateSection,
+  type OperatorMessage,
+} from './protocol.ts';
+
+// ---- authentication and authorization (pure but for the pod lookup) --------------------------------------------
+
+export const TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
+/** Extra fields of a TokenReview of a pod-bound ServiceAccount token (node-name since Kubernetes 1.30). */
+export const EXTRA_NODE_NAME = 'authentication.kubernetes.io/node-name';
+export const EXTRA_POD_NAME = 'authentication.kubernetes.io/pod-name';
+export const EXTRA_POD_UID = 'authentication.kubernetes.io/pod-uid';
+const NODE_AGENT_PREFIX = nodeAgentName('');
+
+export interface TokenReviewStatus {
+  authenticated?: boolean;
+  user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
+  audiences?: string[];
+  error?: string;
+}
+
+export type RejectReason =
+  | 'bad_path'
+  | 'busy'
+  | 'no_token'
+  | 'no_node'
+  | 'unauthenticated'
+  | 'audience'
+  | 'not_node_agent'
+  | 'not_bound'
+  | 'node_mismatch'
+  | 'review_failed';
+
+export interface Rejection {
+  ok: false;
+  status: 400 | 401 | 403 | 404 | 503;
+  reason: RejectReason;
+  message: string;
+}
+
+/** Who a token belongs to, once reviewed: the node its pod is bound to, and the config its ServiceAccount serves. */
+export interface AgentIdentity {
+  node: string;
+  config: string;
+  serviceAccount: string;
+  pod?: string;
+  /** How the node was learned: the TokenReview's node-name claim, or a lookup of the bound pod. */
+  nodeBinding: 'node-name-claim' | 'pod-lookup';
+}
+
+export type IdentityResult = { ok: true; identity: AgentIdentity } | Rejection;
+
+const reject = (status: Rejection['status'], reason: RejectReason, message: string): Rejection => ({ ok: false, status, reason, message });
+
+/**
+ * Turns a TokenReview status into an agent identity, or a rejection. `podNode` reads a pod of the namespace (only
+ * used when the review carries no node-name claim, as on clusters before 1.30).
+ */
+export async function identityFromReview(
+  status: TokenReviewStatus,
+  ctx: { namespace: string; audience?: string; podNode(pod: string): Promise<{ nodeName?: string; uid?: string } | undefined> },
+): Promise<IdentityResult> {
+  const audience = ctx.audience ?? FLEET_TOKEN_AUDIENCE;
+  if (!status.authenticated) {
+    const error = status.error ?? 'not authenticated';
+    return /audience/i.test(error) ? reject(401, 'audience', `the token is not for audience ${audience}`) : reject(401, 'unauthenticated', 'the token is not valid');
+  }
+  // An audience-unaware authenticator (a static token, a webhook) may say yes without looking at the audience.
+  if (!status.audiences?.includes(audience)) return reject(401, 'audience', `the token is not for audience ${audience}`);
+  const username = status.user?.username ?? '';
+  const prefix = `system:serviceaccount:${ctx.namespace}:`;
+  const serviceAccount = username.startsWith(prefix) ? username.slice(prefix.length) : '';
+  const config = serviceAccount.startsWith(NODE_AGENT_PREFIX) ? serviceAccount.slice(NODE_AGENT_PREFIX.length) : '';
+  if (!config) return reject(403, 'not_node_agent', `${username || 'this user'} is not a node agent ServiceAccount (${prefix}${NODE_AGENT_PREFIX}*)`);
+  const extra = status.user?.extra ?? {};
+  const pod = extra[EXTRA_POD_NAME]?.[0];
+  const claimedNode = extra[EXTRA_NODE_NAME]?.[0];
+  if (claimedNode) return { ok: true, identity: { node: claimedNode, config, serviceAccount, pod, nodeBinding: 'node-name-claim' } };
+  if (!pod) return reject(403, 'not_bound', 'the token is not bound to a pod');
+  const found = await ctx.podNode(pod);
+  const podUid = extra[EXTRA_POD_UID]?.[0];
+  if (!found || (podUid && found.uid !== podUid)) return reject(403, 'not_bound', `the pod ${pod} the token is bound to no longer exists`);
+  if (!found.nodeName) return reject(403, 'not_bound', `the pod ${pod} is not scheduled to a node`);
+  return { ok: true, identity: { node: found.nodeName, config, serviceAccount, pod, nodeBinding: 'pod-lookup' } };
+}
+
+/** The node a pod of the namespace runs on (and its uid); undefined when there is no such pod. Needs `get pods`. */
+export async function lookupPodNode(client: KubeClient, namespace: string, pod: string): Promise<{ nodeName?: string; uid?: string } | undefined> {
+  try {
+    const found = await client.get<{ metadata?: { uid?: string }; spec?: { nodeName?: string } }>(`/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(pod)}`);
+    return { nodeName: found.spec?.nodeName, uid: found.metadata?.uid };
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+// ---- metrics ----------------------------------------------------------------------------------------------------
+
+export interface FleetMetrics {
+  connected: Gauge;
+  rejected: Counter<'reason'>;
+  closed: Counter<'reason'>;
+}
+
+/** Registers the fleet metrics, or finds them when a server was already started on this registry. */
+export function fleetMetrics(registry: Registry): FleetMetrics {
+  const existing = <T>(name: string) => registry.getSingleMetric(name) as T | undefined;
+  return {
+    connected:
+      existing<Gauge>('ssm_operator_agents_connected') ??
+      new Gauge({ name: 'ssm_operator_agents_connected', help: 'Node agents connected over the fleet channel (one per node).', registers: [registry] }),
+    rejected:
+      existing<Counter<'reason'>>('ssm_operator_fleet_rejected_total') ??
+      new Counter({
+        name: 'ssm_operator_fleet_rejected_total',
+        help: 'Fleet connections refused before the upgrade, by reason (no_token, unauthenticated, audience, not_node_agent, not_bound, node_mismatch, review_failed, …).',
+        labelNames: ['reason'] as const,
+        registers: [registry],
+      }),
+    closed:
+      existing<Counter<'reason'>>('ssm_operator_fleet_closed_total') ??
+      new Counter({
+        name: 'ssm_operator_fleet_closed_total',
+        help: 'Fleet connections the operator closed, by reason (invalid, too_large, heartbeat_timeout, replaced, …).',
+        labelNames: ['reason'] as const,
+        registers: [registry],
+      }),
+  };
+}
+
+// ---- the server -------------------------------------------------------------------------------------------------
+
+export interface StateUpdate {
+  kind: 'hello' | 'state';
+  /** The sections this message carried. */
+  sections: NodeStateSection[];
+  config: string;
+  nodeAgentVersion?: string;
+  agentVersion?: string;
+}
+
+export interface FleetServerOptions {
+  /** For TokenReviews (and pod lookups on clusters without the node-name claim). */
+  client: KubeClient;
+  /** The operator's namespace: node agents' ServiceAccounts and pods live there. */
+  namespace: string;
+  tls: { cert: string; key: string };
+  /** 0 picks a free port (see `port`). */
+  port: number;
+  /** Default: every interface. */
+  host?: string;
+  log: Logger;
+  registry: Registry;
+  /** The heartbeat period asked of agents; a connection silent for more than 3 of them is closed. Default 60. */
+  heartbeatSeconds?: number;
+  /** How long a positive TokenReview is reused (never past the token's expiry). Default 30 s. */
+  reviewCacheMs?: number;
+  /** How long a new connection may take to say hello. Default 10 s. */
+  helloTimeoutMs?: number;
+  /** Upgrades being authenticated at once, above which new ones get 503. Default 256. */
+  maxPendingUpgrades?: number;
+  /** Told the node's whole (merged) state after every hello and state message. */
+  onState?(node: string, state: NodeState, update: StateUpdate): void;
+  /** Told when a node's registered connection ends (not when it is replaced by a newer one from the same node). */
+  onDisconnect?(node: string): void;
+}
+
+interface Connection {
+  ws: WebSocket;
+  identity: AgentIdentity;
+  remote: string;
+  hello?: HelloMessage;
+  state: NodeState;
+  lastSeen: number;
+  timers: NodeJS.Timeout[];
+}
+
+interface CachedIdentity {
+  identity: AgentIdentity;
+  until: number;
+}
+
+const CACHE_MAX = 10_000;
+
+/** The `exp` of a JWT, in ms; only read after the API server accepted the token. */
+function tokenExpiryMs(token: string): number | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
+    return typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A WebSocket close reason is at most 123 bytes. */
+function closeReason(text: string): string {
+  let out = text;
+  while (Buffer.byteLength(out, 'utf8') > 123) out = out.slice(0, -1);
+  return out;
+}
+
+const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+export class FleetServer {
+  private readonly opts: FleetServerOptions;
+  private readonly https: https.Server;
+  private readonly wss: WebSocketServer;
+  private readonly metrics: FleetMetrics;
+  private readonly heartbeatMs: number;
+  private readonly byNode = new Map<string, Connection>();
+  private readonly all = new Set<Connection>();
+  private readonly cache = new Map<string, CachedIdentity>();
+  private pending = 0;
+  private sweeper?: NodeJS.Timeout;
+  private closing?: Promise<void>;
+  private drained?: () => void;
+
+  private constructor(opts: FleetServerOptions) {
+    this.opts = opts;
+    this.metrics = fleetMetrics(opts.registry);
+    this.heartbeatMs = (opts.heartbeatSeconds ?? FLEET_DEFAULT_HEARTBEAT_SECONDS) * 1000;
+    this.https = https.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 }, (_req, res) => {
+      res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade' }).end(`the fleet channel is a WebSocket at ${FLEET_PATH}\n`);
+    });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: FLEET_MAX_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
+    this.https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.upgrade(req, socket, head).catch((err: unknown) => {
+        this.opts.log.error({ err: (err as Error).message }, 'fleet upgrade failed');
+        socket.destroy();
+      });
+    });
+    this.https.on('tlsClientError', (err, socket) => {
+      this.opts.log.debug({ err: err.message, remote: socket.remoteAddress }, 'fleet TLS handshake failed');
+    });
+  }
+
+  /** Starts listening; resolves once the port is bound. */
+  static async start(opts: FleetServerOptions): Promise<FleetServer> {
+    const server = new FleetServer(opts);
+    await new Promise<void>((resolve, reject) => {
+      server.https.once('error', reject);
+      server.https.listen(opts.port, opts.host, () => {
+        server.https.off('error', reject);
+        resolve();
+      });
+    });
+    server.https.on('error', (err) => opts.log.error({ err: err.message }, 'fleet server error'));
+    server.metrics.connected.set(0);
+    const sweepMs = Math.min(Math.max(server.heartbeatMs / 2, 250), 30_000);
+    server.sweeper = setInterval(() => server.sweep(), sweepMs);
+    server.sweeper.unref();
+    opts.log.info({ port: server.port, heartbeatSeconds: server.heartbeatMs / 1000 }, 'fleet server listening');
+    return server;
+  }
+
+  get port(): number {
+    return (this.https.address() as AddressInfo).port;
+  }
+
+  /** Nodes with a connection that said hello. */
+  connectedNodes(): string[] {
+    return [...this.byNode.keys()].sort();
+  }
+
+  /** The last state a node reported on its current connection. */
+  nodeState(node: string): NodeState | undefined {
+    return this.byNode.get(node)?.state;
+  }
+
+  /** Asks a node's agent to probe its endpoints now; false when that node is not connected. */
+  requestProbe(node: string): boolean {
+    const conn = this.byNode.get(node);
+    if (!conn) return false;
+    return this.send(conn, { v: FLEET_PROTOCOL_VERSION, type: 'probe-now' });
+  }
+
+  /** Serves a renewed certificate to new connections (existing ones keep theirs). */
+  updateTls(tls: { cert: string; key: string }): void {
+    this.https.setSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' });
+  }
+
+  /** Stops accepting, closes every connection (agents reconnect elsewhere or later), resolves when all are gone. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.sweeper);
+      const listenerClosed = new Promise<void>((resolve) => this.https.close(() => resolve()));
+      const drained = new Promise<void>((resolve) => {
+        this.drained = resolve;
+        if (this.all.size === 0) resolve();
+      });
+      for (const conn of this.all) this.closeConnection(conn, 1001, 'shutdown', 'the operator is shutting down');
+      this.https.closeIdleConnections();
+      const force = setTimeout(() => {
+        for (const conn of this.all) conn.ws.terminate();
+        this.https.closeAllConnections();
+      }, 2_000);
+      // Every connection's close (and so onDisconnect) has run when this resolves.
+      await Promise.all([listenerClosed, drained]);
+      clearTimeout(force);
+      this.metrics.connected.set(0);
+    })();
+    return this.closing;
+  }
+
+  // ---- upgrade: authenticate, then hand to ws ----------------------------------------------------------------
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    const claimed = String(req.headers[FLEET_NODE_HEADER] ?? '');
+    if (this.closing) return this.refuse(socket, remote, claimed, reject(503, 'busy', 'the operator is shutting down'));
+    const path = new URL(req.url ?? '/', 'https://fleet.invalid').pathname;
+    if (path !== FLEET_PATH) return this.refuse(socket, remote, claimed, reject(404, 'bad_path', `the fleet channel is at ${FLEET_PATH}`));
+    const auth = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (!auth?.[1]) return this.refuse(socket, remote, claimed, reject(401, 'no_token', 'send the projected ServiceAccount token as Authorization: Bearer'));
+    if (!NODE_NAME.test(claimed) || claimed.length > 253) {
+      return this.refuse(socket, remote, claimed, reject(400, 'no_node', `name the node in the ${FLEET_NODE_HEADER} header`));
+    }
+    if (this.pending >= (this.opts.maxPendingUpgrades ?? 256)) return this.refuse(socket, remote, claimed, reject(503, 'busy', 'too many connections being authenticated; retry'));
+    this.pending++;
+    let result: IdentityResult;
+    try {
+      result = await this.authenticate(auth[1]);
+    } catch (err) {
+      this.opts.log.error({ err: (err as Error).message }, 'fleet TokenReview failed');
+      result = reject(503, 'review_failed', 'the token could not be reviewed; retry');
+    } finally {
+      this.pending--;
+    }
+    if (!result.ok) return this.refuse(socket, remote, claimed, result);
+    const { identity } = result;
+    if (identity.node !== claimed) {
+      return this.refuse(socket, remote, claimed, reject(403, 'node_mismatch', `the token is bound to node ${identity.node}, not ${claimed}`), identity);
+    }
+    if (this.closing || socket.destroyed) return void socket.destroy();
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, identity, remote));
+  }
+
+  private refuse(socket: Duplex, remote: string, claimed: string, rejection: Rejection, identity?: AgentIdentity): void {
+    this.metrics.rejected.inc({ reason: rejection.reason });
+    this.opts.log.warn(
+      { reason: rejection.reason, status: rejection.status, remote, claimedNode: claimed || undefined, serviceAccount: identity?.serviceAccount, boundNode: identity?.node },
+      `fleet connection rejected: ${rejection.message}`,
+    );
+    if (!socket.writable) return void socket.destroy();
+    const body = `${rejection.message}\n`;
+    socket.end(
+      `HTTP/1.1 ${rejection.status} ${STATUS_CODES[rejection.status] ?? ''}\r\n` +
+        'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+        (rejection.status === 401 ? 'WWW-Authenticate: Bearer\r\n' : '') +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    setTimeout(() => socket.destroy(), 1_000).unref();
+  }
+
+  /** TokenReview, with positive answers cached briefly by the token's hash. */
+  private async authenticate(token: string): Promise<IdentityResult> {
+    const key = createHash('sha256').update(token).digest('hex');
+    const now = Date.now();
+    const hit = this.cache.get(key);
+    if (hit && hit.until > now) return { ok: true, identity: hit.identity };
+    this.cache.delete(key);
+    const review = await this.opts.client.request<{ status?: TokenReviewStatus }>('POST', TOKEN_REVIEW_PATH, {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [FLEET_TOKEN_AUDIENCE] } },
+      timeoutMs: 10_000,
+    });
+    const result = await identityFromReview(review.status ?? {}, { namespace: this.opts.namespace, podNode: (pod) => lookupPodNode(this.opts.client, this.opts.namespace, pod) });
+    if (result.ok) {
+      const until = Math.min(now + (this.opts.reviewCacheMs ?? 30_000), tokenExpiryMs(token) ?? Infinity);
+      if (this.cache.size >= CACHE_MAX) this.pruneCache(now);
+      this.cache.set(key, { identity: result.identity, until });
+      if (result.identity.nodeBinding === 'pod-lookup') {
+        this.opts.log.debug({ pod: result.identity.pod, node: result.identity.node }, 'fleet token has no node-name claim; node read from its pod');
+      }
+    }
+    return result;
+  }
+
+  private pruneCache(now: number): void {
+    for (const [key, entry] of this.cache) if (entry.until <= now) this.cache.delete(key);
+    // Still full: drop the oldest (Map keeps insertion order).
+    for (const key of this.cache.keys()) {
+      if (this.cache.size < CACHE_MAX) break;
+      this.cache.delete(key);
+    }
+  }
+
+  // ---- connections --------------------------------------------------------------------------------------------
+
+  private accept(ws: WebSocket, identity: AgentIdentity, remote: string): void {
+    const conn: Connection = { ws, identity, remote, state: {}, lastSeen: Date.now(), timers: [] };
+    this.all.add(conn);
+    const helloTimeout = setTimeout(() => {
+      if (!conn.hello) this.violation(conn, 'hello_timeout', 1008, 'no hello within the time allowed');
+    }, this.opts.helloTimeoutMs ?? 10_000);
+    conn.timers.push(helloTimeout);
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws reports an oversized frame here (and closes with 1009 itself).
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this.metrics.closed.inc({ reason: 'too_large' });
+        this.opts.log.warn({ node: identity.node, remote }, `fleet message larger than ${FLEET_MAX_MESSAGE_BYTES} bytes: connection closed`);
+      } else {
+        this.opts.log.debug({ node: identity.node, err: err.message }, 'fleet connection error');
+      }
+    });
+    ws.on('close', (code: number, reason: Buffer) => this.onClose(conn, code, reason.toString('utf8')));
+    this.opts.log.debug({ node: identity.node, config: identity.config, nodeBinding: identity.nodeBinding, remote }, 'fleet connection authenticated');
+  }
+
+  private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+    if (isBinary) return this.violation(conn, 'invalid', 1008, 'binary frames are not part of the protocol');
+    const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const parsed = parseAgentMessage(raw);
+    if (!parsed.ok) return this.violation(conn, parsed.code, parsed.code === 'too_large' ? 1009 : 1008, parsed.error);
+    conn.lastSeen = Date.now();
+    const message = parsed.message;
+    switch (message.type) {
+      case 'hello':
+        return this.onHello(conn, message);
+      case 'state': {
+        if (!conn.hello) return this.violation(conn, 'hello_expected', 1008, 'the first message must be hello');
+        conn.state = mergeNodeState(conn.state, message.state);
+        this.notifyState(conn, 'state', Object.keys(message.state) as NodeStateSection[]);
+        return;
+      }
+      case 'heartbeat':
+        if (!conn.hello) return this.violation(conn, 'hello_expected', 1008, 'the first message must be hello');
+        return;
+    }
+  }
+
+  private onHello(conn: Connection, hello: HelloMessage): void {
+    const { identity } = conn;
+    if (conn.hello) return this.violation(conn, 'hello_repeated', 1008, 'hello was already said on this connection');
+    if (hello.node !== identity.node) return this.violation(conn, 'node_mismatch', 1008, `hello names node ${hello.node}, the token is bound to ${identity.node}`);
+    if (hello.config !== identity.config) {
+      return this.violation(conn, 'config_mismatch', 1008, `hello names config ${hello.config}, the ServiceAccount ${identity.serviceAccount} serves ${identity.config}`);
+    }
+    conn.hello = hello;
+    conn.state = hello.state;
+    const previous = this.byNode.get(identity.node);
+    this.byNode.set(identity.node, conn);
+    if (previous && previous !== conn) this.closeConnection(previous, 4000, 'replaced', 'replaced by a newer connection from the same node');
+    this.metrics.connected.set(this.byNode.size);
+    this.send(conn, { v: FLEET_PROTOCOL_VERSION, type: 'welcome', node: identity.node, heartbeatSeconds: Math.round(this.heartbeatMs / 1000) });
+    this.opts.log.info(
+      { node: identity.node, config: identity.config, nodeAgentVersion: hello.nodeAgentVersion, agentVersion: hello.agentVersion, nodeBinding: identity.nodeBinding, remote: conn.remote },
+      'node agent connected',
+    );
+    this.notifyState(conn, 'hello', Object.keys(hello.state) as NodeStateSection[]);
+  }
+
+  private notifyState(conn: Connection, kind: StateUpdate['kind'], sections: NodeStateSection[]): void {
+    if (!this.opts.onState || !conn.hello) return;
+    try {
+      this.opts.onState(conn.identity.node, conn.state, {
+        kind,
+        sections,
+        config: conn.identity.config,
+        nodeAgentVersion: conn.hello.nodeAgentVersion,
+        agentVersion: conn.hello.agentVersion ?? conn.state.observation?.version,
+      });
+    } catch (err) {
+      this.opts.log.error({ node: conn.identity.node, err: (err as Error).message }, 'fleet onState handler failed');
+    }
+  }
+
+  private onClose(conn: Connection, code: number, reason: string): void {
+    for (const timer of conn.timers) clearTimeout(timer);
+    this.all.delete(conn);
+    if (this.all.size === 0) this.drained?.();
+    const node = conn.identity.node;
+    if (this.byNode.get(node) !== conn) return;
+    this.byNode.delete(node);
+    this.metrics.connected.set(this.byNode.size);
+    this.opts.log.info({ node, code, reason: reason || undefined }, 'node agent disconnected');
+    try {
+      this.opts.onDisconnect?.(node);
+    } catch (err) {
+      this.opts.log.error({ node, err: (err as Error).message }, 'fleet onDisconnect handler failed');
+    }
+  }
+
+  /** A protocol violation: say why (when the socket still takes it), count it, close this connection only. */
+  private violation(conn: Connection, reason: string, code: 1008 | 1009, message: string): void {
+    this.opts.log.warn({ node: conn.identity.node, remote: conn.remote, reason }, `fleet protocol violation: ${message}`);
+    this.send(conn, { v: FLEET_PROTOCOL_VERSION, type: 'error', code: reason, message: message.slice(0, 1000) });
+    this.closeConnection(conn, code, reason, message);
+  }
+
+  private closeConnection(conn: Connection, code: number, reason: string, message: string): void {
+    if (conn.ws.readyState === WebSocket.CLOSING || conn.ws.readyState === WebSocket.CLOSED) return;
+    if (reason !== 'shutdown') this.metrics.closed.inc({ reason });
+    conn.ws.close(code, closeReason(message));
+    // A peer that never answers the close handshake is cut off.
+    const kill = setTimeout(() => conn.ws.terminate(), 5_000);
+    kill.unref();
+    conn.timers.push(kill);
+  }
+
+  private send(conn: Connection, message: OperatorMessage): boolean {
+    if (conn.ws.readyState !== WebSocket.OPEN) return false;
+    conn.ws.send(encodeMessage(message));
+    return true;
+  }
+
+  /** Closes connections silent for more than three heartbeat periods. */
+  private sweep(): void {
+    const limit = Date.now() - 3 * this.heartbeatMs;
+    for (const conn of this.all) {
+      if (conn.lastSeen < limit) {
+        this.opts.log.warn({ node: conn.identity.node, silentMs: Date.now() - conn.lastSeen }, 'fleet connection silent for more than 3 heartbeats: closing');
+        this.closeConnection(conn, 4001, 'heartbeat_timeout', 'no message for more than 3 heartbeat periods');
+      }
+    }
+  }
+}
