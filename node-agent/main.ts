@@ -14,6 +14,12 @@ import { createAgentPackages } from './package/agent-packages.ts';
 import { probeAll } from './probes/probe-all.ts';
 import { registerProbeMetrics } from './probes/probe-metrics.ts';
 import { readNodeAgentSettings } from './settings.ts';
+import { FleetClient, readFleetClientSettings, stateFromPass, stateFromProbes } from './fleet/client.ts';
+
+import pkg from '../package.json' with { type: 'json' };
+
+/** Reported to the operator: the package's version (one image holds both processes). */
+const NODE_AGENT_VERSION = pkg.version;
 
 const log = createLogger('ssm-node-agent');
 const parsed = readNodeAgentSettings(process.env);
@@ -34,15 +40,42 @@ const converger = new HostConverger({
   imdsEndpoint: settings.imdsEndpoint,
   readSecret,
 });
+const fleetSettings = readFleetClientSettings(process.env);
+if (!fleetSettings.ok) {
+  for (const e of fleetSettings.errors) log.fatal(e);
+  process.exit(2);
+}
+// The channel to the operator starts with the first pass, which tells which config this node serves.
+let fleet: FleetClient | undefined;
+function fleetFor(configName: string): FleetClient | undefined {
+  const s = fleetSettings.ok ? fleetSettings.settings : undefined;
+  if (!s || fleet) return fleet;
+  fleet = new FleetClient({
+    url: s.url,
+    tokenFile: s.tokenFile,
+    caFile: s.caFile,
+    heartbeatSeconds: s.heartbeatSeconds,
+    nodeName: settings.nodeName,
+    configName,
+    nodeAgentVersion: NODE_AGENT_VERSION,
+    log: log.child({ component: 'fleet' }),
+    onProbeNow: () => runner.probeNow(),
+  });
+  fleet.start();
+  return fleet;
+}
+
 const runner = new NodeAgentRunner({
   configFile: settings.configFile,
   converger,
   metrics,
   log: log.child({ node: settings.nodeName }),
   passIntervalMs: settings.passIntervalMs,
+  onPass: (report, config) => fleetFor(config.configName)?.update(stateFromPass(report)),
   probe: async (config) => {
     const results = await probeAll(config, probeCaFile ? { caFile: probeCaFile } : {});
     probeMetrics.update(results);
+    fleetFor(config.configName)?.update(stateFromProbes(results));
     for (const r of results.filter((x) => !x.ok)) log.warn({ endpoint: r.endpoint, host: r.host, via: r.via, reason: r.reason, err: r.message }, 'endpoint unreachable');
   },
 });
@@ -69,6 +102,6 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     log.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 20_000);
     force.unref();
-    void runner.stop().then(() => server.close(() => process.exit(0)));
+    void Promise.all([runner.stop(), fleet?.stop()]).then(() => server.close(() => process.exit(0)));
   });
 }

@@ -15,6 +15,12 @@ export interface OperatorSettings {
   resyncMs: number;
   workers: number;
   clusterName: string;
+  /** Port of the fleet channel (TLS WebSocket); 0 turns it off. */
+  fleetPort: number;
+  /** The operator's Service, whose ClusterIP the node agents dial and whose names the certificate carries. */
+  serviceName: string;
+  /** An address the node agents dial instead of the Service's ClusterIP (a NodePort or load balancer address). */
+  fleetAdvertiseAddress?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -53,6 +59,9 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
     resyncMs: positiveNumber(env, 'RESYNC_SECONDS', 600, errors) * 1000,
     workers: positiveNumber(env, 'WORKERS', 2, errors),
     clusterName: env.CLUSTER_NAME || 'kubernetes',
+    fleetPort: env.FLEET_PORT === '0' ? 0 : positiveNumber(env, 'FLEET_PORT', 8443, errors),
+    serviceName: env.OPERATOR_SERVICE_NAME || 'ssm-agent-operator',
+    ...(env.FLEET_ADVERTISE_ADDRESS ? { fleetAdvertiseAddress: env.FLEET_ADVERTISE_ADDRESS } : {}),
   };
   if (settings.renewDeadlineMs >= settings.leaseDurationMs) errors.push('RENEW_DEADLINE_SECONDS must be less than LEASE_DURATION_SECONDS');
   return errors.length > 0 ? { ok: false, errors } : { ok: true, settings };

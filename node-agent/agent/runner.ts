@@ -47,6 +47,11 @@ export class NodeAgentRunner {
     this.wake?.();
   }
 
+  /** Runs a probe round now (the operator asked for one). */
+  probeNow(): void {
+    this.scheduleProbes(0);
+  }
+
   /** Alive: the loop has come round recently (a hung host command would stop it). */
   healthy(): boolean {
     return Date.now() - this.lastLoopAt < this.opts.passIntervalMs * 3 + 600_000;
@@ -97,6 +102,7 @@ export class NodeAgentRunner {
         await this.reloadConfig();
         if (this.config) await this.passOnce(this.config);
       }
+      if (this.stopped) break; // stop() may have come during the pass, with no sleep yet to wake
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           this.pending = true;

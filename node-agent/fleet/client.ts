@@ -30,6 +30,7 @@ import { backoffDelay } from '../../operator/runtime/backoff.ts';
 import { sleep } from '../../operator/runtime/sleep.ts';
 import type { PassReport } from '../agent/pass.ts';
 import type { ProbeResult } from '../probes/types.ts';
+import { FLEET_CA_DIR } from '../../operator/api/node-agent-config.ts';
 
 // ---- reconnect backoff ------------------------------------------------------------------------------------------
 
@@ -147,7 +148,7 @@ export function encodeAgentMessage(message: AgentMessage): string {
 // ---- settings ---------------------------------------------------------------------------------------------------
 
 /** Where the DaemonSet mounts the operator's CA (ConfigMap FLEET_CA_CONFIGMAP). */
-export const FLEET_CA_DIR = '/etc/ssm-node-agent-fleet-ca';
+export { FLEET_CA_DIR };
 
 export interface FleetClientSettings {
   /** wss://host:port/fleet/v1 */

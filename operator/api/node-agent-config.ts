@@ -9,6 +9,8 @@ export const NODE_AGENT_CONFIG_DIR = '/etc/ssm-node-agent';
 export const ACTIVATION_SECRET_DIR = '/var/run/secrets/ssmagent.io/activation';
 export const PROXY_SECRET_DIR = '/var/run/secrets/ssmagent.io/proxy';
 export const FLEET_TOKEN_DIR = '/var/run/secrets/ssmagent.io/fleet-token';
+/** The fleet channel's CA (the ConfigMap the operator keeps), mounted into every node-agent pod. */
+export const FLEET_CA_DIR = '/etc/ssm-node-agent-fleet-ca';
 export const SIGNING_KEYS_DIR = '/etc/ssm-node-agent-signing-keys';
 export const SIGNING_KEYS_FILE = 'keys.asc';
 export const HOST_ROOT = '/host';

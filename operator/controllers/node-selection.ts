@@ -9,7 +9,7 @@ export interface NodeTaint {
 }
 
 export interface NodeObject {
-  metadata?: { name?: string; labels?: Record<string, string>; resourceVersion?: string };
+  metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string };
   spec?: { taints?: NodeTaint[]; unschedulable?: boolean };
 }
 

@@ -14,7 +14,9 @@ import { FIELD_MANAGER, nodeAgentName } from '../manifests/names.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
 import { findConflict } from './conflicts.ts';
 import type { EventRecorder } from './event-recorder.ts';
-import type { NodeObject } from './node-selection.ts';
+import { coveredNodeNames, type NodeObject } from './node-selection.ts';
+import { aggregateFleet } from './fleet-aggregate.ts';
+import type { FleetEntry } from '../fleet/fleet-store.ts';
 import { computeStatus, statusEqual, transitionEvents, type DaemonSetObservation } from './status.ts';
 
 export interface ControllerCaches {
@@ -23,6 +25,8 @@ export interface ControllerCaches {
   nodes: () => NodeObject[];
   /** Objects the operator owns for a config, across every owned kind. */
   owned: (configName: string) => KubeObject[];
+  /** What the config's node agents reported over the fleet channel; absent when the channel is off. */
+  fleet?: (configName: string) => FleetEntry[];
 }
 
 export interface ReconcileResult {
@@ -85,7 +89,9 @@ export class SsmAgentConfigController {
     } catch (err) {
       applyError = errorMessage(err);
     }
-    const status = computeStatus({ generation, previous: config.status, now, conflict, applyError, daemonSet });
+    const fleetEntries = this.caches.fleet?.(name);
+    const fleet = fleetEntries && !conflict ? aggregateFleet(fleetEntries, new Set(coveredNodeNames(valid.spec, this.caches.nodes()))) : undefined;
+    const status = computeStatus({ generation, previous: config.status, now, conflict, applyError, daemonSet, fleet });
     return this.writeStatus(config, status, applyError);
   }
 

@@ -3,6 +3,7 @@
 import type { Condition, SsmAgentConfigStatus } from '../api/types.ts';
 import { canonicalJson } from '../manifests/config-hash.ts';
 import { describeConflict, type Conflict } from './conflicts.ts';
+import type { FleetAggregate } from './fleet-aggregate.ts';
 
 export interface DaemonSetObservation {
   generation?: number;
@@ -24,6 +25,8 @@ export interface StatusInput {
   conflict?: Conflict;
   applyError?: string;
   daemonSet?: DaemonSetObservation;
+  /** What the node agents reported over the fleet channel; absent when the channel is off. */
+  fleet?: FleetAggregate;
 }
 
 type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Conflicted';
@@ -89,12 +92,19 @@ export function computeStatus(input: StatusInput): SsmAgentConfigStatus {
 
   const r = rollout(input.conflict ? undefined : input.daemonSet);
   const { desired: _d, ready: _r, updated: _u, ...reported } = previous.nodes ?? { desired: 0, ready: 0, updated: 0 };
-  return {
+  const status: SsmAgentConfigStatus = {
     ...previous,
     observedGeneration: input.generation,
     conditions,
     nodes: { ...reported, desired: r.desired, ready: r.ready, updated: r.updated },
   };
+  const fleet = input.fleet;
+  if (fleet) {
+    status.nodes = { ...status.nodes, desired: r.desired, ready: r.ready, updated: r.updated, installed: fleet.installed, registered: fleet.registered, failing: fleet.failing };
+    status.agentVersions = fleet.agentVersions;
+    status.failingNodes = fleet.failingNodes;
+  }
+  return status;
 }
 
 export function statusEqual(a: SsmAgentConfigStatus | undefined, b: SsmAgentConfigStatus | undefined): boolean {

@@ -30,8 +30,10 @@ export function keysForOwnedEvent(event: InformerEvent<KubeObject>): KeysToQueue
 
 /** Nodes are cached with only what node selection needs: status (images, conditions) is most of a Node's bytes. */
 export function trimNode(node: NodeObject): NodeObject {
+  // Of the annotations only ours are kept: they are compared before the operator writes them.
+  const ours = Object.entries(node.metadata?.annotations ?? {}).filter(([k]) => k.startsWith('ssmagent.io/'));
   return {
-    metadata: { name: node.metadata?.name, labels: node.metadata?.labels, resourceVersion: node.metadata?.resourceVersion },
+    metadata: { name: node.metadata?.name, labels: node.metadata?.labels, annotations: Object.fromEntries(ours), resourceVersion: node.metadata?.resourceVersion },
     spec: { taints: node.spec?.taints, unschedulable: node.spec?.unschedulable },
   };
 }

@@ -17,6 +17,11 @@ import { createOperatorMetrics, type OperatorMetrics } from '../observability/me
 import type { OperatorSettings } from '../settings.ts';
 import { sleep } from '../runtime/sleep.ts';
 import { WorkQueue } from '../runtime/work-queue.ts';
+import { FleetStore } from '../fleet/fleet-store.ts';
+import type { BuildContext } from '../manifests/context.ts';
+import { startFleet, type FleetWiring } from './fleet-wiring.ts';
+
+const FLEET_STATUS_DEBOUNCE_MS = 2_000;
 import { keysForConfigEvent, keysForOwnedEvent, nodeEventMatters, trimNode, type KeysToQueue } from './event-routing.ts';
 
 const OWNED_KINDS: Resource[] = [RESOURCES.serviceAccount, RESOURCES.clusterRole, RESOURCES.clusterRoleBinding, RESOURCES.configMap, RESOURCES.daemonSet];
@@ -64,19 +69,31 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     enqueue(keysForConfigEvent(e), `ssmagentconfig ${e.type}`);
     if (e.type === 'add' || e.type === 'delete') queue.add(e.object.metadata.name);
   });
-  const nodes = informerFor<NodeObject & KubeObject>('nodes', RESOURCES.node, (e) => nodeEventMatters(e) && enqueue('all', `node ${e.type}`), { transform: trimNode });
+  // Fleet reports change status often: they are coalesced per config into one status write every few seconds.
+  const store = new FleetStore((config) => queue.addAfter(config, FLEET_STATUS_DEBOUNCE_MS));
+  const nodes = informerFor<NodeObject & KubeObject>(
+    'nodes',
+    RESOURCES.node,
+    (e) => {
+      if (e.type === 'delete' && e.object.metadata?.name) store.forget(e.object.metadata.name);
+      if (nodeEventMatters(e)) enqueue('all', `node ${e.type}`);
+    },
+    { transform: trimNode },
+  );
   const owned = OWNED_KINDS.map((r) =>
     informerFor<KubeObject>(r.plural, r, (e) => enqueue(keysForOwnedEvent(e), `${r.kind} ${e.type}`), { namespace: r.namespaced ? settings.namespace : undefined, labelSelector: ALL_OWNED_SELECTOR }),
   );
   const ownedKind = new Map(owned.map((inf, i) => [inf, OWNED_KINDS[i] as Resource]));
 
   const events = new EventRecorder(client, log, 'ssm-agent-operator', settings.identity);
+  // fleetEndpoint is filled in once the fleet server runs, before any reconcile.
+  const context: BuildContext = { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage };
   const controller = new SsmAgentConfigController({
     client,
     log,
     events,
     metrics,
-    context: { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage },
+    context,
     caches: {
       configs: () => configs.list(),
       config: (name) => configs.get(name),
@@ -90,6 +107,7 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
             .filter((o) => o.metadata?.labels?.[LABEL_CONFIG] === name)
             .map((o) => ({ ...o, apiVersion, kind: r.kind }));
         }),
+      ...(settings.fleetPort > 0 ? { fleet: (name: string) => store.forConfig(name) } : {}),
     },
   });
 
@@ -153,6 +171,22 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     // No reconcile before every cache is complete: a conflict check over half the nodes could let two configs
     // put agents on one node.
     while (!synced() && !abort.signal.aborted) await sleep(50, abort.signal);
+    let fleet: FleetWiring | undefined;
+    if (settings.fleetPort > 0 && !abort.signal.aborted) {
+      fleet = await startFleet({
+        client,
+        namespace: settings.namespace,
+        serviceName: settings.serviceName,
+        port: settings.fleetPort,
+        ...(settings.fleetAdvertiseAddress ? { advertiseAddress: settings.fleetAdvertiseAddress } : {}),
+        log,
+        registry: metrics.registry,
+        store,
+        nodeMeta: (node) => nodes.get(node)?.metadata,
+      });
+      context.fleetEndpoint = fleet.endpoint;
+      log.info({ endpoint: fleet.endpoint }, 'fleet channel listening');
+    }
     const workers = Array.from({ length: settings.workers }, () => worker());
     const resync = setInterval(() => enqueue('all', 'resync'), settings.resyncMs);
     resync.unref();
@@ -167,6 +201,7 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     clearInterval(resync);
     queue.shutdown();
     await Promise.all(workers);
+    await fleet?.stop();
     await Promise.all(informers.map((i) => i.stop()));
     metrics.leader.set(0);
     if (outcome === 'stopped') await elector?.release();

@@ -4,6 +4,7 @@ import type { V1DaemonSet, V1Volume, V1VolumeMount } from '@kubernetes/client-no
 import { FLEET_TOKEN_AUDIENCE } from '../api/group.ts';
 import {
   ACTIVATION_SECRET_DIR,
+  FLEET_CA_DIR,
   FLEET_TOKEN_DIR,
   HOST_ROOT,
   NODE_AGENT_CONFIG_DIR,
@@ -13,6 +14,7 @@ import {
   SIGNING_KEYS_DIR,
   SIGNING_KEYS_FILE,
 } from '../api/node-agent-config.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY } from '../fleet/protocol.ts';
 import type { OwnedInput } from './context.ts';
 import { ANNOTATION_CONFIG_HASH, nodeAgentName, ownedLabels, ownerReference, podSelectorLabels } from './names.ts';
 import { activationSecretName } from './secrets.ts';
@@ -39,12 +41,15 @@ function volumes({ config }: OwnedInput, configMapName: string): { volumes: V1Vo
       projected: { sources: [{ serviceAccountToken: { audience: FLEET_TOKEN_AUDIENCE, expirationSeconds: 3600, path: 'token' } }] },
     },
     { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
+    // Optional: the operator creates it with the fleet channel's first certificate.
+    { name: 'fleet-ca', configMap: { name: FLEET_CA_CONFIGMAP, optional: true } },
   ];
   const mounts: V1VolumeMount[] = [
     { name: 'host-root', mountPath: HOST_ROOT, readOnly: true, mountPropagation: 'HostToContainer' },
     { name: 'config', mountPath: NODE_AGENT_CONFIG_DIR, readOnly: true },
     { name: 'fleet-token', mountPath: FLEET_TOKEN_DIR, readOnly: true },
     { name: 'tmp', mountPath: '/tmp' },
+    { name: 'fleet-ca', mountPath: FLEET_CA_DIR, readOnly: true },
   ];
   const activation = activationSecretName(config);
   if (activation) {
@@ -109,7 +114,12 @@ export function buildDaemonSet(input: OwnedInput, configHash: string): V1DaemonS
                 { name: 'CONFIG_FILE', value: `${NODE_AGENT_CONFIG_DIR}/${NODE_AGENT_CONFIG_FILE}` },
                 { name: 'HOST_ROOT', value: HOST_ROOT },
                 { name: 'FLEET_TOKEN_FILE', value: `${FLEET_TOKEN_DIR}/token` },
-                ...(context.fleetEndpoint ? [{ name: 'FLEET_ENDPOINT', value: context.fleetEndpoint }] : []),
+                ...(context.fleetEndpoint
+                  ? [
+                      { name: 'FLEET_ENDPOINT', value: context.fleetEndpoint },
+                      { name: 'FLEET_CA_FILE', value: `${FLEET_CA_DIR}/${FLEET_CA_KEY}` },
+                    ]
+                  : []),
                 ...(config.spec.agent.source?.signingKeys ? [{ name: 'SSM_AGENT_SIGNING_KEY_FILE', value: `${SIGNING_KEYS_DIR}/${SIGNING_KEYS_FILE}` }] : []),
               ],
               ports: [{ name: 'metrics', containerPort: NODE_AGENT_METRICS_PORT, protocol: 'TCP' }],

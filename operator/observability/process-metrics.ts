@@ -6,6 +6,7 @@ const MISNAMED = ['nodejs_active_handles_total', 'nodejs_active_requests_total',
 
 /** Process CPU, memory, event-loop and GC metrics under `prefix`, without the misnamed ones. */
 export function collectProcessMetrics(registry: Registry, prefix: string): void {
-  collectDefaultMetrics({ register: registry, prefix });
+  // Event-loop delay sampled every 100 ms rather than prom-client's 10 ms: most of an idle process's CPU otherwise.
+  collectDefaultMetrics({ register: registry, prefix, eventLoopMonitoringPrecision: 100 });
   for (const name of MISNAMED) registry.removeSingleMetric(`${prefix}${name}`);
 }

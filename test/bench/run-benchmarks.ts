@@ -1,14 +1,20 @@
-// `npm run bench`: the operator against a real kube-apiserver + etcd, timed. Prints figures; asserts nothing.
+// `npm run bench`: the operator against a real kube-apiserver + etcd, and the node agent on a real systemd host,
+// timed. Prints figures; asserts nothing.
 //
 //   1. spec change → DaemonSet: 50 merge PATCHes of one config, each timed until a watch sees the DaemonSet's
 //      new config hash; beside the round trip of a bare GET.
 //   2. scale: 2,000 Nodes in 20 pools and 20 configs; initial sync time and CPU, then RSS, CPU% and reconciles
 //      over a quiet window.
+//   3. node agent: the node-agent process on a systemd-nspawn host; the converging first pass, then RSS, CPU% and
+//      probe rounds over 10 minutes of steady state (probes every 60 s to a loopback HTTPS endpoint on :443).
+//   4. probe: one full probe cycle vs one bare TLS handshake to the same loopback endpoint, median of 50.
 //
 // Knobs for quick runs (defaults are the figures the issue asks for): BENCH_CHANGES, BENCH_NODES, BENCH_POOLS,
-// BENCH_QUIET_SECONDS, BENCH_ONLY=spec|scale.
+// BENCH_QUIET_SECONDS, BENCH_NODE_AGENT_SECONDS, BENCH_PROBE_RUNS, BENCH_ONLY=spec|scale|node-agent|probe.
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { Cleanup, withTimeout } from './cleanup.ts';
+import { runNodeAgentSteadyBench, type NodeAgentSteadyResult } from './node-agent-steady.ts';
+import { printProbeBench, runProbeBench, type ProbeBenchResult } from './probe-bench.ts';
 import { clkTck } from './proc-stats.ts';
 import { runScaleBench, SETTLE_MS, type ScaleResult } from './scale.ts';
 import { runSpecChangeBench, type SpecChangeResult } from './spec-change.ts';
@@ -23,9 +29,12 @@ const CHANGES = intEnv('BENCH_CHANGES', 50);
 const NODES = intEnv('BENCH_NODES', 2_000);
 const POOLS = intEnv('BENCH_POOLS', 20);
 const QUIET_SECONDS = intEnv('BENCH_QUIET_SECONDS', 60);
+const NODE_AGENT_SECONDS = intEnv('BENCH_NODE_AGENT_SECONDS', 600);
+const PROBE_RUNS = intEnv('BENCH_PROBE_RUNS', 50);
 const ONLY = process.env.BENCH_ONLY ?? '';
+const BENCHES = ['spec', 'scale', 'node-agent', 'probe'];
 /** The whole run is bounded: a hang ends with cleanup and a non-zero exit. */
-const OVERALL_TIMEOUT_MS = 30 * 60_000;
+const OVERALL_TIMEOUT_MS = 30 * 60_000 + NODE_AGENT_SECONDS * 1000;
 
 const cleanup = new Cleanup();
 const t0 = performance.now();
@@ -98,6 +107,51 @@ function printScale(r: ScaleResult): void {
   );
 }
 
+function printNodeAgent(r: NodeAgentSteadyResult): void {
+  const f = r.firstPass;
+  const w = r.window;
+  const minutes = w.ms / 60_000;
+  console.log(`\n3. Node agent: the node-agent process on a real systemd host, steady state`);
+  console.log(`   Host: ${r.hostOs} (${r.systemdVersion}) booted with systemd-nspawn; the agent acts on it through nsenter into its PID 1.`);
+  console.log(`   Agent package: the test stand-in amazon-ssm-agent ${r.agentVersion} (.deb) from a loopback mirror, OpenPGP-signed with a throwaway key;`);
+  console.log(`   hybrid registration with the stand-in. Probes every ${r.probeIntervalSeconds} s of all four endpoints (set to localhost) to a real HTTPS`);
+  console.log(`   server on 127.0.0.1:443 (test-CA certificate for localhost, PROBE_CA_FILE); a pass over the host every ${r.passIntervalSeconds} s. LOG_LEVEL info.\n`);
+  console.log(
+    table([
+      ['first (converging) pass', 'value'],
+      ['steps of the first pass', Object.entries(f.steps).map(([k, v]) => `${k} ${v}`).join(', ')],
+      ['spawn → /metrics answers (start-up)', secs(f.metricsUpMs)],
+      ['CPU, spawn → /metrics answers (Node start-up, module loading)', `${f.metricsUpCpuSeconds.toFixed(2)} s`],
+      ['spawn → first pass done, host registered (polled every 250 ms)', secs(f.doneMs)],
+      ['CPU of the node agent, spawn → first pass done', `${f.cpuSeconds.toFixed(2)} s`],
+      ['  of which the pass (and first probe round) after start-up', `${(f.cpuSeconds - f.metricsUpCpuSeconds).toFixed(2)} s`],
+      ['CPU of the host commands it ran (nsenter → dpkg, systemctl, …)', `${f.childCpuSeconds.toFixed(2)} s`],
+      ['RSS when the first pass is done (VmRSS / VmHWM)', `${mib(f.rssKb)} / ${mib(f.hwmKb)}`],
+    ]),
+  );
+  const rounds = Object.values(w.probeRounds);
+  const roundsText = new Set(rounds).size === 1 ? String(rounds[0]) : Object.entries(w.probeRounds).map(([k, v]) => `${k} ${v}`).join(', ');
+  console.log(`\n${table([
+    [`steady state (${(w.ms / 1000).toFixed(1)} s, ${w.samples} samples every ${((w.ms / Math.max(1, w.samples - 1)) / 1000).toFixed(0)} s)`, 'value'],
+    ['RSS min / avg / max (VmRSS)', `${mib(w.rssMinKb)} / ${mib(w.rssAvgKb)} / ${mib(w.rssMaxKb)}`],
+    ['RSS at the start / at the end of the window', `${mib(w.rssFirstKb)} / ${mib(w.rssLastKb)}`],
+    ['peak RSS since spawn (VmHWM at the end)', mib(w.hwmKb)],
+    ['V8 heap used at the start / at the end', `${mib(w.heapUsedFirstBytes / 1024)} / ${mib(w.heapUsedLastBytes / 1024)}`],
+    ['CPU of the node agent (average, of one core)', `${w.cpuPercent.toFixed(3)} %`],
+    ['CPU seconds of the node agent in the window', `${w.cpuSeconds.toFixed(2)} s (${(w.cpuSeconds / minutes).toFixed(3)} s per minute)`],
+    ['CPU seconds of host commands in the window (passes)', `${w.childCpuSeconds.toFixed(2)} s`],
+    ['passes over the host completed in the window', String(w.passes)],
+    ['probe rounds in the window (ssm_endpoint_probe_duration_seconds_count)', roundsText],
+    ['HTTPS requests the :443 endpoint answered in the window', String(w.requestsServed)],
+    ['probe phases, mean over the window (dns / tcp / tls / http)', ['dns', 'tcp', 'tls', 'http'].map((p) => ms(w.phaseMeanMs[p] ?? Number.NaN)).join(' / ') + ' ms'],
+    ['probe failures / step failures in the window', `${w.probeFailures} / ${w.stepFailures}`],
+    ['/metrics scrapes by the bench in the window (in the CPU figure)', String(w.scrapes)],
+    ['warnings or errors in the node agent log (whole run)', String(r.logWarnings)],
+  ])}`);
+  console.log(`\n   ssm_endpoint_up at the end:`);
+  for (const [labels, v] of r.endpointUp) console.log(`     ssm_endpoint_up{${labels}} ${v}`);
+}
+
 async function main(): Promise<number> {
   const model = cpus()[0]?.model ?? 'unknown CPU';
   console.log('ssm-agent-operator benchmarks');
@@ -105,7 +159,13 @@ async function main(): Promise<number> {
 
   let spec: SpecChangeResult | undefined;
   let scale: ScaleResult | undefined;
+  let nodeAgent: NodeAgentSteadyResult | undefined;
+  let probe: ProbeBenchResult | undefined;
   const failures: string[] = [];
+  if (ONLY !== '' && !BENCHES.includes(ONLY)) {
+    console.error(`BENCH_ONLY=${ONLY}: not one of ${BENCHES.join(', ')} (or empty for all)`);
+    return 2;
+  }
   if (ONLY === '' || ONLY === 'spec') {
     try {
       spec = await runSpecChangeBench({ changes: CHANGES, nodes: 3, bareGets: 50, log }, cleanup);
@@ -122,6 +182,22 @@ async function main(): Promise<number> {
       failures.push(`scale: ${(err as Error).stack ?? String(err)}`);
     }
   }
+  if (!interrupted && (ONLY === '' || ONLY === 'node-agent')) {
+    try {
+      nodeAgent = await runNodeAgentSteadyBench({ windowMs: NODE_AGENT_SECONDS * 1000, sampleIntervalMs: 10_000, log }, cleanup);
+      log(`node-agent benchmark done in ${secs(nodeAgent.wallMs)}`);
+    } catch (err) {
+      failures.push(`node-agent: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
+  if (!interrupted && (ONLY === '' || ONLY === 'probe')) {
+    try {
+      probe = await runProbeBench({ runs: PROBE_RUNS }, cleanup);
+      log('probe benchmark done');
+    } catch (err) {
+      failures.push(`probe: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
 
   const k8s = spec?.kubernetesVersion ?? scale?.kubernetesVersion ?? 'unknown';
   console.log('\n==================================================================== results');
@@ -131,12 +207,15 @@ async function main(): Promise<number> {
       ['nproc', String(availableParallelism())],
       ['CPU', model],
       ['memory', `${(totalmem() / 2 ** 30).toFixed(1)} GiB`],
-      ['Node.js (bench and operator)', process.version],
-      ['Kubernetes (kube-apiserver, etcd on loopback)', k8s],
+      ['Node.js (bench, operator, node agent)', process.version],
+      ...(spec || scale ? [['Kubernetes (kube-apiserver, etcd on loopback)', k8s]] : []),
+      ...(nodeAgent ? [['node agent host', `${nodeAgent.hostOs}, ${nodeAgent.systemdVersion}`]] : []),
     ]),
   );
   if (spec) printSpecChange(spec);
   if (scale) printScale(scale);
+  if (nodeAgent) printNodeAgent(nodeAgent);
+  if (probe) printProbeBench(probe);
   console.log(`\nwhole bench, end to end: ${secs(performance.now() - t0)}`);
   for (const f of failures) console.error(`\nFAILED ${f}`);
   return failures.length > 0 ? 1 : 0;

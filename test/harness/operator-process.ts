@@ -89,6 +89,7 @@ export async function startOperatorProcess(opts: StartOperatorProcessOptions): P
       POD_NAMESPACE: NAMESPACE,
       NODE_AGENT_IMAGE: opts.nodeAgentImage ?? TEST_NODE_AGENT_IMAGE,
       HTTP_PORT: String(port),
+      FLEET_PORT: String(await freePort()),
       LEADER_ELECTION: 'false',
       LOG_LEVEL: 'info',
       ...opts.env,

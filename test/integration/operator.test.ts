@@ -52,7 +52,7 @@ before(async () => {
   for (const [name, pool] of [['node-a1', 'a'], ['node-a2', 'a'], ['node-b1', 'b']] as const) await env.createNode(name, { pool });
   const port = await freePort();
   metricsUrl = `http://127.0.0.1:${port}/metrics`;
-  const settings = readSettings({ POD_NAMESPACE: NAMESPACE, NODE_AGENT_IMAGE: 'example.com/ssm-agent-operator:test', HTTP_PORT: String(port), LEADER_ELECTION: 'false' });
+  const settings = readSettings({ POD_NAMESPACE: NAMESPACE, NODE_AGENT_IMAGE: 'example.com/ssm-agent-operator:test', HTTP_PORT: String(port), FLEET_PORT: String(await freePort()), LEADER_ELECTION: 'false' });
   assert.ok(settings.ok);
   operator = await startOperator(env.cp.kubeConfig(), settings.settings, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
 });

@@ -1,0 +1,40 @@
+// The fleet part of a config's status, from what its node agents reported. Pure.
+import type { SsmAgentConfigStatus } from '../api/types.ts';
+import { nodeFailure, type FleetEntry } from '../fleet/fleet-store.ts';
+
+export const MAX_FAILING_NODES = 20;
+
+export interface FleetAggregate {
+  installed: number;
+  registered: number;
+  failing: number;
+  agentVersions: NonNullable<SsmAgentConfigStatus['agentVersions']>;
+  failingNodes: NonNullable<SsmAgentConfigStatus['failingNodes']>;
+}
+
+/** Only nodes the config still selects count: a report from a node that left the selection is stale. */
+export function aggregateFleet(entries: FleetEntry[], selected: ReadonlySet<string>): FleetAggregate {
+  const current = entries.filter((e) => selected.has(e.node));
+  const versions = new Map<string, number>();
+  const failing: NonNullable<SsmAgentConfigStatus['failingNodes']> = [];
+  let installed = 0;
+  let registered = 0;
+  for (const e of current) {
+    const version = e.state.observation?.version;
+    if (version) {
+      installed++;
+      versions.set(version, (versions.get(version) ?? 0) + 1);
+    }
+    if (e.state.observation?.instanceId) registered++;
+    const failure = nodeFailure(e.state);
+    if (failure) failing.push({ node: e.node, reason: failure.reason, message: failure.message.slice(0, 512), since: new Date(e.failingSince ?? 0).toISOString() });
+  }
+  failing.sort((a, b) => (a.since === b.since ? a.node.localeCompare(b.node) : a.since.localeCompare(b.since)));
+  return {
+    installed,
+    registered,
+    failing: failing.length,
+    agentVersions: [...versions].map(([version, count]) => ({ version, count })).sort((a, b) => b.count - a.count || a.version.localeCompare(b.version)),
+    failingNodes: failing.slice(0, MAX_FAILING_NODES),
+  };
+}

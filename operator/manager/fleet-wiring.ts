@@ -1,0 +1,79 @@
+// The fleet channel inside the operator: certificates, the server, and where reports go (the store, the Nodes).
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { errorMessage } from '../kube/informer.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { RESOURCES, resourcePath } from '../kube/resources.ts';
+import type { FleetStore } from '../fleet/fleet-store.ts';
+import { nodeMetadataPatch, type NodeMeta } from '../fleet/node-metadata.ts';
+import { FleetServer } from '../fleet/server.ts';
+import { ensureFleetTls, keepFleetTlsFresh } from '../fleet/tls.ts';
+
+export interface FleetWiring {
+  /** host:port the node agents dial. */
+  endpoint: string;
+  server: FleetServer;
+  stop(): Promise<void>;
+}
+
+export async function startFleet(opts: {
+  client: KubeClient;
+  namespace: string;
+  serviceName: string;
+  port: number;
+  /** Dialled instead of the ClusterIP, and put in the certificate. */
+  advertiseAddress?: string;
+  log: Logger;
+  registry: Registry;
+  store: FleetStore;
+  nodeMeta: (node: string) => NodeMeta | undefined;
+}): Promise<FleetWiring> {
+  const { client, namespace, serviceName, log } = opts;
+  // Node agents run on the host network with the host's resolver, where Service names do not resolve: they dial
+  // the ClusterIP, which the certificate therefore carries too.
+  const service = await client
+    .get<{ spec?: { clusterIP?: string } }>(resourcePath(RESOURCES.service, { namespace, name: serviceName }))
+    .catch((err: unknown) => {
+      log.warn({ service: serviceName, err: errorMessage(err) }, 'the operator Service is not readable; node agents will dial it by name');
+      return undefined;
+    });
+  const ip = service?.spec?.clusterIP;
+  const clusterIP = ip && ip !== 'None' ? ip : undefined;
+  const advertised = opts.advertiseAddress;
+  const advertisedIsIp = advertised !== undefined && isIP(advertised) !== 0;
+  const identity = {
+    serviceName,
+    namespace,
+    ...(clusterIP ? { clusterIP } : {}),
+    ...(advertised ? (advertisedIsIp ? { extraIps: [advertised] } : { extraDnsNames: [advertised] }) : {}),
+    log,
+  };
+  const tls = await ensureFleetTls(client, identity);
+  const server = await FleetServer.start({
+    client,
+    namespace,
+    tls: tls.certs.serving,
+    port: opts.port,
+    log,
+    registry: opts.registry,
+    onState: (node, state, update) => {
+      opts.store.update(node, update.config, state);
+      const patch = nodeMetadataPatch(opts.nodeMeta(node) ?? {}, state);
+      if (!patch) return;
+      client
+        .request('PATCH', resourcePath(RESOURCES.node, { name: node }), { contentType: 'application/merge-patch+json', body: patch })
+        .catch((err: unknown) => log.warn({ node, err: errorMessage(err) }, 'could not write the node’s SSM annotations'));
+    },
+    onDisconnect: (node) => opts.store.disconnect(node),
+  });
+  const fresh = keepFleetTlsFresh(client, { ...identity, current: tls.certs, intervalMs: 6 * 3600_000, onChange: (certs) => server.updateTls(certs.serving) });
+  return {
+    endpoint: `${advertised ?? clusterIP ?? `${serviceName}.${namespace}.svc`}:${server.port}`,
+    server,
+    async stop() {
+      fresh.stop();
+      await server.close();
+    },
+  };
+}
