@@ -21,6 +21,8 @@ export interface OperatorSettings {
   serviceName: string;
   /** An address the node agents dial instead of the Service's ClusterIP (a NodePort or load balancer address). */
   fleetAdvertiseAddress?: string;
+  /** Systems Manager endpoint override (VPC endpoint, FIPS, another partition; the test emulator). */
+  ssmEndpoint?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -62,6 +64,7 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
     fleetPort: env.FLEET_PORT === '0' ? 0 : positiveNumber(env, 'FLEET_PORT', 8443, errors),
     serviceName: env.OPERATOR_SERVICE_NAME || 'ssm-agent-operator',
     ...(env.FLEET_ADVERTISE_ADDRESS ? { fleetAdvertiseAddress: env.FLEET_ADVERTISE_ADDRESS } : {}),
+    ...(env.SSM_ENDPOINT ? { ssmEndpoint: env.SSM_ENDPOINT } : {}),
   };
   if (settings.renewDeadlineMs >= settings.leaseDurationMs) errors.push('RENEW_DEADLINE_SECONDS must be less than LEASE_DURATION_SECONDS');
   return errors.length > 0 ? { ok: false, errors } : { ok: true, settings };

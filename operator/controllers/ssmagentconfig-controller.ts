@@ -17,6 +17,8 @@ import type { EventRecorder } from './event-recorder.ts';
 import { coveredNodeNames, type NodeObject } from './node-selection.ts';
 import { aggregateFleet } from './fleet-aggregate.ts';
 import type { FleetEntry } from '../fleet/fleet-store.ts';
+import { withActivationStatus } from '../activations/report.ts';
+import type { AwsWiring } from '../manager/aws-wiring.ts';
 import { computeStatus, statusEqual, transitionEvents, type DaemonSetObservation } from './status.ts';
 
 export interface ControllerCaches {
@@ -42,14 +44,25 @@ export class SsmAgentConfigController {
   private readonly log: Logger;
   private readonly events: EventRecorder;
   private readonly metrics: OperatorMetrics;
+  private readonly aws: Pick<AwsWiring, 'outcome' | 'finalize'> | undefined;
 
-  constructor(deps: { client: KubeClient; caches: ControllerCaches; context: BuildContext; log: Logger; events: EventRecorder; metrics: OperatorMetrics }) {
+  constructor(deps: {
+    client: KubeClient;
+    caches: ControllerCaches;
+    context: BuildContext;
+    log: Logger;
+    events: EventRecorder;
+    metrics: OperatorMetrics;
+    /** The Systems Manager side (activations, managed instances); absent in tests that do not need it. */
+    aws?: Pick<AwsWiring, 'outcome' | 'finalize'>;
+  }) {
     this.client = deps.client;
     this.caches = deps.caches;
     this.context = deps.context;
     this.log = deps.log;
     this.events = deps.events;
     this.metrics = deps.metrics;
+    this.aws = deps.aws;
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
@@ -91,7 +104,11 @@ export class SsmAgentConfigController {
     }
     const fleetEntries = this.caches.fleet?.(name);
     const fleet = fleetEntries && !conflict ? aggregateFleet(fleetEntries, new Set(coveredNodeNames(valid.spec, this.caches.nodes()))) : undefined;
-    const status = computeStatus({ generation, previous: config.status, now, conflict, applyError, daemonSet, fleet });
+    let status = computeStatus({ generation, previous: config.status, now, conflict, applyError, daemonSet, fleet });
+    // The SSM loop's last outcome (activation, online count); until it has one, what is stored stays.
+    const aws = this.aws?.outcome(name);
+    if (aws?.activation) status = withActivationStatus(status, aws.activation, now, generation);
+    if (aws?.online !== undefined && status.nodes) status = { ...status, nodes: { ...status.nodes, online: aws.online } };
     return this.writeStatus(config, status, applyError);
   }
 
@@ -118,9 +135,11 @@ export class SsmAgentConfigController {
       await this.events.record(config, {
         type: 'Warning',
         reason: 'UninstallNotAvailable',
-        message: 'deletionPolicy Uninstall is not implemented yet: the agent is left installed and registered on the hosts (as with Retain).',
+        message: 'deletionPolicy Uninstall: the managed instances are deregistered, but removing the agent from the hosts is not implemented yet; it stays installed.',
       });
     }
+    const awsError = await this.aws?.finalize(config);
+    if (awsError) return { error: awsError };
     const owned = this.caches.owned(name);
     for (const object of owned) await deleteObject(this.client, object);
     this.log.info({ config: name, deleted: owned.map(objectRef), policy: config.spec.deletionPolicy }, 'config deleted; owned objects removed');
@@ -144,6 +163,10 @@ export class SsmAgentConfigController {
 
   private recordMetrics(name: string, status: SsmAgentConfigStatus): void {
     for (const [state, value] of Object.entries(status.nodes ?? {})) this.metrics.nodes.set({ config: name, state }, value);
+    const activation = status.activation;
+    if (activation?.expiresAt) this.metrics.activationExpiry.set({ config: name }, Date.parse(activation.expiresAt) / 1000);
+    if (activation?.registrationsUsed !== undefined) this.metrics.activationRegistrationsUsed.set({ config: name }, activation.registrationsUsed);
+    if (activation?.registrationLimit !== undefined) this.metrics.activationRegistrationsLimit.set({ config: name }, activation.registrationLimit);
     for (const c of status.conditions ?? []) {
       for (const s of ['True', 'False', 'Unknown']) this.metrics.configConditions.set({ config: name, type: c.type, status: s }, c.status === s ? 1 : 0);
     }
@@ -151,6 +174,9 @@ export class SsmAgentConfigController {
 
   private forgetMetrics(name: string): void {
     this.metrics.nodes.remove({ config: name });
+    this.metrics.activationExpiry.remove({ config: name });
+    this.metrics.activationRegistrationsUsed.remove({ config: name });
+    this.metrics.activationRegistrationsLimit.remove({ config: name });
     this.metrics.configConditions.remove({ config: name });
   }
 }

@@ -20,6 +20,8 @@ import { WorkQueue } from '../runtime/work-queue.ts';
 import { FleetStore } from '../fleet/fleet-store.ts';
 import type { BuildContext } from '../manifests/context.ts';
 import { startFleet, type FleetWiring } from './fleet-wiring.ts';
+import { registerSsmApiMetrics } from '../aws/ssm-metrics.ts';
+import { ssmApiPerRegion, startAwsWiring, type AwsWiring } from './aws-wiring.ts';
 
 const FLEET_STATUS_DEBOUNCE_MS = 2_000;
 import { keysForConfigEvent, keysForOwnedEvent, nodeEventMatters, trimNode, type KeysToQueue } from './event-routing.ts';
@@ -68,6 +70,7 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
   const configs = informerFor<SsmAgentConfig & KubeObject>('ssmagentconfigs', RESOURCES.ssmAgentConfig, (e) => {
     enqueue(keysForConfigEvent(e), `ssmagentconfig ${e.type}`);
     if (e.type === 'add' || e.type === 'delete') queue.add(e.object.metadata.name);
+    if (e.type !== 'delete') aws?.poke(e.object.metadata.name);
   });
   // Fleet reports change status often: they are coalesced per config into one status write every few seconds.
   const store = new FleetStore((config) => queue.addAfter(config, FLEET_STATUS_DEBOUNCE_MS));
@@ -85,6 +88,9 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
   );
   const ownedKind = new Map(owned.map((inf, i) => [inf, OWNED_KINDS[i] as Resource]));
 
+  // The Systems Manager side runs while this replica leads; the controller reads its last outcome.
+  let aws: AwsWiring | undefined;
+  const ssmApis = ssmApiPerRegion({ ...(settings.ssmEndpoint ? { endpoint: settings.ssmEndpoint } : {}), requestsCounter: registerSsmApiMetrics(metrics.registry) });
   const events = new EventRecorder(client, log, 'ssm-agent-operator', settings.identity);
   // fleetEndpoint is filled in once the fleet server runs, before any reconcile.
   const context: BuildContext = { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage };
@@ -94,6 +100,7 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     events,
     metrics,
     context,
+    aws: { outcome: (name) => aws?.outcome(name), finalize: async (config) => aws?.finalize(config) },
     caches: {
       configs: () => configs.list(),
       config: (name) => configs.get(name),
@@ -187,6 +194,17 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
       context.fleetEndpoint = fleet.endpoint;
       log.info({ endpoint: fleet.endpoint }, 'fleet channel listening');
     }
+    aws = startAwsWiring({
+      client,
+      namespace: settings.namespace,
+      clusterName: settings.clusterName,
+      log,
+      ssmFor: ssmApis.ssmFor,
+      configs: () => configs.list(),
+      nodeNames: () => nodes.list().flatMap((n) => (n.metadata?.name ? [n.metadata.name] : [])),
+      ...(settings.fleetPort > 0 ? { fleet: (name: string) => store.forConfig(name) } : {}),
+      onChange: (name) => queue.add(name),
+    });
     const workers = Array.from({ length: settings.workers }, () => worker());
     const resync = setInterval(() => enqueue('all', 'resync'), settings.resyncMs);
     resync.unref();
@@ -202,6 +220,9 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     queue.shutdown();
     await Promise.all(workers);
     await fleet?.stop();
+    await aws?.stop();
+    aws = undefined;
+    ssmApis.destroy();
     await Promise.all(informers.map((i) => i.stop()));
     metrics.leader.set(0);
     if (outcome === 'stopped') await elector?.release();

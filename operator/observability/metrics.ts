@@ -39,6 +39,24 @@ export function createOperatorMetrics() {
       registers: [registry],
     }),
     leader: new Gauge({ name: 'ssm_operator_leader', help: '1 when this replica holds the leader lease.', registers: [registry] }),
+    activationExpiry: new Gauge({
+      name: 'ssm_operator_activation_expiry_timestamp_seconds',
+      help: 'When the hybrid activation of each SsmAgentConfig expires.',
+      labelNames: ['config'] as const,
+      registers: [registry],
+    }),
+    activationRegistrationsUsed: new Gauge({
+      name: 'ssm_operator_activation_registrations_used',
+      help: 'Registrations used of the hybrid activation of each SsmAgentConfig.',
+      labelNames: ['config'] as const,
+      registers: [registry],
+    }),
+    activationRegistrationsLimit: new Gauge({
+      name: 'ssm_operator_activation_registrations_limit',
+      help: 'Registration limit of the hybrid activation of each SsmAgentConfig.',
+      labelNames: ['config'] as const,
+      registers: [registry],
+    }),
     configConditions: new Gauge({
       name: 'ssm_operator_config_condition',
       help: 'Status of each condition of each SsmAgentConfig (1 for the current status).',

@@ -1,0 +1,213 @@
+// The activation step's I/O: read the activation Secret, ask SSM about the activations it names, plan (plan.ts),
+// then carry the plan out — create an activation and write the Secret (new activation first, old ones kept listed),
+// or delete the old ones nothing needs any more. Failures are returned, not thrown, so the caller retries with
+// backoff; the SDK's own retries in SsmApi absorb throttling.
+import type { SsmApi } from '../aws/ssm-api.ts';
+import type { SsmAgentConfig } from '../api/types.ts';
+import { isNotFound, type KubeClient } from '../kube/client.ts';
+import { errorMessage } from '../kube/informer.ts';
+import { resourcePath, type Resource } from '../kube/resources.ts';
+import { activationSecretName } from '../manifests/secrets.ts';
+import { FIELD_MANAGER, LABEL_CONFIG, LABEL_MANAGED_BY, MANAGED_BY, ownerReference } from '../manifests/names.ts';
+import {
+  createdVerdict,
+  createFailedVerdict,
+  expirationDate,
+  planActivation,
+  rotateBeforeMs,
+  type ActivationAction,
+  type ActivationFacts,
+  type ActivationReport,
+  type ActivationVerdict,
+  type StoredActivation,
+} from './plan.ts';
+import { TAG_CLUSTER, TAG_CONFIG } from './tags.ts';
+
+export const SECRET_RESOURCE = { group: '', version: 'v1', plural: 'secrets', namespaced: true, kind: 'Secret' } as const satisfies Resource;
+export const KEY_ACTIVATION_ID = 'activationId';
+export const KEY_ACTIVATION_CODE = 'activationCode';
+/** Older activations still kept (comma-separated ids) on a managed activation's Secret. */
+export const ANNOTATION_PREVIOUS_ACTIVATIONS = 'ssmagent.io/previous-activation-ids';
+
+export interface ActivationStepInput {
+  client: KubeClient;
+  ssm: SsmApi;
+  /** the operator's namespace, where the Secret lives */
+  namespace: string;
+  clusterName: string;
+  /** a config whose spec is valid (defaults applied) */
+  config: SsmAgentConfig;
+  /** hybrid nodes of this config not registered yet (pendingHybridRegistrations) */
+  agentsStillOnOld: number;
+  now?: () => Date;
+}
+
+export interface ActivationOutcome {
+  /** what was done (or tried) */
+  action: ActivationAction['kind'] | 'none';
+  /** ActivationReady; undefined when the config uses no activation */
+  condition?: ActivationVerdict;
+  activation?: ActivationReport;
+  /** a failure to retry with backoff */
+  error?: string;
+}
+
+interface SecretObject {
+  metadata?: { annotations?: Record<string, string>; labels?: Record<string, string> };
+  data?: Record<string, string>;
+}
+
+const decode = (v: string | undefined) => (v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8'));
+const encode = (v: string) => Buffer.from(v, 'utf8').toString('base64');
+
+export function storedActivation(secret: SecretObject | undefined): StoredActivation | undefined {
+  const id = decode(secret?.data?.[KEY_ACTIVATION_ID])?.trim();
+  const code = decode(secret?.data?.[KEY_ACTIVATION_CODE])?.trim();
+  if (!id || !code) return undefined;
+  const previous = secret?.metadata?.annotations?.[ANNOTATION_PREVIOUS_ACTIVATIONS];
+  const previousIds = (previous ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  return { id, code, ...(previousIds.length > 0 ? { previousIds } : {}) };
+}
+
+/** The managed activation's Secret, owned by the config (garbage-collected with it). Pure. */
+export function activationSecret(config: SsmAgentConfig, namespace: string, stored: StoredActivation) {
+  const previous = stored.previousIds ?? [];
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: activationSecretName(config) ?? `ssm-activation-${config.metadata.name}`,
+      namespace,
+      labels: { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_CONFIG]: config.metadata.name, 'app.kubernetes.io/component': 'activation' },
+      ...(previous.length > 0 ? { annotations: { [ANNOTATION_PREVIOUS_ACTIVATIONS]: previous.join(',') } } : {}),
+      ownerReferences: [ownerReference(config)],
+    },
+    type: 'Opaque',
+    data: { [KEY_ACTIVATION_ID]: encode(stored.id), [KEY_ACTIVATION_CODE]: encode(stored.code) },
+  };
+}
+
+/** Tags on a created activation (SSM copies them onto the instances that register with it). Pure. */
+export function activationTags(clusterName: string, config: SsmAgentConfig, extra: Record<string, string> | undefined): Record<string, string> {
+  return { ...(extra ?? {}), [TAG_CLUSTER]: clusterName, [TAG_CONFIG]: config.metadata.name };
+}
+
+async function readSecret(client: KubeClient, namespace: string, name: string): Promise<SecretObject | undefined> {
+  try {
+    return await client.get<SecretObject>(resourcePath(SECRET_RESOURCE, { namespace, name }));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+async function writeSecret(client: KubeClient, secret: ReturnType<typeof activationSecret>): Promise<void> {
+  await client.request('PATCH', resourcePath(SECRET_RESOURCE, { namespace: secret.metadata.namespace, name: secret.metadata.name }), {
+    query: { fieldManager: FIELD_MANAGER, force: true },
+    contentType: 'application/apply-patch+yaml',
+    body: secret,
+  });
+}
+
+/** One pass of the activation step for `config`. Never throws: failures come back in `error`. */
+export async function reconcileActivation(input: ActivationStepInput): Promise<ActivationOutcome> {
+  const { client, ssm, namespace, config } = input;
+  const now = (input.now ?? (() => new Date()))();
+  const spec = config.spec.registration.activation;
+  const secretName = activationSecretName(config);
+  if (!spec || !secretName || config.spec.registration.mode === 'EC2') return { action: 'none' };
+  const managed = spec.managed;
+
+  let secret: StoredActivation | undefined;
+  let current: ActivationFacts | undefined;
+  const previous = new Map<string, ActivationFacts>();
+  try {
+    secret = storedActivation(await readSecret(client, namespace, secretName));
+    if (secret) current = await ssm.describeActivation(secret.id);
+    for (const id of secret?.previousIds ?? []) {
+      const p = await ssm.describeActivation(id);
+      if (p) previous.set(id, p);
+    }
+  } catch (err) {
+    return {
+      action: 'none',
+      condition: { status: 'Unknown', reason: 'CheckFailed', message: `Could not check the activation: ${errorMessage(err)}; retrying.` },
+      error: `activation check: ${errorMessage(err)}`,
+    };
+  }
+
+  const plan = planActivation({
+    managed: managed && { iamRole: managed.iamRole, registrationLimit: managed.registrationLimit, expirationDays: managed.expirationDays, ...(managed.tags ? { tags: managed.tags } : {}) },
+    secretName,
+    secret,
+    current,
+    previous,
+    now,
+    rotateBeforeMs: rotateBeforeMs(managed?.expirationDays ?? 30),
+    agentsStillOnOld: input.agentsStillOnOld,
+  });
+  const action = plan.action;
+  const done: ActivationOutcome = { action: action.kind, condition: plan.condition, ...(plan.activation ? { activation: plan.activation } : {}) };
+  if (action.kind === 'keep' || !managed) return done;
+
+  if (action.kind === 'delete-old') {
+    try {
+      for (const id of action.ids) await ssm.deleteActivation(id);
+      await writeSecret(client, activationSecret(config, namespace, { ...(secret as StoredActivation), previousIds: action.keep }));
+      return done;
+    } catch (err) {
+      return { ...done, error: `deleting old activations: ${errorMessage(err)}` };
+    }
+  }
+
+  // create or rotate: the new activation first, then the Secret; the old id stays listed until nothing needs it.
+  const expiresAt = expirationDate(now, managed.expirationDays);
+  let created: { id: string; code: string };
+  try {
+    created = await ssm.createActivation({
+      iamRole: managed.iamRole,
+      registrationLimit: managed.registrationLimit,
+      expirationDate: expiresAt,
+      tags: activationTags(input.clusterName, config, managed.tags),
+      defaultInstanceName: config.metadata.name,
+      description: `ssm-agent-operator: SsmAgentConfig ${config.metadata.name} in cluster ${input.clusterName}`,
+    });
+  } catch (err) {
+    const message = errorMessage(err);
+    // A rotation that fails leaves the old activation in use: report it as it stands.
+    return { action: action.kind, condition: createFailedVerdict(message), ...(plan.activation ? { activation: plan.activation } : {}), error: `creating an activation: ${message}` };
+  }
+  const previousIds = action.kind === 'rotate' ? [...action.previousIds.filter((id) => id !== action.oldId), action.oldId] : action.previousIds;
+  try {
+    await writeSecret(client, activationSecret(config, namespace, { id: created.id, code: created.code, previousIds }));
+  } catch (err) {
+    // The Secret still names the old activation: the new one is an orphan, so it goes again (best effort).
+    await ssm.deleteActivation(created.id).catch(() => undefined);
+    return { action: action.kind, condition: createFailedVerdict(`writing Secret ${secretName}: ${errorMessage(err)}`), error: `writing Secret ${secretName}: ${errorMessage(err)}` };
+  }
+  return {
+    action: action.kind,
+    condition: createdVerdict(action, created.id, expiresAt),
+    activation: { id: created.id, expiresAt: expiresAt.toISOString(), registrationsUsed: 0, registrationLimit: managed.registrationLimit },
+  };
+}
+
+/**
+ * When a config with a managed activation goes away: its activations (current and kept old ones) are deleted in SSM
+ * — the Secret goes with the config (ownerReference), so nothing could use them any more. Hosts already registered
+ * stay registered. Returns an error to retry, or undefined.
+ */
+export async function deleteManagedActivations(input: { client: KubeClient; ssm: SsmApi; namespace: string; config: SsmAgentConfig }): Promise<string | undefined> {
+  const name = input.config.spec.registration.activation?.managed ? activationSecretName(input.config) : undefined;
+  if (!name) return undefined;
+  try {
+    const stored = storedActivation(await readSecret(input.client, input.namespace, name));
+    for (const id of [...(stored?.previousIds ?? []), ...(stored ? [stored.id] : [])]) await input.ssm.deleteActivation(id);
+    return undefined;
+  } catch (err) {
+    return `deleting the managed activation: ${errorMessage(err)}`;
+  }
+}

@@ -1,0 +1,295 @@
+// The activation and managed-instance steps against the SSM emulator (the real @aws-sdk/client-ssm over HTTP) and a
+// real kube-apiserver: the managed activation and its Secret are created, rotated before expiry (new one first, old
+// one deleted only once the pending registrations moved), throttling is absorbed, a user's activation is only
+// checked, and the instance sweep deregisters only what belonged to a deleted node.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createSsmApi, type SsmApi } from '../../operator/aws/index.ts';
+import { DAY_MS } from '../../operator/activations/plan.ts';
+import { ANNOTATION_PREVIOUS_ACTIVATIONS, reconcileActivation, SECRET_RESOURCE } from '../../operator/activations/step.ts';
+import { reconcileInstances } from '../../operator/instances/step.ts';
+import type { SsmAgentConfig } from '../../operator/api/types.ts';
+import { parseSpec } from '../../operator/api/validate.ts';
+import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
+import { startAwsWiring } from '../../operator/manager/aws-wiring.ts';
+import { pino } from 'pino';
+import { waitFor } from '../harness/wait.ts';
+import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
+import { startSsmEmulator, type SsmEmulator } from '../servers/ssm-emulator/index.ts';
+
+const CLUSTER = 'test-cluster';
+const CONFIG = 'hybrid-demo';
+const USER_CONFIG = 'hybrid-user';
+const SECRET = `ssm-activation-${CONFIG}`;
+
+interface Secret {
+  metadata: { labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: { kind: string; name: string; uid: string }[]; resourceVersion?: string };
+  data: Record<string, string>;
+}
+
+let env: OperatorTestEnv;
+let emulator: SsmEmulator;
+let ssm: SsmApi;
+
+const decode = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString('utf8');
+const now = () => emulator.clock.now();
+const getSecret = (name: string) => env.getOrUndefined<Secret>(resourcePath(SECRET_RESOURCE, { namespace: NAMESPACE, name }));
+
+async function getConfig(name: string): Promise<SsmAgentConfig> {
+  const c = await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name }));
+  const parsed = parseSpec(c.spec);
+  assert.ok(parsed.ok);
+  return { ...c, spec: parsed.spec };
+}
+
+async function apply(yaml: string): Promise<void> {
+  const r = await env.kubectl(['apply', '-f', '-'], yaml);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+const step = async (agentsStillOnOld: number, name = CONFIG) =>
+  reconcileActivation({ client: env.client, ssm, namespace: NAMESPACE, clusterName: CLUSTER, config: await getConfig(name), agentsStillOnOld, now });
+
+before(async () => {
+  env = await startOperatorTestEnv();
+  emulator = await startSsmEmulator({ region: 'eu-west-1' });
+  ssm = createSsmApi({ region: emulator.region, endpoint: emulator.url, credentials: { kind: 'static', ...emulator.credentials }, maxAttempts: 5 });
+  await apply(
+    `apiVersion: ssmagent.io/v1alpha1\nkind: SsmAgentConfig\nmetadata: {name: ${CONFIG}}\nspec:\n  region: eu-west-1\n  nodeSelector: {pool: hybrid}\n  registration:\n    mode: Hybrid\n    activation:\n      managed: {iamRole: SSMServiceRole, registrationLimit: 5, expirationDays: 30, tags: {team: platform}}\n`,
+  );
+});
+
+after(async () => {
+  ssm?.destroy();
+  await emulator?.stop();
+  await env?.stop();
+});
+
+describe('managed activation', () => {
+  let firstId = '';
+
+  test('the first pass creates the activation and its Secret, owned by the config', async () => {
+    const out = await step(0);
+    assert.equal(out.error, undefined);
+    assert.equal(out.action, 'create');
+    assert.equal(out.condition?.status, 'True');
+    assert.equal(out.condition?.reason, 'Valid');
+    const secret = await getSecret(SECRET);
+    assert.ok(secret, 'the Secret exists');
+    firstId = decode(secret.data.activationId);
+    const record = emulator.state.activation(firstId);
+    assert.ok(record, 'the Secret names an activation SSM knows');
+    assert.equal(decode(secret.data.activationCode), record.activationCode);
+    assert.equal(out.activation?.id, firstId);
+    assert.equal(out.activation?.registrationLimit, 5);
+    assert.equal(secret.metadata.labels?.['ssmagent.io/config'], CONFIG);
+    assert.equal(secret.metadata.labels?.['app.kubernetes.io/managed-by'], 'ssm-agent-operator');
+    const config = await getConfig(CONFIG);
+    assert.deepEqual(secret.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid]), [['SsmAgentConfig', CONFIG, config.metadata.uid]]);
+    // The activation: tags naming the cluster and the config plus the spec's, instance name, 30-day expiry.
+    assert.deepEqual(emulator.state.tags('Activation', firstId), { 'ssmagent.io/cluster': CLUSTER, 'ssmagent.io/config': CONFIG, team: 'platform' });
+    assert.equal(record.defaultInstanceName, CONFIG);
+    assert.equal(record.iamRole, 'SSMServiceRole');
+    assert.equal(record.registrationLimit, 5);
+    const days = (record.expirationDate.getTime() - now().getTime()) / DAY_MS;
+    assert.ok(days > 29.9 && days <= 30, `expires in ${days} days`);
+    // The code never goes into the outcome (which feeds status, events and logs).
+    assert.doesNotMatch(JSON.stringify(out), new RegExp(record.activationCode.replace(/[+/=]/g, '.')));
+  });
+
+  test('a second pass keeps it', async () => {
+    const before = emulator.state.callsTo('CreateActivation').length;
+    const out = await step(0);
+    assert.equal(out.action, 'keep');
+    assert.equal(out.error, undefined);
+    assert.equal(emulator.state.callsTo('CreateActivation').length, before);
+  });
+
+  test('close to expiry it rotates: new activation first, the old one kept until the registrations moved', async () => {
+    emulator.clock.advance(25 * DAY_MS);
+    const rotated = await step(2);
+    assert.equal(rotated.error, undefined);
+    assert.equal(rotated.action, 'rotate');
+    assert.equal(rotated.condition?.reason, 'Rotating');
+    const secret = await getSecret(SECRET);
+    const newId = decode(secret?.data.activationId);
+    assert.notEqual(newId, firstId);
+    assert.ok(emulator.state.activation(newId), 'the new activation exists');
+    assert.ok(emulator.state.activation(firstId), 'the old activation is still there');
+    assert.equal(secret?.metadata.annotations?.[ANNOTATION_PREVIOUS_ACTIVATIONS], firstId);
+    assert.equal(rotated.activation?.id, newId);
+
+    // Two hybrid nodes have not registered yet: the old activation stays.
+    const waiting = await step(2);
+    assert.equal(waiting.action, 'keep');
+    assert.equal(waiting.condition?.reason, 'Rotating');
+    assert.ok(emulator.state.activation(firstId));
+
+    // They registered (with the new code): the old one goes, and the Secret no longer lists it.
+    const moved = await step(0);
+    assert.equal(moved.error, undefined);
+    assert.equal(moved.action, 'delete-old');
+    assert.equal(moved.condition?.reason, 'Valid');
+    assert.equal(emulator.state.activation(firstId), undefined);
+    assert.ok(emulator.state.activation(newId));
+    const after = await getSecret(SECRET);
+    assert.equal(decode(after?.data.activationId), newId);
+    assert.equal(after?.metadata.annotations?.[ANNOTATION_PREVIOUS_ACTIVATIONS], undefined);
+    assert.equal((await step(0)).action, 'keep');
+  });
+
+  test('an activation deleted behind the operator’s back is recreated, through throttling', async () => {
+    const secret = await getSecret(SECRET);
+    const id = decode(secret?.data.activationId);
+    emulator.state.activationMap.delete(id);
+    emulator.state.clearCalls();
+    emulator.faults.throttleNext(3);
+    const out = await step(0);
+    assert.equal(out.error, undefined, out.error);
+    assert.equal(out.action, 'create');
+    const throttled = emulator.state.calls().filter((c) => c.code === 'ThrottlingException');
+    assert.equal(throttled.length, 3);
+    const fresh = decode((await getSecret(SECRET))?.data.activationId);
+    assert.notEqual(fresh, id);
+    assert.ok(emulator.state.activation(fresh));
+  });
+
+  test('when SSM keeps failing the step reports CreateFailed and an error to retry, not a throw', async () => {
+    const secret = await getSecret(SECRET);
+    emulator.state.activationMap.delete(decode(secret?.data.activationId));
+    emulator.faults.failNext(10, { operations: ['CreateActivation'], status: 400, type: 'ValidationException', message: 'role SSMServiceRole cannot be assumed' });
+    const out = await step(0);
+    emulator.faults.clear();
+    assert.ok(out.error);
+    assert.equal(out.condition?.status, 'False');
+    assert.equal(out.condition?.reason, 'CreateFailed');
+    assert.match(out.condition?.message ?? '', /cannot be assumed.*iam:PassRole/);
+    // Next pass (faults gone) recovers.
+    assert.equal((await step(0)).action, 'create');
+  });
+});
+
+describe('user-made activation (secretRef)', () => {
+  test('an expired activation is ActivationReady False with what to do; the Secret is never touched', async () => {
+    const created = await ssm.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 2, expirationDate: new Date(now().getTime() + DAY_MS) });
+    await env.client.request('POST', resourcePath(SECRET_RESOURCE, { namespace: NAMESPACE }), {
+      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'my-activation', namespace: NAMESPACE }, stringData: { activationId: created.id, activationCode: created.code } },
+    });
+    await apply(
+      `apiVersion: ssmagent.io/v1alpha1\nkind: SsmAgentConfig\nmetadata: {name: ${USER_CONFIG}}\nspec:\n  region: eu-west-1\n  nodeSelector: {pool: user}\n  registration:\n    mode: Hybrid\n    activation: {secretRef: {name: my-activation}}\n`,
+    );
+    const valid = await step(0, USER_CONFIG);
+    assert.equal(valid.condition?.status, 'True');
+    assert.equal(valid.activation?.id, created.id);
+
+    const before = await getSecret('my-activation');
+    emulator.clock.advance(2 * DAY_MS);
+    const expired = await step(0, USER_CONFIG);
+    assert.equal(expired.action, 'keep');
+    assert.equal(expired.error, undefined);
+    assert.equal(expired.condition?.status, 'False');
+    assert.equal(expired.condition?.reason, 'Expired');
+    assert.match(expired.condition?.message ?? '', /my-activation/);
+    const afterSecret = await getSecret('my-activation');
+    assert.equal(afterSecret?.metadata.resourceVersion, before?.metadata.resourceVersion);
+    assert.ok(emulator.state.activation(created.id), 'the user’s activation is not deleted');
+  });
+});
+
+describe('managed instances', () => {
+  test('the sweep deregisters an instance tagged for a node that is gone, tags reported ones, and leaves others alone', async () => {
+    await env.createNode('hy-node-a', { pool: 'hybrid' });
+    await env.createNode('hy-node-b', { pool: 'hybrid' });
+    const ours = { 'ssmagent.io/cluster': CLUSTER, 'ssmagent.io/config': CONFIG };
+    const tagList = (t: Record<string, string>) => Object.entries(t).map(([Key, Value]) => ({ Key, Value }));
+    const a = emulator.state.addInstance({ tags: tagList({ ...ours, 'ssmagent.io/node': 'hy-node-a' }) });
+    // registered through the activation: it has the activation's tags but not yet the node's
+    const b = emulator.state.addInstance({ tags: tagList(ours) });
+    const gone = emulator.state.addInstance({ tags: tagList({ ...ours, 'ssmagent.io/node': 'hy-node-deleted' }) });
+    const otherCluster = emulator.state.addInstance({ tags: tagList({ ...ours, 'ssmagent.io/cluster': 'other', 'ssmagent.io/node': 'hy-node-deleted' }) });
+    const untagged = emulator.state.addInstance({ tags: [] });
+    emulator.state.setPingStatus(b.instanceId, 'ConnectionLost');
+
+    const nodes = await env.client.get<{ items: { metadata: { name: string } }[] }>(resourcePath(RESOURCES.node));
+    emulator.faults.throttleNext(3);
+    const out = await reconcileInstances({
+      ssm,
+      cluster: CLUSTER,
+      config: CONFIG,
+      nodes: [
+        { node: 'hy-node-a', instanceId: a.instanceId },
+        { node: 'hy-node-b', instanceId: b.instanceId },
+      ],
+      existingNodes: new Set(nodes.items.map((n) => n.metadata.name)),
+      deregisterOnNodeDelete: true,
+      uninstall: false,
+    });
+    assert.deepEqual(out.errors, []);
+    assert.deepEqual(out.deregistered.map((d) => [d.id, d.reason]), [[gone.instanceId, 'NodeDeleted']]);
+    assert.equal(emulator.state.instance(gone.instanceId), undefined);
+    for (const kept of [a, b, otherCluster, untagged]) assert.ok(emulator.state.instance(kept.instanceId), `${kept.instanceId} stays`);
+    assert.deepEqual(out.tagged, [b.instanceId]);
+    assert.equal(emulator.state.tags('ManagedInstance', b.instanceId)?.['ssmagent.io/node'], 'hy-node-b');
+    assert.equal(out.online, 1);
+
+    // Uninstall: every instance of the config goes, the other cluster's stays.
+    const uninstall = await reconcileInstances({
+      ssm,
+      cluster: CLUSTER,
+      config: CONFIG,
+      nodes: [],
+      existingNodes: new Set(nodes.items.map((n) => n.metadata.name)),
+      deregisterOnNodeDelete: true,
+      uninstall: true,
+    });
+    assert.deepEqual(uninstall.errors, []);
+    assert.deepEqual(uninstall.deregistered.map((d) => d.id).sort(), [a.instanceId, b.instanceId].sort());
+    assert.ok(emulator.state.instance(otherCluster.instanceId));
+    assert.ok(emulator.state.instance(untagged.instanceId));
+  });
+});
+
+describe('aws-wiring (the loop the manager runs)', () => {
+  test('keeps an outcome per config for the status, pokes the reconciler, and on deletion cleans up SSM', async () => {
+    const name = 'hybrid-loop';
+    await apply(
+      `apiVersion: ssmagent.io/v1alpha1\nkind: SsmAgentConfig\nmetadata: {name: ${name}}\nspec:\n  region: eu-west-1\n  nodeSelector: {pool: loop}\n  deletionPolicy: Uninstall\n  registration:\n    mode: Hybrid\n    activation:\n      managed: {iamRole: SSMServiceRole}\n`,
+    );
+    const config = await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name }));
+    const changed: string[] = [];
+    const wiring = startAwsWiring({
+      client: env.client,
+      namespace: NAMESPACE,
+      clusterName: CLUSTER,
+      log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+      ssmFor: () => ssm,
+      configs: () => [config],
+      nodeNames: () => ['hy-node-a', 'hy-node-b'],
+      fleet: () => [],
+      onChange: (c) => changed.push(c),
+      tickMs: 50,
+      intervalMs: 60_000,
+      now,
+    });
+    try {
+      const outcome = await waitFor('the loop’s activation outcome', () => wiring.outcome(name)?.activation?.condition?.reason === 'Valid' && wiring.outcome(name));
+      assert.deepEqual(changed, [name]);
+      const id = outcome.activation?.activation?.id ?? '';
+      assert.ok(emulator.state.activation(id));
+      assert.equal(decode((await getSecret(`ssm-activation-${name}`))?.data.activationId), id);
+      const tags = (node: string) => [
+        { Key: 'ssmagent.io/cluster', Value: CLUSTER },
+        { Key: 'ssmagent.io/config', Value: name },
+        { Key: 'ssmagent.io/node', Value: node },
+      ];
+      const mine = emulator.state.addInstance({ tags: tags('hy-node-a') });
+      const other = emulator.state.addInstance({ tags: [{ Key: 'ssmagent.io/cluster', Value: CLUSTER }, { Key: 'ssmagent.io/config', Value: CONFIG }, { Key: 'ssmagent.io/node', Value: 'hy-node-a' }] });
+      assert.equal(await wiring.finalize(config), undefined);
+      assert.equal(emulator.state.activation(id), undefined, 'the managed activation is deleted with the config');
+      assert.equal(emulator.state.instance(mine.instanceId), undefined, 'Uninstall deregisters the config’s instances');
+      assert.ok(emulator.state.instance(other.instanceId), 'another config’s instance stays');
+    } finally {
+      await wiring.stop();
+    }
+  });
+});
