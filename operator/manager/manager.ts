@@ -78,7 +78,11 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     'nodes',
     RESOURCES.node,
     (e) => {
-      if (e.type === 'delete' && e.object.metadata?.name) store.forget(e.object.metadata.name);
+      if (e.type === 'delete' && e.object.metadata?.name) {
+        store.forget(e.object.metadata.name);
+        // Its managed instance is deregistered by the next SSM pass of each config: run those now.
+        for (const c of configs.list()) aws?.poke(c.metadata.name);
+      }
       if (nodeEventMatters(e)) enqueue('all', `node ${e.type}`);
     },
     { transform: trimNode },
