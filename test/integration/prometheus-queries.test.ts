@@ -53,7 +53,7 @@ type Expectation =
   /** may be empty here, with why */
   | { empty: string };
 
-const FEATURE_LATER = 'a metric of a feature not built yet (the fleet channel / managed activations)';
+const NEEDS_ACTIVATION = 'only for configs with an activation, which make Systems Manager calls (none in this scenario)';
 const ON_FAILURE = 'failure-only: exists or is non-zero only when something fails';
 
 /**
@@ -89,7 +89,7 @@ const QUERIES: Record<string, Expectation> = {
   'ssm-fleet-overview › Probe latency by phase (p99) › A': { series: true },
   'ssm-fleet-overview › Probe failures by reason › A': { series: true },
   'ssm-fleet-overview › Host step failures by reason › A': { empty: ON_FAILURE },
-  'ssm-fleet-overview › Time left before the activation expires › A': { empty: FEATURE_LATER },
+  'ssm-fleet-overview › Time left before the activation expires › A': { empty: NEEDS_ACTIVATION },
   // Node detail
   'ssm-node-detail › Agent › A': { series: true, value: 1 },
   'ssm-node-detail › Service › A': { series: true, value: 1 },
@@ -125,10 +125,10 @@ const QUERIES: Record<string, Expectation> = {
   'ssm-operator › Leader › A': { series: true, value: 1 },
   'ssm-operator › Nodes by config and state › A': { series: true },
   'ssm-operator › Config conditions › A': { series: true, value: 1 },
-  'ssm-operator › Connected node agents › A': { empty: FEATURE_LATER },
+  'ssm-operator › Connected node agents › A': { series: true, value: 0 }, // this node agent has no fleet endpoint
   'ssm-operator › Node agents scraped › A': { series: true, value: 1 },
   'ssm-operator › Node agents with an invalid configuration › A': { empty: ON_FAILURE },
-  'ssm-operator › SSM API calls by operation and code › A': { empty: FEATURE_LATER },
+  'ssm-operator › SSM API calls by operation and code › A': { empty: NEEDS_ACTIVATION },
   'ssm-operator › CPU › A': { series: true },
   'ssm-operator › Memory › A': { series: true },
   'ssm-operator › Event-loop lag (p99) › A': { series: true },
