@@ -8,17 +8,21 @@
 //   3. node agent: the node-agent process on a systemd-nspawn host; the converging first pass, then RSS, CPU% and
 //      probe rounds over 10 minutes of steady state (probes every 60 s to a loopback HTTPS endpoint on :443).
 //   4. probe: one full probe cycle vs one bare TLS handshake to the same loopback endpoint, median of 50.
+//   5. fleet: N simulated node agents (FleetClients with bound tokens) connected to the operator's fleet channel, for
+//      N in BENCH_FLEET_AGENTS; ramp-up, RSS/CPU while quiet, state change → status latency, API writes per minute.
 //
 // Knobs for quick runs (defaults are the figures the issue asks for): BENCH_CHANGES, BENCH_NODES, BENCH_POOLS,
-// BENCH_QUIET_SECONDS, BENCH_NODE_AGENT_SECONDS, BENCH_PROBE_RUNS, BENCH_ONLY=spec|scale|node-agent|probe.
+// BENCH_QUIET_SECONDS (also the fleet windows), BENCH_NODE_AGENT_SECONDS, BENCH_PROBE_RUNS, BENCH_FLEET_AGENTS (comma-separated
+// sizes, default 100,1000,5000), BENCH_ONLY=spec|scale|node-agent|probe|fleet.
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { Cleanup, withTimeout } from './cleanup.ts';
+import { runFleetScaleBench, sumWrites, type FleetScaleResult, type Writes } from './fleet-scale.ts';
 import { runNodeAgentSteadyBench, type NodeAgentSteadyResult } from './node-agent-steady.ts';
 import { printProbeBench, runProbeBench, type ProbeBenchResult } from './probe-bench.ts';
 import { clkTck } from './proc-stats.ts';
 import { runScaleBench, SETTLE_MS, type ScaleResult } from './scale.ts';
 import { runSpecChangeBench, type SpecChangeResult } from './spec-change.ts';
-import { mib, ms, secs, table, type Summary } from './stats.ts';
+import { mib, ms, secs, summarize, table, type Summary } from './stats.ts';
 
 const intEnv = (name: string, fallback: number): number => {
   const v = Number(process.env[name]);
@@ -31,10 +35,14 @@ const POOLS = intEnv('BENCH_POOLS', 20);
 const QUIET_SECONDS = intEnv('BENCH_QUIET_SECONDS', 60);
 const NODE_AGENT_SECONDS = intEnv('BENCH_NODE_AGENT_SECONDS', 600);
 const PROBE_RUNS = intEnv('BENCH_PROBE_RUNS', 50);
+const FLEET_AGENTS = (process.env.BENCH_FLEET_AGENTS || '100,1000,5000')
+  .split(',')
+  .map((s) => Number(s.trim()))
+  .filter((v) => Number.isInteger(v) && v > 0);
 const ONLY = process.env.BENCH_ONLY ?? '';
-const BENCHES = ['spec', 'scale', 'node-agent', 'probe'];
+const BENCHES = ['spec', 'scale', 'node-agent', 'probe', 'fleet'];
 /** The whole run is bounded: a hang ends with cleanup and a non-zero exit. */
-const OVERALL_TIMEOUT_MS = 30 * 60_000 + NODE_AGENT_SECONDS * 1000;
+const OVERALL_TIMEOUT_MS = 30 * 60_000 + NODE_AGENT_SECONDS * 1000 + (ONLY === '' || ONLY === 'fleet' ? FLEET_AGENTS.reduce((a, n) => a + 120_000 + 2 * QUIET_SECONDS * 1000 + n * 60, 0) : 0);
 
 const cleanup = new Cleanup();
 const t0 = performance.now();
@@ -152,6 +160,68 @@ function printNodeAgent(r: NodeAgentSteadyResult): void {
   for (const [labels, v] of r.endpointUp) console.log(`     ssm_endpoint_up{${labels}} ${v}`);
 }
 
+function printFleet(results: readonly FleetScaleResult[]): void {
+  const first = results[0];
+  if (!first) return;
+  console.log(`\n5. Fleet channel at scale: N simulated node agents (FleetClient, in the bench process) → the operator (child process)`);
+  console.log(`   Control plane WITHOUT kube-controller-manager; N bare Nodes (pool=fleet, not-ready taint removed), one SsmAgentConfig`);
+  console.log(`   selecting them; each agent has a Pod bound to its Node and a TokenRequest token for ServiceAccount ssm-node-agent-<config>.`);
+  console.log(`   Agents connect at most 32 at a time (each waits for its welcome); heartbeats every 60 s (the default).`);
+  console.log(`   Writes are apiserver_request_total{verb=~"POST|PUT|PATCH|APPLY|DELETE"} deltas over a window (all clients; the bench itself writes`);
+  console.log(`   nothing then, so they are the operator's and the apiserver's own), scaled to a minute.\n`);
+  const col = (f: (r: FleetScaleResult) => string) => results.map(f);
+  const perMin = (w: Writes, windowMs: number, pick?: (k: string) => boolean) => {
+    const total = [...w].filter(([k]) => !pick || pick(k)).reduce((a, [, v]) => a + v, 0);
+    return (total / (windowMs / 60_000)).toFixed(1);
+  };
+  // The apiserver's own writes (its identity leases, the kubernetes Endpoints reconciler) are not the operator's.
+  const isOperator = (k: string) => !/^(PUT leases|POST endpoints)$/.test(k);
+  const cpNames = [...new Set(results.flatMap((r) => [...r.quiet.controlPlaneCpuPercent.keys()]))];
+  console.log(
+    table([
+      ['N agents', ...col((r) => String(r.agents))],
+      ['setup: Nodes / Pods / tokens (context only)', ...col((r) => `${secs(r.setupMs.nodes)} / ${secs(r.setupMs.pods)} / ${secs(r.setupMs.tokens)}`)],
+      ['operator spawn → /readyz', ...col((r) => secs(r.operatorReadyMs))],
+      ['operator RSS before any agent', ...col((r) => mib(r.rssBeforeAgentsKb))],
+      ['ramp-up: time to connect all N (welcomed)', ...col((r) => secs(r.connectAllMs))],
+      ['ramp-up: operator CPU to accept all N', ...col((r) => `${r.connectCpuSeconds.toFixed(2)} s`)],
+      ['ramp-up: connection attempts / refusals (HTTP 4xx/5xx)', ...col((r) => `${r.connectAttempts} / ${r.connectRejections}`)],
+      ['ramp-up start → status.nodes.registered == N', ...col((r) => secs(r.statusAllMs))],
+      ['operator CPU, ramp-up start → status counts N', ...col((r) => `${r.statusAllCpuSeconds.toFixed(2)} s`)],
+      ['RSS then (VmRSS / VmHWM)', ...col((r) => `${mib(r.rssAfterConnectKb)} / ${mib(r.hwmAfterConnectKb)}`)],
+      ['quiet window length', ...col((r) => secs(r.quiet.ms))],
+      ['quiet: operator RSS avg / max', ...col((r) => `${mib(r.quiet.rssAvgKb)} / ${mib(r.quiet.rssMaxKb)}`)],
+      ['quiet: operator V8 heap used (end)', ...col((r) => mib(r.heapUsedBytes / 1024))],
+      ['quiet: operator CPU (of one core)', ...col((r) => `${r.quiet.cpuPercent.toFixed(2)} %`)],
+      ...cpNames.map((name) => [`quiet: ${name} CPU (of one core)`, ...col((r) => `${(r.quiet.controlPlaneCpuPercent.get(name) ?? Number.NaN).toFixed(2)} %`)]),
+      ['quiet: API writes / min (all)', ...col((r) => perMin(r.quiet.writes, r.quiet.ms))],
+      ['quiet: API writes / min (operator: without the apiserver’s leases, endpoints)', ...col((r) => perMin(r.quiet.writes, r.quiet.ms, isOperator))],
+      ...(() => {
+        const s = (r: FleetScaleResult) => summarize(r.latencyMs);
+        return [
+          ['state change → status.agentVersions: median', ...col((r) => `${ms(s(r).median)} ms`)],
+          ['  min / max (n)', ...col((r) => `${ms(s(r).min)} / ${ms(s(r).max)} ms (${s(r).n})`)],
+        ];
+      })(),
+      ['quiet: operator reconciles', ...col((r) => String(r.quiet.reconciles))],
+      ['change window: state changes sent / reconciles', ...col((r) => `${r.changeWindow.changes} / ${r.changeWindow.reconciles}`)],
+      ['change window: operator CPU (of one core)', ...col((r) => `${r.changeWindow.cpuPercent.toFixed(2)} %`)],
+      ['change window: API writes / min (all)', ...col((r) => perMin(r.changeWindow.writes, r.changeWindow.ms))],
+      ['change window: API writes / min (operator only)', ...col((r) => perMin(r.changeWindow.writes, r.changeWindow.ms, isOperator))],
+      ['operator warn/error log lines (whole run)', ...col((r) => String(r.operatorWarnings))],
+      ['bench process RSS (holds the N clients)', ...col((r) => mib(r.benchRssKb))],
+      ['wall time of this size', ...col((r) => secs(r.wallMs))],
+    ]),
+  );
+  for (const r of results) {
+    const fmt = (w: Writes) => [...w].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+    console.log(`\n   N=${r.agents}: writes in the quiet window (${sumWrites(r.quiet.writes)}): ${fmt(r.quiet.writes)}`);
+    console.log(`   N=${r.agents}: writes in the change window (${sumWrites(r.changeWindow.writes)}): ${fmt(r.changeWindow.writes)}`);
+    console.log(`   N=${r.agents}: status.agentVersions after the change window: ${r.changeWindow.agentVersionsAtEnd}`);
+    if (r.operatorWarningSamples.length > 0) console.log(`   N=${r.agents}: operator warnings: ${r.operatorWarningSamples.join(' | ')}`);
+  }
+}
+
 async function main(): Promise<number> {
   const model = cpus()[0]?.model ?? 'unknown CPU';
   console.log('ssm-agent-operator benchmarks');
@@ -161,6 +231,7 @@ async function main(): Promise<number> {
   let scale: ScaleResult | undefined;
   let nodeAgent: NodeAgentSteadyResult | undefined;
   let probe: ProbeBenchResult | undefined;
+  const fleet: FleetScaleResult[] = [];
   const failures: string[] = [];
   if (ONLY !== '' && !BENCHES.includes(ONLY)) {
     console.error(`BENCH_ONLY=${ONLY}: not one of ${BENCHES.join(', ')} (or empty for all)`);
@@ -199,7 +270,21 @@ async function main(): Promise<number> {
     }
   }
 
-  const k8s = spec?.kubernetesVersion ?? scale?.kubernetesVersion ?? 'unknown';
+  if (!interrupted && (ONLY === '' || ONLY === 'fleet')) {
+    for (const agents of FLEET_AGENTS) {
+      if (interrupted) break;
+      try {
+        const r = await runFleetScaleBench({ agents, windowMs: QUIET_SECONDS * 1000, windowChanges: 5, latencyChanges: 10, concurrency: 32, log }, cleanup);
+        fleet.push(r);
+        log(`fleet benchmark with ${agents} agents done in ${secs(r.wallMs)}`);
+      } catch (err) {
+        failures.push(`fleet (${agents} agents): ${(err as Error).stack ?? String(err)}`);
+        break;
+      }
+    }
+  }
+
+  const k8s = spec?.kubernetesVersion ?? scale?.kubernetesVersion ?? fleet[0]?.kubernetesVersion ?? 'unknown';
   console.log('\n==================================================================== results');
   console.log(
     table([
@@ -208,7 +293,7 @@ async function main(): Promise<number> {
       ['CPU', model],
       ['memory', `${(totalmem() / 2 ** 30).toFixed(1)} GiB`],
       ['Node.js (bench, operator, node agent)', process.version],
-      ...(spec || scale ? [['Kubernetes (kube-apiserver, etcd on loopback)', k8s]] : []),
+      ...(spec || scale || fleet.length > 0 ? [['Kubernetes (kube-apiserver, etcd on loopback)', k8s]] : []),
       ...(nodeAgent ? [['node agent host', `${nodeAgent.hostOs}, ${nodeAgent.systemdVersion}`]] : []),
     ]),
   );
@@ -216,6 +301,7 @@ async function main(): Promise<number> {
   if (scale) printScale(scale);
   if (nodeAgent) printNodeAgent(nodeAgent);
   if (probe) printProbeBench(probe);
+  printFleet(fleet);
   console.log(`\nwhole bench, end to end: ${secs(performance.now() - t0)}`);
   for (const f of failures) console.error(`\nFAILED ${f}`);
   return failures.length > 0 ? 1 : 0;
