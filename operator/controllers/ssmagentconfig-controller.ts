@@ -10,6 +10,7 @@ import { errorMessage } from '../kube/informer.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
 import type { BuildContext } from '../manifests/context.ts';
 import { buildDesiredObjects } from '../manifests/desired-objects.ts';
+import { configHash } from '../manifests/config-hash.ts';
 import { FIELD_MANAGER, nodeAgentName } from '../manifests/names.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
 import { findConflict } from './conflicts.ts';
@@ -31,6 +32,12 @@ export interface ControllerCaches {
   fleet?: (configName: string) => FleetEntry[];
 }
 
+/** The desired objects and the live objects' identities and versions: equal fingerprints, nothing to apply. */
+export function applyFingerprint(desired: KubeObject[], live: KubeObject[]): string {
+  const versions = live.map((o) => `${objectRef(o)}@${o.metadata?.resourceVersion ?? ''}`).sort();
+  return configHash([desired, versions]);
+}
+
 export interface ReconcileResult {
   /** Retry with backoff (a failure). */
   error?: string;
@@ -45,6 +52,8 @@ export class SsmAgentConfigController {
   private readonly events: EventRecorder;
   private readonly metrics: OperatorMetrics;
   private readonly aws: Pick<AwsWiring, 'outcome' | 'finalize'> | undefined;
+  /** Per config: what was last applied and the resourceVersions it left (see applyFingerprint). */
+  private readonly lastApplied = new Map<string, string>();
 
   constructor(deps: {
     client: KubeClient;
@@ -92,7 +101,11 @@ export class SsmAgentConfigController {
     let daemonSet: DaemonSetObservation | undefined;
     try {
       const existing = this.caches.owned(name);
-      const result = await applyAndPrune(this.client, desired, existing);
+      // A pass caused by something else (a fleet report, a status change) finds everything as last applied:
+      // nothing is sent. Any change to what we own shows as a new resourceVersion and is applied (drift).
+      const unchanged = this.lastApplied.get(name) === applyFingerprint(desired, existing);
+      const result = unchanged ? { applied: existing, pruned: [] } : await applyAndPrune(this.client, desired, existing);
+      if (!unchanged) this.lastApplied.set(name, applyFingerprint(desired, result.applied));
       daemonSet = result.applied.find((o) => o.kind === 'DaemonSet') as DaemonSetObservation | undefined;
       if (result.pruned.length > 0) this.log.info({ config: name, pruned: result.pruned }, 'pruned objects no longer desired');
       const hadDaemonSet = existing.some((o) => o.kind === 'DaemonSet');
@@ -100,6 +113,7 @@ export class SsmAgentConfigController {
         await this.events.record(config, { type: 'Normal', reason: 'DaemonSetApplied', message: `Applied DaemonSet ${this.context.namespace}/${nodeAgentName(name)}.` });
       }
     } catch (err) {
+      this.lastApplied.delete(name);
       applyError = errorMessage(err);
     }
     const fleetEntries = this.caches.fleet?.(name);
@@ -173,6 +187,7 @@ export class SsmAgentConfigController {
   }
 
   private forgetMetrics(name: string): void {
+    this.lastApplied.delete(name);
     this.metrics.nodes.remove({ config: name });
     this.metrics.activationExpiry.remove({ config: name });
     this.metrics.activationRegistrationsUsed.remove({ config: name });
