@@ -1,7 +1,7 @@
 // Reconciles one SsmAgentConfig: finalizer, conflicts, desired objects, one apply step, one status write.
 // Reads come from informer caches; the only writes are the apply, the status and the finalizer.
 import type { Logger } from 'pino';
-import { API_VERSION, FINALIZER, KIND } from '../api/group.ts';
+import { API_VERSION, FINALIZER, GROUP, KIND } from '../api/group.ts';
 import type { SsmAgentConfig, SsmAgentConfigStatus } from '../api/types.ts';
 import { parseSpec } from '../api/validate.ts';
 import { applyAndPrune, deleteObject, objectRef } from '../kube/apply.ts';
@@ -17,6 +17,7 @@ import { findConflict } from './conflicts.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import { coveredNodeNames, type NodeObject } from './node-selection.ts';
 import { aggregateFleet } from './fleet-aggregate.ts';
+import { UNINSTALL_TIMEOUT_MS, uninstallProgress } from './uninstall-progress.ts';
 import type { FleetEntry } from '../fleet/fleet-store.ts';
 import { withActivationStatus } from '../activations/report.ts';
 import type { AwsWiring } from '../manager/aws-wiring.ts';
@@ -41,7 +42,13 @@ export function applyFingerprint(desired: KubeObject[], live: KubeObject[]): str
 export interface ReconcileResult {
   /** Retry with backoff (a failure). */
   error?: string;
+  /** Look again after this long (waiting on something that reports no event of its own). */
+  requeueAfterMs?: number;
 }
+
+/** When the node agents were told to uninstall (the finalizer's state, kept on the object). */
+export const ANNOTATION_UNINSTALL_STARTED = `${GROUP}/uninstall-started-at`;
+const UNINSTALL_POLL_MS = 10_000;
 
 export class SsmAgentConfigController {
   static readonly NAME = 'ssmagentconfig';
@@ -144,13 +151,8 @@ export class SsmAgentConfigController {
     const name = config.metadata.name;
     if (!config.metadata.finalizers?.includes(FINALIZER)) return {};
     if (config.spec.deletionPolicy === 'Uninstall') {
-      // Uninstalling needs the node agent's uninstall step and the fleet channel to confirm it (not built yet):
-      // say so plainly rather than pretend.
-      await this.events.record(config, {
-        type: 'Warning',
-        reason: 'UninstallNotAvailable',
-        message: 'deletionPolicy Uninstall: the managed instances are deregistered, but removing the agent from the hosts is not implemented yet; it stays installed.',
-      });
+      const waiting = await this.uninstallFromHosts(config);
+      if (waiting) return waiting;
     }
     const awsError = await this.aws?.finalize(config);
     if (awsError) return { error: awsError };
@@ -165,6 +167,54 @@ export class SsmAgentConfigController {
     }
     this.forgetMetrics(name);
     return {};
+  }
+
+  /**
+   * deletionPolicy Uninstall: the node agents are told to remove the agent (the rendered action), and the
+   * finalizer waits until every selected node confirms over the fleet channel, or the timeout passes.
+   * Returns a requeue while waiting; undefined when the rest of the finalizer may run.
+   */
+  private async uninstallFromHosts(config: SsmAgentConfig): Promise<ReconcileResult | undefined> {
+    const name = config.metadata.name;
+    const owned = this.caches.owned(name);
+    // A config that never ran a node agent (it was Conflicted) has nothing on the hosts to remove.
+    if (!owned.some((o) => o.kind === 'DaemonSet')) return undefined;
+    if (!this.caches.fleet) {
+      await this.events.record(config, {
+        type: 'Warning',
+        reason: 'UninstallUnconfirmed',
+        message: 'deletionPolicy Uninstall needs the fleet channel (FLEET_PORT) to confirm removal; it is off, so the agent is left on the hosts.',
+      });
+      return undefined;
+    }
+    const parsed = parseSpec(config.spec);
+    if (!parsed.ok) return undefined;
+    const valid: SsmAgentConfig = { ...config, spec: parsed.spec };
+    const started = config.metadata.annotations?.[ANNOTATION_UNINSTALL_STARTED];
+    if (!started) {
+      await applyAndPrune(this.client, buildDesiredObjects({ config: valid, context: this.context, action: 'Uninstall' }), owned);
+      this.lastApplied.delete(name);
+      await this.client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name }), {
+        contentType: 'application/merge-patch+json',
+        body: { metadata: { annotations: { [ANNOTATION_UNINSTALL_STARTED]: new Date().toISOString() } } },
+      });
+      await this.events.record(config, {
+        type: 'Normal',
+        reason: 'Uninstalling',
+        message: `The node agents are removing amazon-ssm-agent from the hosts; the config goes once every node confirms (at most ${UNINSTALL_TIMEOUT_MS / 60_000} minutes).`,
+      });
+      return { requeueAfterMs: UNINSTALL_POLL_MS };
+    }
+    const selected = coveredNodeNames(valid.spec, this.caches.nodes());
+    const progress = uninstallProgress(selected, this.caches.fleet(name), Date.parse(started), Date.now());
+    if (!progress.done) return { requeueAfterMs: UNINSTALL_POLL_MS };
+    await this.events.record(
+      config,
+      progress.unconfirmed.length > 0
+        ? { type: 'Warning', reason: 'UninstallUnconfirmed', message: `No confirmation that the agent was removed from: ${progress.unconfirmed.slice(0, 20).join(', ')}${progress.unconfirmed.length > 20 ? ' …' : ''}. Check those hosts.` }
+        : { type: 'Normal', reason: 'Uninstalled', message: `amazon-ssm-agent was removed from all ${selected.length} selected nodes.` },
+    );
+    return undefined;
   }
 
   private async setFinalizers(config: SsmAgentConfig, finalizers: string[]): Promise<void> {

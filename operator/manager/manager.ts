@@ -144,6 +144,7 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
           log.warn({ config: key, err: r.error, retryInMs: retryIn }, 'reconcile failed');
         } else {
           queue.forget(key);
+          if (r.requeueAfterMs) queue.addAfter(key, r.requeueAfterMs);
         }
       } catch (err) {
         result = 'error';

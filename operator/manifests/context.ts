@@ -13,4 +13,6 @@ export interface BuildContext {
 export interface OwnedInput {
   config: SsmAgentConfig;
   context: BuildContext;
+  /** What the node agents are told to do: keep the agent (default), or remove it (deletionPolicy Uninstall). */
+  action?: 'Manage' | 'Uninstall';
 }

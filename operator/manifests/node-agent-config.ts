@@ -11,7 +11,7 @@ import type { SsmAgentConfig } from '../api/types.ts';
 
 const IMDS = '169.254.169.254';
 
-export function renderNodeAgentConfig(config: SsmAgentConfig): NodeAgentConfig {
+export function renderNodeAgentConfig(config: SsmAgentConfig, action: 'Manage' | 'Uninstall' = 'Manage'): NodeAgentConfig {
   const { spec } = config;
   const region = spec.region;
   const endpoint = (service: 'ssm' | 'ec2messages' | 'ssmmessages' | 's3') => spec.endpoints?.[service] ?? defaultEndpoint(service, region);
@@ -45,7 +45,7 @@ export function renderNodeAgentConfig(config: SsmAgentConfig): NodeAgentConfig {
       timeoutSeconds: parseDurationSeconds(spec.connectivity.timeout),
     },
     deletionPolicy: spec.deletionPolicy,
-    action: 'Manage',
+    action,
     metricsPort: NODE_AGENT_METRICS_PORT,
   };
 }

@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, FLEET_PATH, type NodeState } from '../../operator/fleet/protocol.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, type NodeState } from '../../operator/fleet/protocol.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
 import { startOperator, type Operator } from '../../operator/manager/manager.ts';
 import { readSettings } from '../../operator/settings.ts';
-import { FleetClient } from '../../node-agent/fleet/client.ts';
+import type { FleetClient } from '../../node-agent/fleet/client.ts';
 import { freePort } from '../harness/control-plane.ts';
-import { createBoundPod, requestToken } from '../harness/node-agent-identity.ts';
+import { connectFakeAgent } from '../harness/fake-node-agent.ts';
 import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -36,21 +36,8 @@ const healthy = (version: string, instanceId: string): NodeState => ({
 });
 
 async function connectAgent(node: string): Promise<FleetClient> {
-  const uid = await createBoundPod(env.client, NAMESPACE, `agent-${node}`, node, SA);
-  const tokenFile = join(work, `${node}.token`);
-  writeFileSync(tokenFile, await requestToken(env.client, NAMESPACE, SA, { name: `agent-${node}`, uid }));
-  const client = new FleetClient({
-    url: `wss://127.0.0.1:${fleetPort}${FLEET_PATH}`,
-    tokenFile,
-    caFile: join(work, 'ca.crt'),
-    nodeName: node,
-    configName: CONFIG,
-    nodeAgentVersion: 'test',
-    log: silent,
-    backoff: { initialMs: 100, maxMs: 1000 },
-  });
+  const client = await connectFakeAgent({ client: env.client, namespace: NAMESPACE, node, config: CONFIG, fleetPort, caFile: join(work, 'ca.crt'), workDir: work, log: silent });
   clients.push(client);
-  client.start();
   return client;
 }
 
