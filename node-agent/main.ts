@@ -2,8 +2,8 @@
 // ssm-user, register) on an interval and on every configuration change, probes the SSM endpoints, and serves
 // /healthz and /metrics. Host access goes through nsenter into HOST_PID (PID 1 of the node).
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
+import { startHttpServer } from '../operator/observability/http-server.ts';
 import { createLogger } from '../operator/observability/logger.ts';
 import { HostConverger } from './agent/pass.ts';
 import { hostCaBundle } from './agent/host-ca-bundle.ts';
@@ -80,21 +80,13 @@ const runner = new NodeAgentRunner({
   },
 });
 
-const server = createServer((req, res) => {
-  const path = (req.url ?? '/').split('?')[0];
-  if (path === '/healthz') {
-    const ok = runner.healthy();
-    res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok\n' : 'the host pass is stuck\n');
-  } else if (path === '/metrics') {
-    metrics.registry.metrics().then(
-      (text) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(text),
-      (err: Error) => res.writeHead(500).end(err.message),
-    );
-  } else {
-    res.writeHead(404).end();
-  }
+const server = await startHttpServer({
+  port: settings.metricsPort,
+  registry: metrics.registry,
+  live: () => (runner.healthy() ? { ok: true, detail: 'ok' } : { ok: false, detail: 'the host pass is stuck' }),
+  ready: () => ({ ok: true, detail: 'ok' }),
 });
-server.listen(settings.metricsPort, () => log.info({ port: settings.metricsPort, hostPid: settings.hostPid }, 'node agent started'));
+log.info({ port: settings.metricsPort, hostPid: settings.hostPid }, 'node agent started');
 runner.start();
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -7,13 +7,16 @@ export interface HttpServerOptions {
   host?: string;
   registry: Registry;
   ready: () => { ok: boolean; detail: string };
+  /** Liveness beyond "the process answers" (default: always alive). */
+  live?: () => { ok: boolean; detail: string };
 }
 
 export async function startHttpServer(opts: HttpServerOptions): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
-      res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
+      const l = opts.live?.() ?? { ok: true, detail: 'ok' };
+      res.writeHead(l.ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(`${l.detail}\n`);
     } else if (path === '/readyz') {
       const r = opts.ready();
       res.writeHead(r.ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(`${r.detail}\n`);

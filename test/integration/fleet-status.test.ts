@@ -9,11 +9,10 @@ import { pino } from 'pino';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, type NodeState } from '../../operator/fleet/protocol.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
-import { startOperator, type Operator } from '../../operator/manager/manager.ts';
-import { readSettings } from '../../operator/settings.ts';
 import type { FleetClient } from '../../node-agent/fleet/client.ts';
-import { freePort } from '../harness/control-plane.ts';
 import { connectFakeAgent } from '../harness/fake-node-agent.ts';
+import { startInProcessOperator } from '../harness/in-process-operator.ts';
+import type { Operator } from '../../operator/manager/manager.ts';
 import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -45,17 +44,7 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'ssm-fleet-status-'));
   env = await startOperatorTestEnv();
   for (const node of ['node-a', 'node-b']) await env.createNode(node, { pool: 'fleet' });
-  fleetPort = await freePort();
-  const settings = readSettings({
-    POD_NAMESPACE: NAMESPACE,
-    NODE_AGENT_IMAGE: 'example.com/ssm-agent-operator:test',
-    HTTP_PORT: String(await freePort()),
-    LEADER_ELECTION: 'false',
-    FLEET_PORT: String(fleetPort),
-    FLEET_ADVERTISE_ADDRESS: '127.0.0.1',
-  });
-  assert.ok(settings.ok);
-  operator = await startOperator(env.cp.kubeConfig(), settings.settings, silent);
+  ({ operator, fleetPort } = await startInProcessOperator(env));
   const r = await env.kubectl(['apply', '-f', '-'], `apiVersion: ssmagent.io/v1alpha1\nkind: SsmAgentConfig\nmetadata: {name: ${CONFIG}}\nspec: {region: eu-west-1, nodeSelector: {pool: fleet}}\n`);
   assert.equal(r.code, 0, r.stderr);
   // The node agents' ServiceAccount comes from the operator; the CA from the ConfigMap it keeps.

@@ -11,11 +11,10 @@ import { ANNOTATION_UNINSTALL_STARTED } from '../../operator/controllers/ssmagen
 import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY } from '../../operator/fleet/protocol.ts';
 import type { KubeList } from '../../operator/kube/client.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
-import { startOperator, type Operator } from '../../operator/manager/manager.ts';
-import { readSettings } from '../../operator/settings.ts';
 import type { FleetClient } from '../../node-agent/fleet/client.ts';
-import { freePort } from '../harness/control-plane.ts';
 import { connectFakeAgent } from '../harness/fake-node-agent.ts';
+import { startInProcessOperator } from '../harness/in-process-operator.ts';
+import type { Operator } from '../../operator/manager/manager.ts';
 import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -33,17 +32,9 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'ssm-fleet-uninstall-'));
   env = await startOperatorTestEnv({ controllerManager: false });
   await env.createNode('u-1', { pool: 'u' });
-  const fleetPort = await freePort();
-  const settings = readSettings({
-    POD_NAMESPACE: NAMESPACE,
-    NODE_AGENT_IMAGE: 'example.com/ssm-agent-operator:test',
-    HTTP_PORT: String(await freePort()),
-    LEADER_ELECTION: 'false',
-    FLEET_PORT: String(fleetPort),
-    FLEET_ADVERTISE_ADDRESS: '127.0.0.1',
-  });
-  assert.ok(settings.ok);
-  operator = await startOperator(env.cp.kubeConfig(), settings.settings, silent);
+  const started = await startInProcessOperator(env);
+  operator = started.operator;
+  const fleetPort = started.fleetPort;
   const r = await env.kubectl(['apply', '-f', '-'], `apiVersion: ssmagent.io/v1alpha1\nkind: SsmAgentConfig\nmetadata: {name: ${CONFIG}}\nspec: {region: us-east-1, nodeSelector: {pool: u}, deletionPolicy: Uninstall}\n`);
   assert.equal(r.code, 0, r.stderr);
   await waitFor('the DaemonSet', () => env.getOrUndefined(resourcePath(RESOURCES.daemonSet, { namespace: NAMESPACE, name: `ssm-node-agent-${CONFIG}` })));
@@ -65,9 +56,13 @@ test('deleting the config asks the node agents to uninstall and waits for their 
   const r = await env.kubectl(['delete', 'sac', CONFIG, '--wait=false']);
   assert.equal(r.code, 0, r.stderr);
   await waitFor('the node agents to be told to uninstall', async () => /"action": "Uninstall"/.test(await renderedConfig()));
-  const waiting = await getConfig();
+  // The start is recorded on the config right after the node agents are told (in that order: a failure in between
+  // tells them again).
+  const waiting = await waitFor('the uninstall start on the config', async () => {
+    const c = await getConfig();
+    return c?.metadata.annotations?.[ANNOTATION_UNINSTALL_STARTED] ? c : undefined;
+  });
   assert.ok(waiting, 'the config waits for the hosts');
-  assert.ok(waiting.metadata.annotations?.[ANNOTATION_UNINSTALL_STARTED]);
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   assert.ok(await getConfig(), 'still waiting: the node has not confirmed');
 

@@ -3,14 +3,12 @@
 // status with ActivationReady, and deletes it with the config.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { pino } from 'pino';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
-import { startOperator, type Operator } from '../../operator/manager/manager.ts';
-import { readSettings } from '../../operator/settings.ts';
-import { freePort } from '../harness/control-plane.ts';
 import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
 import { waitFor } from '../harness/wait.ts';
+import { startInProcessOperator } from '../harness/in-process-operator.ts';
+import type { Operator } from '../../operator/manager/manager.ts';
 import { startSsmEmulator, type SsmEmulator } from '../servers/ssm-emulator/index.ts';
 
 const CONFIG = 'hybrid-managed';
@@ -28,17 +26,7 @@ before(async () => {
   process.env.AWS_SECRET_ACCESS_KEY = emulator.credentials.secretAccessKey;
   env = await startOperatorTestEnv({ controllerManager: false });
   await env.createNode('hybrid-1', { pool: 'hybrid' });
-  const settings = readSettings({
-    POD_NAMESPACE: NAMESPACE,
-    NODE_AGENT_IMAGE: 'example.com/ssm-agent-operator:test',
-    HTTP_PORT: String(await freePort()),
-    LEADER_ELECTION: 'false',
-    FLEET_PORT: '0',
-    CLUSTER_NAME: 'test-cluster',
-    SSM_ENDPOINT: emulator.url,
-  });
-  assert.ok(settings.ok);
-  operator = await startOperator(env.cp.kubeConfig(), settings.settings, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  ({ operator } = await startInProcessOperator(env, { FLEET_PORT: '0', CLUSTER_NAME: 'test-cluster', SSM_ENDPOINT: emulator.url }));
 });
 
 after(async () => {

@@ -1,13 +1,11 @@
 // The operator against a real kube-apiserver, etcd and DaemonSet controller.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { pino } from 'pino';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import type { KubeList } from '../../operator/kube/client.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
-import { startOperator, type Operator } from '../../operator/manager/manager.ts';
-import { readSettings } from '../../operator/settings.ts';
-import { freePort } from '../harness/control-plane.ts';
+import type { Operator } from '../../operator/manager/manager.ts';
+import { startInProcessOperator } from '../harness/in-process-operator.ts';
 import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
 import { reconcilesByResult, sumReconciles } from '../harness/operator-process.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -50,11 +48,7 @@ spec:
 before(async () => {
   env = await startOperatorTestEnv();
   for (const [name, pool] of [['node-a1', 'a'], ['node-a2', 'a'], ['node-b1', 'b']] as const) await env.createNode(name, { pool });
-  const port = await freePort();
-  metricsUrl = `http://127.0.0.1:${port}/metrics`;
-  const settings = readSettings({ POD_NAMESPACE: NAMESPACE, NODE_AGENT_IMAGE: 'example.com/ssm-agent-operator:test', HTTP_PORT: String(port), FLEET_PORT: String(await freePort()), LEADER_ELECTION: 'false' });
-  assert.ok(settings.ok);
-  operator = await startOperator(env.cp.kubeConfig(), settings.settings, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  ({ operator, metricsUrl } = await startInProcessOperator(env));
 });
 
 after(async () => {
