@@ -4,27 +4,18 @@
 // the operator's ServiceAccount may and may not do (kubectl auth can-i, and RBAC's escalation check).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { ensureTools, startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
+import { CHART_DIR as chartDir, KUBE_VERSION, helmBinary, runHelm as helm } from '../harness/helm.ts';
+import { isRecord, list, record, strings } from '../harness/shapes.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const chartDir = path.join(repoRoot, 'charts', 'ssm-agent-operator');
 const crdFile = path.join(chartDir, 'crds', 'ssmagent.io_ssmagentconfigs.yaml');
-const KUBE_VERSION = '1.35.0';
 const RELEASE = 'ssm-agent-operator';
 const NAMESPACE = 'ssm-system';
-
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 interface K8sObject {
   apiVersion: string;
@@ -33,44 +24,8 @@ interface K8sObject {
   raw: Record<string, unknown>;
 }
 
-let helmBin = '';
-let helmHome = '';
 let controlPlane: ControlPlane | undefined;
 let crdApplied = false;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function record(value: unknown): Record<string, unknown> {
-  return isRecord(value) ? value : {};
-}
-
-function list(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
-
-function strings(value: unknown): string[] {
-  return list(value).filter((v): v is string => typeof v === 'string');
-}
-
-function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function helm(args: string[]): Promise<RunResult> {
-  // A private Helm home: the test neither reads nor writes the user's repositories, plugins or cache.
-  return run(helmBin, args, {
-    HELM_CACHE_HOME: path.join(helmHome, 'cache'),
-    HELM_CONFIG_HOME: path.join(helmHome, 'config'),
-    HELM_DATA_HOME: path.join(helmHome, 'data'),
-  });
-}
 
 function templateArgs(extra: string[] = []): string[] {
   return ['template', RELEASE, chartDir, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, ...extra];
@@ -154,17 +109,13 @@ function operatorContainer(objects: K8sObject[]): { pod: Record<string, unknown>
 
 before(
   async () => {
-    helmHome = await mkdtemp(path.join(tmpdir(), 'ssm-helm-test-'));
-    const bin = await ensureTools();
-    helmBin = path.join(bin, 'helm');
-    assert.ok(existsSync(helmBin), `helm is missing from ${bin}`);
+    await helmBinary(); // builds the tools on first use: may take long
   },
   { timeout: 60 * 60_000 },
 );
 
 after(async () => {
   await controlPlane?.stop();
-  if (helmHome !== '') await rm(helmHome, { recursive: true, force: true });
 });
 
 test('helm lint --strict is clean', async () => {

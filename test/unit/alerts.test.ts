@@ -11,14 +11,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
-import { ensureTools } from '../harness/control-plane.ts';
+import { CHART_DIR as chartDir, KUBE_VERSION, helmBinary, runHelm as helm } from '../harness/helm.ts';
+import { isRecord, list, record } from '../harness/shapes.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const chartDir = path.join(repoRoot, 'charts', 'ssm-agent-operator');
 const rulesFile = path.join(chartDir, 'alerts', 'ssm-agent-operator.rules.yaml');
 const unitTestFile = path.join(repoRoot, 'test', 'fixtures', 'alerts', 'alerts.test.yaml');
 const PROMTOOL = '/usr/bin/promtool';
-const KUBE_VERSION = '1.35.0';
 const SEVERITIES = ['critical', 'warning', 'info'];
 
 interface RunResult {
@@ -40,20 +39,7 @@ interface Group {
   rules: Rule[];
 }
 
-let helmBin = '';
 let workDir = '';
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function record(value: unknown): Record<string, unknown> {
-  return isRecord(value) ? value : {};
-}
-
-function list(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
 
 function stringMap(value: unknown, where: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -117,17 +103,6 @@ function run(file: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pr
   });
 }
 
-function helm(args: string[]): Promise<RunResult> {
-  // A private Helm home: the test neither reads nor writes the user's repositories, plugins or cache.
-  return run(helmBin, args, {
-    env: {
-      HELM_CACHE_HOME: path.join(workDir, 'helm', 'cache'),
-      HELM_CONFIG_HOME: path.join(workDir, 'helm', 'config'),
-      HELM_DATA_HOME: path.join(workDir, 'helm', 'data'),
-    },
-  });
-}
-
 /** `helm template` and the PrometheusRule objects it renders. */
 async function renderRules(extra: string[]): Promise<Record<string, unknown>[]> {
   const result = await helm(['template', 'ssm-agent-operator', chartDir, '--namespace', 'ssm-system', '--kube-version', KUBE_VERSION, ...extra]);
@@ -160,9 +135,7 @@ before(
   async () => {
     assert.ok(existsSync(PROMTOOL), `${PROMTOOL} is missing (Debian's prometheus package; test/tools/ensure-packages.sh installs it)`);
     workDir = await mkdtemp(path.join(tmpdir(), 'ssm-alerts-test-'));
-    const bin = await ensureTools();
-    helmBin = path.join(bin, 'helm');
-    assert.ok(existsSync(helmBin), `helm is missing from ${bin}`);
+    await helmBinary(); // builds the tools on first use: may take long
   },
   { timeout: 60 * 60_000 },
 );

@@ -6,18 +6,13 @@
 // `config` labels the dashboards filter on. The queries themselves are run against a real Prometheus in
 // test/integration/prometheus-queries.test.ts.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { ensureTools } from '../harness/control-plane.ts';
+import { CHART_DIR as CHART, KUBE_VERSION, runHelm as helm } from '../harness/helm.ts';
 
-const CHART = fileURLToPath(new URL('../../charts/ssm-agent-operator/', import.meta.url));
 const DASHBOARDS = join(CHART, 'dashboards');
-const KUBE_VERSION = '1.35.0';
 const NAMESPACE = 'ssm-system';
 const DS_REF = { type: 'prometheus', uid: '${datasource}' };
 /** Grafana's own variables (https://grafana.com/docs/grafana/latest/dashboards/variables/add-template-variables/#global-variables). */
@@ -208,30 +203,6 @@ interface K8sObject {
     namespaceSelector?: { matchNames?: string[] };
     podMetricsEndpoints?: { port?: string; path?: string; interval?: string; honorLabels?: boolean; relabelings?: { action?: string; sourceLabels?: string[]; targetLabel?: string }[] }[];
   };
-}
-
-let helmHome: string | undefined;
-after(() => {
-  if (helmHome) rmSync(helmHome, { recursive: true, force: true });
-});
-
-async function helm(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const bin = join(await ensureTools(), 'helm');
-  helmHome ??= mkdtempSync(join(tmpdir(), 'ssm-dashboards-helm-'));
-  const home = helmHome;
-  return new Promise((resolve) => {
-    execFile(
-      bin,
-      args,
-      {
-        // A private Helm home: nothing of the user's repositories, plugins or cache.
-        env: { PATH: process.env.PATH, HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data') },
-        maxBuffer: 64 * 1024 * 1024,
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) => resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr }),
-    );
-  });
 }
 
 async function render(set: string[] = []): Promise<K8sObject[]> {
