@@ -381,7 +381,8 @@ async function main(): Promise<void> {
   await kubectl(['get', 'sac', '-o', 'custom-columns=NAME:.metadata.name,FINALIZERS:.metadata.finalizers']);
   // The conflicted config goes first: deleting "web" first would, for a moment, hand its nodes to "everything".
   await kubectl(['delete', 'sac', 'everything', 'web', '--timeout=30s']);
-  const ownedSelector = 'app.kubernetes.io/managed-by=ssm-agent-operator';
+  // What the configs owned carries their name; the operator's own objects (the fleet channel's CA) stay.
+  const ownedSelector = 'app.kubernetes.io/managed-by=ssm-agent-operator,ssmagent.io/config';
   await waitFor('every object owned by the configs to be gone', async () => {
     const r = await kubectlQuiet(['get', 'ds,cm,sa', '-n', NAMESPACE, '-l', ownedSelector, '-o', 'name']);
     return r.stdout.trim() === '' ? true : undefined;
