@@ -23,6 +23,8 @@ export interface OperatorSettings {
   fleetAdvertiseAddress?: string;
   /** Systems Manager endpoint override (VPC endpoint, FIPS, another partition; the test emulator). */
   ssmEndpoint?: string;
+  /** How often each config's activation and managed instances are checked with Systems Manager. */
+  ssmSyncIntervalMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -65,6 +67,7 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
     serviceName: env.OPERATOR_SERVICE_NAME || 'ssm-agent-operator',
     ...(env.FLEET_ADVERTISE_ADDRESS ? { fleetAdvertiseAddress: env.FLEET_ADVERTISE_ADDRESS } : {}),
     ...(env.SSM_ENDPOINT ? { ssmEndpoint: env.SSM_ENDPOINT } : {}),
+    ssmSyncIntervalMs: positiveNumber(env, 'SSM_SYNC_INTERVAL_SECONDS', 300, errors) * 1000,
   };
   if (settings.renewDeadlineMs >= settings.leaseDurationMs) errors.push('RENEW_DEADLINE_SECONDS must be less than LEASE_DURATION_SECONDS');
   return errors.length > 0 ? { ok: false, errors } : { ok: true, settings };

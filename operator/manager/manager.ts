@@ -209,6 +209,7 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
       nodeNames: () => nodes.list().flatMap((n) => (n.metadata?.name ? [n.metadata.name] : [])),
       ...(settings.fleetPort > 0 ? { fleet: (name: string) => store.forConfig(name) } : {}),
       onChange: (name) => queue.add(name),
+      intervalMs: settings.ssmSyncIntervalMs,
     });
     const workers = Array.from({ length: settings.workers }, () => worker());
     const resync = setInterval(() => enqueue('all', 'resync'), settings.resyncMs);

@@ -43,6 +43,8 @@ export interface NodeAgentProcessOptions {
   nodeName?: string;
   /** default warn */
   logLevel?: string;
+  /** more environment (the fleet channel's FLEET_* variables) */
+  extraEnv?: Record<string, string>;
 }
 
 export interface NodeAgentFixture {
@@ -147,6 +149,7 @@ export async function createNodeAgentFixture(opts: NodeAgentFixtureOptions): Pro
     NODE_NAME: p.nodeName ?? 'test-node',
     LOG_LEVEL: p.logLevel ?? 'warn',
     ...(p.probeCaFile ? { PROBE_CA_FILE: p.probeCaFile } : {}),
+    ...p.extraEnv,
   });
 
   return {
