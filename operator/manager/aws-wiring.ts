@@ -47,6 +47,8 @@ export interface AwsWiringOptions {
   /** what the config's node agents reported; absent when the fleet channel is off */
   fleet?: (config: string) => FleetEntry[];
   onChange: (config: string) => void;
+  /** Something a person should see on the config (an Event): a deregistration, say. */
+  onEvent?: (config: string, event: { type: 'Normal' | 'Warning'; reason: string; message: string }) => void;
   intervalMs?: number;
   tickMs?: number;
   now?: () => Date;
@@ -117,7 +119,10 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
       uninstall: false,
     });
     errors.push(...instances.errors);
-    for (const d of instances.deregistered) opts.log.info({ config: name, instanceId: d.id, node: d.node, reason: d.reason }, 'deregistered managed instance');
+    for (const d of instances.deregistered) {
+      opts.log.info({ config: name, instanceId: d.id, node: d.node, reason: d.reason }, 'deregistered managed instance');
+      opts.onEvent?.(name, { type: 'Normal', reason: 'InstanceDeregistered', message: `Deregistered managed instance ${d.id}: ${d.message} (${d.reason}).` });
+    }
     if (instances.tagged.length > 0) opts.log.info({ config: name, instanceIds: instances.tagged }, 'tagged managed instances');
     const next: AwsOutcome = {
       ...(activation.action !== 'none' || activation.condition ? { activation } : {}),
@@ -204,7 +209,10 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
         deregisterOnNodeDelete: parsed.spec.registration.deregisterOnNodeDelete,
         uninstall: true,
       });
-      for (const d of out.deregistered) opts.log.info({ config: name, instanceId: d.id, node: d.node }, 'deregistered managed instance (Uninstall)');
+      for (const d of out.deregistered) {
+        opts.log.info({ config: name, instanceId: d.id, node: d.node }, 'deregistered managed instance (Uninstall)');
+        opts.onEvent?.(name, { type: 'Normal', reason: 'InstanceDeregistered', message: `Deregistered managed instance ${d.id}: ${d.message} (${d.reason}).` });
+      }
       const errors = [...(activationError ? [activationError] : []), ...out.errors];
       return errors.length > 0 ? errors.join('; ') : undefined;
     },

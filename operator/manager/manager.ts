@@ -209,6 +209,10 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
       nodeNames: () => nodes.list().flatMap((n) => (n.metadata?.name ? [n.metadata.name] : [])),
       ...(settings.fleetPort > 0 ? { fleet: (name: string) => store.forConfig(name) } : {}),
       onChange: (name) => queue.add(name),
+      onEvent: (name, event) => {
+        const config = configs.get(name);
+        if (config) void events.record(config, event);
+      },
       intervalMs: settings.ssmSyncIntervalMs,
     });
     const workers = Array.from({ length: settings.workers }, () => worker());

@@ -156,4 +156,8 @@ test('a deleted Node’s managed instance is deregistered', async () => {
   assert.equal(r.code, 0, r.stderr);
   await waitFor('the instance to be deregistered', () => emulator.state.instance(id) === undefined, 60_000, 500);
   assert.equal(emulator.state.instances().length, 1, 'the other host stays registered');
+  await waitFor('an Event about it', async () => {
+    const events = await env.client.get<{ items: { reason: string; message: string; involvedObject: { name: string } }[] }>('/api/v1/namespaces/default/events');
+    return events.items.some((e) => e.involvedObject.name === CONFIG && e.reason === 'InstanceDeregistered' && e.message.includes(id));
+  });
 });
