@@ -115,3 +115,23 @@ test('a deleted Node drops out of the status', async () => {
   assert.equal(r.code, 0, r.stderr);
   await waitFor('one registered node left', async () => (await getConfig())?.status?.nodes?.registered === 1);
 });
+
+test('after an operator restart the agents reconnect, resend their state, and status is rebuilt', async () => {
+  const [a] = clients;
+  assert.ok(a);
+  await operator.stop();
+  // A change while the operator is away is not lost: the agent resends its whole state when it reconnects.
+  a.update(healthy('3.3.9.0', 'mi-0000000000000000a'));
+  ({ operator } = await startInProcessOperator(env, { FLEET_PORT: String(fleetPort) }));
+  const config = await waitFor(
+    'status rebuilt from the reconnected agent',
+    async () => {
+      const c = await getConfig();
+      return c?.status?.agentVersions?.some((v) => v.version === '3.3.9.0') ? c : undefined;
+    },
+    60_000,
+    200,
+  );
+  assert.equal(config.status?.nodes?.registered, 1, 'node-a only: node-b was deleted');
+  assert.match(await operator.metrics.registry.metrics(), /^ssm_operator_agents_connected [12]$/m);
+});
