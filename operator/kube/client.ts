@@ -54,10 +54,14 @@ export interface RequestOptions {
 export type WatchEvent<T> = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: T } | { type: 'ERROR'; object: { code?: number; message?: string; reason?: string } };
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+const AUTH_REFRESH_MS = 30_000;
+
+type Transport = { headers: Record<string, string>; dispatcher: Dispatcher };
 
 export class KubeClient {
   private readonly kc: KubeConfig;
   private agent?: { key: string; dispatcher: Dispatcher };
+  private cached?: { at: number; value: Promise<Transport> };
 
   constructor(kc: KubeConfig) {
     this.kc = kc;
@@ -69,8 +73,24 @@ export class KubeClient {
     return cluster.server;
   }
 
-  /** Auth is read on every call: in-cluster tokens rotate and exec plugins refresh. */
-  private async transport(): Promise<{ headers: Record<string, string>; dispatcher: Dispatcher }> {
+  /**
+   * Auth is read again every AUTH_REFRESH_MS, not per request: in-cluster tokens rotate (the kubelet replaces them
+   * long before they expire) and exec plugins refresh, but rebuilding the TLS options on every call is waste on
+   * the hottest path (every TokenReview of the fleet channel goes through here).
+   */
+  private transport(): Promise<Transport> {
+    const now = Date.now();
+    if (!this.cached || now - this.cached.at > AUTH_REFRESH_MS) {
+      const value = this.loadTransport();
+      this.cached = { at: now, value };
+      value.catch(() => {
+        if (this.cached?.value === value) this.cached = undefined;
+      });
+    }
+    return this.cached.value;
+  }
+
+  private async loadTransport(): Promise<Transport> {
     const opts: https.RequestOptions = {};
     await this.kc.applyToHTTPSOptions(opts);
     const headers: Record<string, string> = {};
@@ -165,5 +185,6 @@ export class KubeClient {
   close(): void {
     void this.agent?.dispatcher.close();
     this.agent = undefined;
+    this.cached = undefined;
   }
 }
