@@ -4,6 +4,7 @@
 import { request as httpRequest } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { authority } from '../probes/http-head.ts';
 import type { ProxyServer } from '../probes/proxy-url.ts';
 
 export class TunnelError extends Error {
@@ -22,11 +23,6 @@ export interface TunnelOptions {
   idleTimeoutMs: number;
   /** CA certificates for an https:// proxy (default: Node's roots). */
   ca?: string | Buffer | Array<string | Buffer>;
-}
-
-/** `host:port`, with brackets around an IPv6 address (the CONNECT request-target's authority form). */
-export function authority(host: string, port: number): string {
-  return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
 }
 
 /** Opens a CONNECT tunnel; resolves with the raw socket to the target (no TLS to the target yet). */

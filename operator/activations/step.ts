@@ -6,7 +6,7 @@ import type { SsmApi } from '../aws/ssm-api.ts';
 import type { SsmAgentConfig } from '../api/types.ts';
 import { isNotFound, type KubeClient } from '../kube/client.ts';
 import { errorMessage } from '../kube/informer.ts';
-import { resourcePath, type Resource } from '../kube/resources.ts';
+import { RESOURCES, resourcePath } from '../kube/resources.ts';
 import { activationSecretName } from '../manifests/secrets.ts';
 import { FIELD_MANAGER, LABEL_CONFIG, LABEL_MANAGED_BY, MANAGED_BY, ownerReference } from '../manifests/names.ts';
 import {
@@ -23,7 +23,6 @@ import {
 } from './plan.ts';
 import { TAG_CLUSTER, TAG_CONFIG } from './tags.ts';
 
-export const SECRET_RESOURCE = { group: '', version: 'v1', plural: 'secrets', namespaced: true, kind: 'Secret' } as const satisfies Resource;
 export const KEY_ACTIVATION_ID = 'activationId';
 export const KEY_ACTIVATION_CODE = 'activationCode';
 /** Older activations still kept (comma-separated ids) on a managed activation's Secret. */
@@ -97,7 +96,7 @@ export function activationTags(clusterName: string, config: SsmAgentConfig, extr
 
 async function readSecret(client: KubeClient, namespace: string, name: string): Promise<SecretObject | undefined> {
   try {
-    return await client.get<SecretObject>(resourcePath(SECRET_RESOURCE, { namespace, name }));
+    return await client.get<SecretObject>(resourcePath(RESOURCES.secret, { namespace, name }));
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -105,7 +104,7 @@ async function readSecret(client: KubeClient, namespace: string, name: string): 
 }
 
 async function writeSecret(client: KubeClient, secret: ReturnType<typeof activationSecret>): Promise<void> {
-  await client.request('PATCH', resourcePath(SECRET_RESOURCE, { namespace: secret.metadata.namespace, name: secret.metadata.name }), {
+  await client.request('PATCH', resourcePath(RESOURCES.secret, { namespace: secret.metadata.namespace, name: secret.metadata.name }), {
     query: { fieldManager: FIELD_MANAGER, force: true },
     contentType: 'application/apply-patch+yaml',
     body: secret,

@@ -16,6 +16,7 @@ import {
   type ServingIdentityInput,
 } from './certificates.ts';
 import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, FLEET_TLS_SECRET } from './protocol.ts';
+import { RESOURCES, resourcePath } from '../kube/resources.ts';
 
 export interface EnsureFleetTlsOptions extends ServingIdentityInput {
   now?: () => Date;
@@ -35,8 +36,8 @@ export interface FleetTls {
 
 const ATTEMPTS = 5;
 
-const secretPath = (namespace: string, name?: string) => `/api/v1/namespaces/${namespace}/secrets${name ? `/${name}` : ''}`;
-const configMapPath = (namespace: string, name?: string) => `/api/v1/namespaces/${namespace}/configmaps${name ? `/${name}` : ''}`;
+const secretPath = (namespace: string, name?: string) => resourcePath(RESOURCES.secret, { namespace, ...(name ? { name } : {}) });
+const configMapPath = (namespace: string, name?: string) => resourcePath(RESOURCES.configMap, { namespace, ...(name ? { name } : {}) });
 
 async function getOrUndefined<T>(client: KubeClient, path: string): Promise<T | undefined> {
   try {

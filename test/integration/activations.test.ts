@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createSsmApi, type SsmApi } from '../../operator/aws/index.ts';
 import { DAY_MS } from '../../operator/activations/plan.ts';
-import { ANNOTATION_PREVIOUS_ACTIVATIONS, reconcileActivation, SECRET_RESOURCE } from '../../operator/activations/step.ts';
+import { ANNOTATION_PREVIOUS_ACTIVATIONS, reconcileActivation } from '../../operator/activations/step.ts';
 import { reconcileInstances } from '../../operator/instances/step.ts';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import { parseSpec } from '../../operator/api/validate.ts';
@@ -33,7 +33,7 @@ let ssm: SsmApi;
 
 const decode = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString('utf8');
 const now = () => emulator.clock.now();
-const getSecret = (name: string) => env.getOrUndefined<Secret>(resourcePath(SECRET_RESOURCE, { namespace: NAMESPACE, name }));
+const getSecret = (name: string) => env.getOrUndefined<Secret>(resourcePath(RESOURCES.secret, { namespace: NAMESPACE, name }));
 
 async function getConfig(name: string): Promise<SsmAgentConfig> {
   const c = await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name }));
@@ -172,7 +172,7 @@ describe('managed activation', () => {
 describe('user-made activation (secretRef)', () => {
   test('an expired activation is ActivationReady False with what to do; the Secret is never touched', async () => {
     const created = await ssm.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 2, expirationDate: new Date(now().getTime() + DAY_MS) });
-    await env.client.request('POST', resourcePath(SECRET_RESOURCE, { namespace: NAMESPACE }), {
+    await env.client.request('POST', resourcePath(RESOURCES.secret, { namespace: NAMESPACE }), {
       body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'my-activation', namespace: NAMESPACE }, stringData: { activationId: created.id, activationCode: created.code } },
     });
     await apply(

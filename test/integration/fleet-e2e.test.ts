@@ -18,7 +18,8 @@ import { createBoundPod, requestToken } from '../harness/node-agent-identity.ts'
 import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
 import { startSystemdHost, type SystemdHost } from '../harness/systemd-host.ts';
 import { waitFor } from '../harness/wait.ts';
-import { startSsmEmulator, type SsmEmulator } from '../servers/ssm-emulator/index.ts';
+import type { SsmEmulator } from '../servers/ssm-emulator/index.ts';
+import { startSsmForOperator, type SsmForOperator } from '../harness/ssm-for-operator.ts';
 
 const CONFIG = 'e2e';
 const VERSION = '3.3.300.0';
@@ -29,21 +30,20 @@ let fixture: NodeAgentFixture;
 let operator: Operator;
 const hosts: SystemdHost[] = [];
 const agents: ManagedProcess[] = [];
-const saved = { ...process.env };
+let ssm: SsmForOperator;
 
 const getConfig = () => env.getOrUndefined<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name: CONFIG }));
-const secretPath = (name: string) => resourcePath({ group: '', version: 'v1', plural: 'secrets', namespaced: true, kind: 'Secret' }, { namespace: NAMESPACE, name });
+const secretPath = (name: string) => resourcePath(RESOURCES.secret, { namespace: NAMESPACE, name });
 type Node = { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } };
 
 before(async () => {
-  emulator = await startSsmEmulator({ region: 'eu-west-1' });
-  process.env.AWS_ACCESS_KEY_ID = emulator.credentials.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = emulator.credentials.secretAccessKey;
+  ssm = await startSsmForOperator('eu-west-1');
+  emulator = ssm.emulator;
   fixture = await createNodeAgentFixture({ versions: [VERSION], tempPrefix: 'ssm-fleet-e2e-' });
   env = await startOperatorTestEnv({ controllerManager: false });
   for (const node of NODES) await env.createNode(node, { pool: 'e2e' });
   let fleetPort: number;
-  ({ operator, fleetPort } = await startInProcessOperator(env, { SSM_ENDPOINT: emulator.url, CLUSTER_NAME: 'e2e-cluster', SSM_SYNC_INTERVAL_SECONDS: '1' }));
+  ({ operator, fleetPort } = await startInProcessOperator(env, { ...ssm.settings, CLUSTER_NAME: 'e2e-cluster', SSM_SYNC_INTERVAL_SECONDS: '1' }));
   const r = await env.kubectl(
     ['apply', '-f', '-'],
     `apiVersion: ssmagent.io/v1alpha1
@@ -101,9 +101,8 @@ after(async () => {
   await Promise.all(hosts.map((h) => h.stop()));
   await operator?.stop();
   await env?.stop();
-  await emulator?.stop();
+  await ssm?.stop();
   await fixture?.close();
-  process.env = saved;
 });
 
 test('both hosts register with the managed activation and show up in status and on their Nodes', async () => {

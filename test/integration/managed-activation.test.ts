@@ -9,31 +9,29 @@ import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harnes
 import { waitFor } from '../harness/wait.ts';
 import { startInProcessOperator } from '../harness/in-process-operator.ts';
 import type { Operator } from '../../operator/manager/manager.ts';
-import { startSsmEmulator, type SsmEmulator } from '../servers/ssm-emulator/index.ts';
+import type { SsmEmulator } from '../servers/ssm-emulator/index.ts';
+import { startSsmForOperator, type SsmForOperator } from '../harness/ssm-for-operator.ts';
 
 const CONFIG = 'hybrid-managed';
 let env: OperatorTestEnv;
 let emulator: SsmEmulator;
 let operator: Operator;
-const saved = { ...process.env };
+let ssm: SsmForOperator;
 
 const getConfig = () => env.getOrUndefined<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name: CONFIG }));
 
 before(async () => {
-  emulator = await startSsmEmulator({ region: 'eu-west-1' });
-  // The standard AWS credential chain, as in a pod with a Secret-provided key.
-  process.env.AWS_ACCESS_KEY_ID = emulator.credentials.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = emulator.credentials.secretAccessKey;
+  ssm = await startSsmForOperator('eu-west-1');
+  emulator = ssm.emulator;
   env = await startOperatorTestEnv({ controllerManager: false });
   await env.createNode('hybrid-1', { pool: 'hybrid' });
-  ({ operator } = await startInProcessOperator(env, { FLEET_PORT: '0', CLUSTER_NAME: 'test-cluster', SSM_ENDPOINT: emulator.url }));
+  ({ operator } = await startInProcessOperator(env, { FLEET_PORT: '0', CLUSTER_NAME: 'test-cluster', ...ssm.settings }));
 });
 
 after(async () => {
   await operator?.stop();
   await env?.stop();
-  await emulator?.stop();
-  process.env = saved;
+  await ssm?.stop();
 });
 
 test('a managed activation is created, stored in the Secret the DaemonSet mounts, and reported in status', async () => {
@@ -72,7 +70,7 @@ spec:
   assert.equal(config.status?.activation?.id, activation.activationId);
   assert.equal(config.status?.activation?.registrationLimit, 10);
 
-  const secret = await env.getOrUndefined<{ data: Record<string, string> }>(resourcePath({ group: '', version: 'v1', plural: 'secrets', namespaced: true, kind: 'Secret' }, { namespace: NAMESPACE, name: `ssm-activation-${CONFIG}` }));
+  const secret = await env.getOrUndefined<{ data: Record<string, string> }>(resourcePath(RESOURCES.secret, { namespace: NAMESPACE, name: `ssm-activation-${CONFIG}` }));
   assert.equal(Buffer.from(secret?.data.activationId ?? '', 'base64').toString(), activation.activationId);
   assert.equal(Buffer.from(secret?.data.activationCode ?? '', 'base64').toString(), activation.activationCode);
   const metrics = await operator.metrics.registry.metrics();
