@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Provides the real binaries the tests and the demo need: kube-apiserver, kube-controller-manager
-# (only its DaemonSet controller is run, so DaemonSet status is real), etcd and helm.
+# Provides the real binaries the tests and the demo need: kube-apiserver, kube-controller-manager, kube-scheduler,
+# kubelet, kube-proxy and kubectl (one Kubernetes version for all, so the real-cluster nodes match the API server),
+# etcd and helm.
 # Built once from the Go module proxy and cached outside the repo, keyed by version; honours
 # KUBEBUILDER_ASSETS (envtest layout: kube-apiserver and etcd in one folder) when it is set.
 # Prints nothing but progress on stderr; prints the bin folder on stdout.
@@ -17,16 +18,19 @@ log() { printf '[ensure-tools] %s\n' "$*" >&2; }
 need_go() { command -v go >/dev/null || { log "Go is required to build $1 (install Go >= 1.25 or set KUBEBUILDER_ASSETS)"; exit 1; }; }
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
+K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
 build_k8s() {
   local out="$CACHE/k8s-$K8S_VERSION"
-  if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ]; then echo "$out"; return; fi
+  local have=1 c
+  for c in "${K8S_CMDS[@]}"; do [ -x "$out/$c" ] || have=0; done
+  if [ "$have" = 1 ]; then echo "$out"; return; fi
   need_go kubernetes
   local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
   local staging="v0.${K8S_VERSION#v1.}"
   local mod="$CACHE/src/k8s-$K8S_VERSION"
   mkdir -p "$mod" "$out"
-  log "building kube-apiserver and kube-controller-manager $K8S_VERSION from the Go module proxy (first run only, several minutes)"
+  log "building ${K8S_CMDS[*]} $K8S_VERSION from the Go module proxy (first run only, 15-25 minutes on 2 cores)"
   local modfile
   modfile=$(cd "$mod" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
   {
@@ -36,14 +40,20 @@ build_k8s() {
     # Every staging module is replaced by its published twin; the list comes from kubernetes' own go.mod.
     grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging' "$modfile" | awk -v v="$staging" '{print "replace " $1 " => " $1 " " v}'
   } > "$mod/go.mod"
-  (cd "$mod" && go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION" >&2)
+  local pkgs=() c
+  for c in "${K8S_CMDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  (cd "$mod" && go get "${pkgs[@]/%/@$K8S_VERSION}" >&2)
   local pkg=k8s.io/component-base/version
   local ld="-s -w -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   ld="$ld -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
-  (cd "$mod" && go build -trimpath -ldflags "$ld" -o "$out/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2 \
-    && go build -trimpath -ldflags "$ld" -o "$out/kube-controller-manager.tmp" k8s.io/kubernetes/cmd/kube-controller-manager >&2)
-  mv "$out/kube-apiserver.tmp" "$out/kube-apiserver"
-  mv "$out/kube-controller-manager.tmp" "$out/kube-controller-manager"
+  # One by one, each into a temporary name renamed into place: an interrupted build never leaves a broken binary,
+  # and a second run builds only what is missing (the Go build cache makes the shared packages free).
+  for c in "${K8S_CMDS[@]}"; do
+    [ -x "$out/$c" ] && continue
+    log "  go build $c"
+    (cd "$mod" && go build -trimpath -ldflags "$ld" -o "$out/$c.tmp" "k8s.io/kubernetes/cmd/$c" >&2)
+    mv "$out/$c.tmp" "$out/$c"
+  done
   echo "$out"
 }
 
@@ -77,10 +87,12 @@ if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver"
   log "using kube-apiserver and etcd from KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
   link "$KUBEBUILDER_ASSETS" kube-apiserver
   link "$KUBEBUILDER_ASSETS" etcd
-  if [ -x "$KUBEBUILDER_ASSETS/kube-controller-manager" ]; then link "$KUBEBUILDER_ASSETS" kube-controller-manager
-  else k=$(build_k8s); link "$k" kube-controller-manager; fi
+  # envtest ships kube-apiserver, etcd and kubectl only; the rest of the cluster is built here, same version.
+  k=$(build_k8s); for c in kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
+    if [ -x "$KUBEBUILDER_ASSETS/$c" ]; then link "$KUBEBUILDER_ASSETS" "$c"; else link "$k" "$c"; fi
+  done
 else
-  k=$(build_k8s); link "$k" kube-apiserver; link "$k" kube-controller-manager
+  k=$(build_k8s); for c in "${K8S_CMDS[@]}"; do link "$k" "$c"; done
   e=$(build_etcd); link "$e" etcd
 fi
 h=$(build_helm); link "$h" helm
