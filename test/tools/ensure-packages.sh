@@ -3,7 +3,7 @@
 # a real HTTP proxy, Prometheus/promtool, gnupg and dpkg-deb for the stand-in agent package. Idempotent: a
 # machine that has them all does nothing (and needs no network).
 set -euo pipefail
-PACKAGES=(debootstrap systemd-container tinyproxy prometheus gnupg dpkg-dev openssl util-linux iproute2 curl)
+PACKAGES=(debootstrap systemd-container tinyproxy prometheus gnupg dpkg-dev openssl util-linux iproute2 curl socat)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
