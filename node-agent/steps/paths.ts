@@ -8,6 +8,11 @@ export const SUDOERS_FILE = '/etc/sudoers.d/ssm-agent-users';
 export const SSM_USER = 'ssm-user';
 /** The node agent's own scratch space on the host (downloads, markers). */
 export const NODE_AGENT_HOST_DIR = '/var/lib/ssm-node-agent';
+/**
+ * Where packages are downloaded: on the host's disk, not in the pod. The pod's /tmp is a small memory-backed
+ * emptyDir charged to the container's memory limit, and the real package is about 30 MB.
+ */
+export const NODE_AGENT_DOWNLOAD_DIR = `${NODE_AGENT_HOST_DIR}/downloads`;
 
 export function agentUnit(snap: boolean | undefined): string {
   return snap ? 'snap.amazon-ssm-agent.amazon-ssm-agent.service' : 'amazon-ssm-agent.service';
