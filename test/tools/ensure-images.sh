@@ -11,7 +11,7 @@
 #   hashes the working-tree content of everything the image is made of (Dockerfile, .dockerignore, package.json,
 #   package-lock.json, operator/, node-agent/), this script, pause.c and the base image's key. The key is also
 #   the app image's tag, so a code change is a new tag. Same inputs: the path is printed, nothing is rebuilt,
-#   no network is used. The newest 3 app entries are kept.
+#   no network is used. The newest 3 app entries are kept, and any used in the last hour.
 # - No registry is reachable, so the Dockerfile's base (node:24-bookworm-slim) is made locally, the same way the
 #   official image is: a `debootstrap --variant=minbase bookworm` root from the mirror apt uses here, slimmed like
 #   debian:bookworm-slim, plus the official Node distribution (the npm registry's node-linux-<arch> package, the
@@ -246,6 +246,8 @@ EOF
   got_npm="$(chroot "$R" /usr/bin/env PATH=/usr/local/bin:/usr/bin:/bin npm --version)"
   [ "$got_node" = "v$NODE_VERSION" ] && [ "$got_npm" = "$NPM_VERSION" ] ||
     { log "base image: node $got_node / npm $got_npm, expected v$NODE_VERSION / $NPM_VERSION"; exit 1; }
+  # What those two runs and debootstrap left behind (Node's compile cache in /tmp, npm's logs, debconf backups).
+  rm -rf "$R"/tmp/* "$R"/tmp/.[!.]* "$R/root/.npm" "$R/root/.cache" "$R"/var/cache/debconf/*-old "$R/var/cache/ldconfig/aux-cache"
   tar -C "$R" --numeric-owner --xattrs -cf "$BT/rootfs.tar" .
   rm -rf --one-file-system "$R"
 
@@ -297,8 +299,12 @@ log "app image: base loaded in $((SECONDS - started)) s"
 build_mounts=()
 host_cafile="$(npm config get cafile 2>/dev/null || true)"
 if [ -n "$host_cafile" ] && [ -f "$host_cafile" ]; then
-  printf 'cafile=/usr/local/etc/ssm-host-ca.crt\n' >"$T/npmrc"
-  build_mounts+=(-v "$host_cafile:/usr/local/etc/ssm-host-ca.crt:ro" -v "$T/npmrc:/usr/local/etc/npmrc:ro")
+  # Mounted over /usr/local/etc, a directory the base already has (empty): a mount onto a path that does not
+  # exist would leave an empty mount point file in the image. npm reads its global config from there.
+  mkdir "$T/npm-etc"
+  cp "$host_cafile" "$T/npm-etc/ssm-host-ca.crt"
+  printf 'cafile=/usr/local/etc/ssm-host-ca.crt\n' >"$T/npm-etc/npmrc"
+  build_mounts+=(-v "$T/npm-etc:/usr/local/etc:ro")
   log "app image: the build's npm trusts this machine's npm cafile ($host_cafile)"
 fi
 log "app image: buildah bud $REPO/Dockerfile -> $APP_IMAGE"
@@ -342,7 +348,10 @@ BASE_KEY=$BASE_KEY
 EOF
 mv -T "$T/out" "$FINAL"
 log "app image built in $app_seconds s: $FINAL ($(du -h "$FINAL/ssm-agent-operator.oci.tar" | cut -f1) archive, ${unpacked:-?} bytes unpacked)"
+# Keep the newest $KEEP_APP entries, and any used in the last hour (a run of the cluster suite from another worktree
+# may have it bind-mounted into its nodes right now; every use touches the entry).
 ls -1dt "$CACHE"/*/ 2>/dev/null | grep -v "/base/$" | tail -n +$((KEEP_APP + 1)) | while read -r old; do
+  [ -n "$(find "${old%/}" -maxdepth 0 -mmin +60)" ] || continue
   log "pruning old app images $old"
   rm -rf --one-file-system "$old"
 done
