@@ -87,6 +87,23 @@ export class NsenterHost implements Host {
     }
   }
 
+  async readFileRange(path: string, start: number, maxBytes: number): Promise<Buffer | undefined> {
+    let handle;
+    try {
+      handle = await open(this.hostPath(path), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      const buffer = Buffer.alloc(Math.max(0, maxBytes));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, start);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  }
+
   async writeFileAtomic(path: string, content: string | Buffer, mode: number): Promise<void> {
     const target = this.entryPath(path);
     await mkdir(dirname(target), { recursive: true, mode: 0o755 });
@@ -124,7 +141,7 @@ export class NsenterHost implements Host {
   async stat(path: string): Promise<FileInfo | undefined> {
     try {
       const s = await stat(this.hostPath(path));
-      return { size: s.size, mode: s.mode & 0o7777, mtimeMs: s.mtimeMs };
+      return { size: s.size, mode: s.mode & 0o7777, mtimeMs: s.mtimeMs, ino: s.ino };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;

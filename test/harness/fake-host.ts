@@ -10,7 +10,7 @@ export interface RecordedCommand {
 }
 
 export class FakeHost implements Host {
-  readonly files = new Map<string, { content: Buffer; mode: number }>();
+  readonly files = new Map<string, { content: Buffer; mode: number; ino?: number }>();
   readonly commands: RecordedCommand[] = [];
   private readonly rules: CommandRule[] = [];
 
@@ -38,6 +38,10 @@ export class FakeHost implements Host {
     return this.files.get(path)?.content;
   }
 
+  async readFileRange(path: string, start: number, maxBytes: number): Promise<Buffer | undefined> {
+    return this.files.get(path)?.content.subarray(start, start + maxBytes);
+  }
+
   async writeFileAtomic(path: string, content: string | Buffer, mode: number): Promise<void> {
     this.files.set(path, { content: Buffer.from(content), mode });
   }
@@ -55,7 +59,7 @@ export class FakeHost implements Host {
 
   async stat(path: string): Promise<FileInfo | undefined> {
     const f = this.files.get(path);
-    return f && { size: f.content.length, mode: f.mode, mtimeMs: 0 };
+    return f && { size: f.content.length, mode: f.mode, mtimeMs: 0, ...(f.ino !== undefined ? { ino: f.ino } : {}) };
   }
 
   hostPath(path: string): string {
