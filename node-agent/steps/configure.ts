@@ -11,7 +11,7 @@ interface Desired {
 }
 
 /** Proxy URLs with credentials come from a mounted Secret; they win over nothing (the API forbids both). */
-async function effectiveProxy(ctx: StepContext) {
+export async function effectiveProxy(ctx: StepContext) {
   const p = ctx.config.proxy;
   if (!p.secretDir) return p;
   return {

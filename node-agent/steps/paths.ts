@@ -1,6 +1,12 @@
 // Where amazon-ssm-agent keeps things on a Linux host (as its deb/rpm packages install it).
 
 export const AGENT_BINARY = '/usr/bin/amazon-ssm-agent';
+/** Where the snap (Ubuntu's default install) keeps the binary; /usr/bin has none. */
+export const SNAP_AGENT_BINARY = '/snap/amazon-ssm-agent/current/amazon-ssm-agent';
+
+export function agentBinary(snap: boolean | undefined): string {
+  return snap ? SNAP_AGENT_BINARY : AGENT_BINARY;
+}
 export const AGENT_CONFIG = '/etc/amazon/ssm/amazon-ssm-agent.json';
 export const REGISTRATION_FILE = '/var/lib/amazon/ssm/registration';
 export const AGENT_STATE_DIRS = ['/var/lib/amazon/ssm'];
