@@ -37,7 +37,15 @@ async function hostFiles(): Promise<string[]> {
 }
 
 /** What an Uninstall documents as kept: ssm-user (its account entries, the shadow tools' backups, its home). */
-const KEPT = [/^\/home\/ssm-user(\/|$)/, /^\/etc\/(passwd|group|shadow|gshadow|subuid|subgid)-?$/, /^\/var\/mail\/ssm-user$/, /^\/var\/lib\/dpkg\/[^/]+-old$/];
+// Kept on purpose (README, "Uninstall"): ssm-user, and the package manager's own history of the install and removal
+// (dpkg's log and backup files; a real host has /var/log/dpkg.log already, the test root was built without one).
+const KEPT = [
+  /^\/home\/ssm-user(\/|$)/,
+  /^\/etc\/(passwd|group|shadow|gshadow|subuid|subgid)-?$/,
+  /^\/var\/mail\/ssm-user$/,
+  /^\/var\/lib\/dpkg\/[^/]+-old$/,
+  /^\/var\/log\/dpkg\.log$/,
+];
 
 before(async () => {
   fx = await createNodeAgentFixture({ versions: [VERSION], tempPrefix: 'ssm-agent-health-' });

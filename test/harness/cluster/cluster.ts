@@ -10,13 +10,14 @@
 // Everything it starts dies with this process (managed processes, PID namespaces); stop() removes the rest, and the
 // next start sweeps what a killed run left (network namespaces, cgroups, temp dirs).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { CLUSTER_CONTROLLERS, ensureTools, startControlPlane, type ControlPlane, type StaticUser } from '../control-plane.ts';
 import { pidAlive, sleep } from '../managed-process.ts';
+import { ensureImages, type TestImages } from '../images.ts';
 import { runSetupScriptOnce } from '../setup-script.ts';
 import { exposeInNamespace, forwardIntoNamespace, type Forward } from './forwarder.ts';
 import { startKubeletNode, type KubeletNode } from './kubelet-node.ts';
@@ -27,21 +28,12 @@ const TOOLS = resolve(HERE, '..', '..', 'tools');
 const TEMP_PREFIX = 'ssm-cluster-';
 const NODES_READY_TIMEOUT_MS = 240_000;
 
-export interface ClusterImages {
-  /** the image built from the repository's Dockerfile, as every node knows it */
-  readonly app: string;
-  readonly pause: string;
-  /** the folder of OCI archives bound into every node */
-  readonly dir: string;
-  /** size of the app image archive */
-  readonly appBytes: number;
-}
 
 export interface Cluster {
   readonly controlPlane: ControlPlane;
   readonly network: ClusterNetwork;
   readonly nodes: readonly KubeletNode[];
-  readonly images: ClusterImages;
+  readonly images: TestImages;
   /** where the API server listens for nodes and pods */
   readonly apiServerAddress: string;
   /** makes a loopback port of this process reachable from every node and pod, at the returned address */
@@ -62,32 +54,6 @@ export interface StartClusterOptions {
 /** The cached node root filesystem (built on first use, several minutes). */
 export function ensureNodeRootfs(): Promise<string> {
   return runSetupScriptOnce(join(TOOLS, 'ensure-rootfs.sh'), ['node']);
-}
-
-function readRefs(dir: string): ClusterImages {
-  const env = new Map<string, string>();
-  const text = readFileSafe(join(dir, 'refs.env'));
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (m?.[1]) env.set(m[1], (m[2] ?? '').replace(/^"|"$/g, ''));
-  }
-  const app = env.get('APP_IMAGE');
-  const pause = env.get('PAUSE_IMAGE');
-  if (!app || !pause) throw new Error(`${dir}/refs.env names no APP_IMAGE or PAUSE_IMAGE`);
-  return { app, pause, dir, appBytes: Number(env.get('APP_IMAGE_BYTES') ?? 0) };
-}
-
-function readFileSafe(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** The OCI archives of the repository's image and a pause image (built on first use and on every code change). */
-export async function ensureImages(): Promise<ClusterImages> {
-  return readRefs(await runSetupScriptOnce(join(TOOLS, 'ensure-images.sh')));
 }
 
 function removeStaleDirs(): void {
@@ -183,7 +149,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
             caPem: controlPlane.caPem,
             kubeletToken: nodeTokens.get(n.name) ?? '',
             kubeProxyToken,
-            pauseImage: images.pause,
+            pauseImage: images.pauseImage,
           },
         }),
       ),

@@ -95,7 +95,7 @@ export async function startProductCluster(opts: StartProductOptions): Promise<Pr
     );
     await kubectl(['apply', '-f', keysFile]);
 
-    const app = cluster.images.app;
+    const app = cluster.images.appImage;
     const colon = app.lastIndexOf(':');
     const chartValues = (): string[] => [
       '--set', `image.repository=${app.slice(0, colon)}`,
