@@ -1,6 +1,6 @@
 // Step 2: the agent package is installed at the desired version. The package is downloaded and verified first;
 // a failed download or a bad signature leaves the host exactly as it was.
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
 import { backoffDelay } from '../../operator/runtime/backoff.ts';
@@ -35,14 +35,22 @@ export function installPlan(opts: { installed?: string; desired: string; existin
 
 /** How the verified package reaches the host's disk (a port, so unit tests need no host filesystem). */
 export interface PackageFiles {
-  copy(localPath: string, hostPath: string): Promise<void>;
+  /** puts the downloaded package at hostPath (moved when it is on the same file system) */
+  place(localPath: string, hostPath: string): Promise<void>;
   remove(hostPath: string): Promise<void>;
 }
 
 const hostFiles: PackageFiles = {
-  copy: async (from, to) => {
+  place: async (from, to) => {
     await mkdir(dirname(to), { recursive: true });
-    await copyFile(from, to);
+    // The download is on the host's disk already (NODE_AGENT_DOWNLOAD_DIR): move it rather than write 30 MB again.
+    // A download elsewhere (another file system) is copied.
+    try {
+      await rename(from, to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      await copyFile(from, to);
+    }
   },
   remove: (path) => rm(path, { force: true }),
 };
@@ -55,7 +63,7 @@ export interface InstallStepOptions extends Partial<PackageFiles> {
 
 export function createInstallStep(packages: AgentPackages, opts: InstallStepOptions = {}): Step {
   let latest: { version: string; at: number } | undefined;
-  const files: PackageFiles = { copy: opts.copy ?? hostFiles.copy, remove: opts.remove ?? hostFiles.remove };
+  const files: PackageFiles = { place: opts.place ?? hostFiles.place, remove: opts.remove ?? hostFiles.remove };
   // A failed install (a held dpkg lock, a bad package) waits before the next attempt: without it every pass would
   // download ~30 MB again.
   let failures = 0;
@@ -89,7 +97,7 @@ export function createInstallStep(packages: AgentPackages, opts: InstallStepOpti
   async function install(host: Host, ctx: StepContext, localPath: string, version: string): Promise<void> {
     const format = ctx.facts.packageManager === 'rpm' ? 'rpm' : 'deb';
     const onHost = `${NODE_AGENT_HOST_DIR}/amazon-ssm-agent-${version}.${format}`;
-    await files.copy(localPath, host.hostPath(onHost));
+    await files.place(localPath, host.hostPath(onHost));
     try {
       if (ctx.facts.snapAgent) await must(host, ['snap', 'remove', 'amazon-ssm-agent'], 'SnapRemoveFailed');
       if (format === 'deb') await must(host, ['dpkg', '-i', onHost], 'InstallFailed', { timeoutMs: 300_000 });

@@ -79,6 +79,12 @@ export interface StartSystemdHostOptions {
    * and two nodes must never share one)
    */
   cgroups?: 'systemd' | 'all';
+  /**
+   * Where the host's writes go: 'tmpfs' (default; gone with the host) or 'disk' (a directory in the host's temp dir,
+   * removed by stop()). A real node writes to a disk: its page cache is reclaimable, while tmpfs pages are charged,
+   * unreclaimable, to the memory cgroup of whoever wrote them (a pod that downloads a package onto the host).
+   */
+  writableLayer?: 'tmpfs' | 'disk';
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -90,14 +96,15 @@ const HALT_TIMEOUT_MS = 15_000;
 const POLL_MS = 50;
 
 // Runs inside the private mount namespace (and PID namespace) made by unshare, then becomes systemd-nspawn.
-// $1 mount point for the tmpfs, $2 lower dirs (colon-separated, highest first), $3 machine name, $4 how many cgroup
-// dirs follow, then those cgroup dirs (made by the caller) to join, then extra systemd-nspawn arguments.
+// $1 mount point for the writable layer, $2 lower dirs (colon-separated, highest first), $3 machine name, $4 tmpfs or
+// disk (where the writable layer lives), $5 how many cgroup dirs follow, then those cgroup dirs (made by the caller)
+// to join, then extra systemd-nspawn arguments.
 const LAUNCH = `set -eu
-mnt=$1; lower=$2; name=$3; n=$4; shift 4
+mnt=$1; lower=$2; name=$3; layer=$4; n=$5; shift 5
 while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs"; shift; n=$((n - 1)); done
 mkdir -p /run/systemd/nspawn
 mount -t tmpfs -o mode=0755 ssm-nspawn-run /run/systemd/nspawn
-mount -t tmpfs -o mode=0755 ssm-host-upper "$mnt"
+[ "$layer" = disk ] || mount -t tmpfs -o mode=0755 ssm-host-upper "$mnt"
 mkdir "$mnt/upper" "$mnt/work" "$mnt/root"
 mount -t overlay ssm-host-root -o "lowerdir=$lower,upperdir=$mnt/upper,workdir=$mnt/work" "$mnt/root"
 exec systemd-nspawn --quiet --register=no --keep-unit --boot --link-journal=no --console=read-only \\
@@ -350,7 +357,7 @@ export async function startSystemdHost(opts: StartSystemdHostOptions = {}): Prom
     name: `systemd-nspawn ${name}`,
     command: 'unshare',
     args: ['--pid', '--fork', '--kill-child', '--mount', '--propagation', 'private', '--',
-      'sh', '-c', LAUNCH, 'ssm-host-launch', mountPoint, lowerDirs, name, String(cgroupDirs.length), ...cgroupDirs, ...nspawnArgs],
+      'sh', '-c', LAUNCH, 'ssm-host-launch', mountPoint, lowerDirs, name, opts.writableLayer ?? 'tmpfs', String(cgroupDirs.length), ...cgroupDirs, ...nspawnArgs],
     logPath,
     env: serverEnv(),
   });

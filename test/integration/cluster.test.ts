@@ -55,7 +55,7 @@ test('a privileged hostPID pod nsenters its own node, and only its own', async (
           containers: [
             {
               name: 'c',
-              image: cluster.images.app,
+              image: cluster.images.appImage,
               imagePullPolicy: 'Never',
               command: ['nsenter', '-t', '1', '-m', '-u', '-i', '-n', '-p', '--', 'sh', '-c', `hostname > ${marker}`],
               // as the node-agent DaemonSet runs it (the image's own user is non-root)
@@ -102,7 +102,7 @@ test('a pod on node-1 is reachable through a ClusterIP Service from every node',
             containers: [
               {
                 name: 'c',
-                image: cluster.images.app,
+                image: cluster.images.appImage,
                 imagePullPolicy: 'Never',
                 command: ['node', '-e', "require('http').createServer((q, s) => s.end('echo from ' + require('os').hostname())).listen(8080)"],
                 ports: [{ containerPort: 8080 }],

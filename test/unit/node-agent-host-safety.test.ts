@@ -90,7 +90,7 @@ test('a failed install backs off: no new download until the delay has passed', a
   const host = new FakeHost();
   host.on((argv) => (argv[0] === 'dpkg-query' ? exit(1, '', 'no packages found matching amazon-ssm-agent') : undefined));
   host.on((argv) => (argv[0] === 'dpkg' ? exit(2, '', 'dpkg: error: dpkg frontend lock was locked by another process with pid 4242') : undefined));
-  const step = createInstallStep(packages, { copy: async () => undefined, remove: async () => undefined });
+  const step = createInstallStep(packages, { place: async () => undefined, remove: async () => undefined });
   const clock = { now: 1_000_000 };
   const ctx = context(host, agentConfig({ agent: { version: '3.3.1142.0', verify: 'Signature', selfUpdate: false, existingInstall: 'Adopt' } }), {}, clock);
   const first = await runStep(step, ctx);

@@ -50,6 +50,8 @@ export async function startKubeletNode(opts: StartKubeletNodeOptions): Promise<K
     overlayDirs: [layer],
     networkNamespacePath: network.netnsPath,
     cgroups: 'all',
+    // like a real node's disk: what pods write onto the host (the agent package) is reclaimable page cache
+    writableLayer: 'disk',
     bootTimeoutMs: 120_000,
     nspawnArgs: [
       // kubelet and runc need what a real node's root has; the node is confined by its own namespaces and cgroups
