@@ -9,6 +9,7 @@ import { HostConverger } from './agent/pass.ts';
 import { hostCaBundle } from './agent/host-ca-bundle.ts';
 import { createNodeAgentMetrics } from './agent/metrics.ts';
 import { NodeAgentRunner } from './agent/runner.ts';
+import { readinessText } from './agent/readiness.ts';
 import { NsenterHost } from './host/nsenter-host.ts';
 import { createAgentPackages } from './package/agent-packages.ts';
 import { probeAll } from './probes/probe-all.ts';
@@ -71,7 +72,7 @@ const runner = new NodeAgentRunner({
   metrics,
   log: log.child({ node: settings.nodeName }),
   passIntervalMs: settings.passIntervalMs,
-  onPass: (report, config) => fleetFor(config.configName)?.update(stateFromPass(report)),
+  onPass: (report, config) => fleetFor(config.configName)?.update(stateFromPass(report, settings.revision)),
   probe: async (config) => {
     const results = await probeAll(config, probeCaFile ? { caFile: probeCaFile } : {});
     probeMetrics.update(results);
@@ -84,7 +85,11 @@ const server = await startHttpServer({
   port: settings.metricsPort,
   registry: metrics.registry,
   live: () => (runner.healthy() ? { ok: true, detail: 'ok' } : { ok: false, detail: 'the host pass is stuck' }),
-  ready: () => ({ ok: true, detail: 'ok' }),
+  // Ready = this host converged to this pod's revision: the DaemonSet's rolling update waits for it.
+  ready: () => {
+    const r = runner.readiness();
+    return { ok: r.ready, detail: readinessText(r, settings.revision) };
+  },
 });
 log.info({ port: settings.metricsPort, hostPid: settings.hostPid }, 'node agent started');
 runner.start();

@@ -18,7 +18,7 @@ const WAIT_MS = 30_000;
 const POLL_MS = 250;
 const NODE_AGENT_IMAGE = 'ghcr.io/ssm-agent-operator/ssm-agent-operator:0.1.0';
 const PINNED_VERSION = '3.3.1142.0';
-const CONFIG_HASH = 'ssmagent.io/config-hash';
+const CONFIG_HASH = 'ssmagent.io/revision';
 const EVENTS_SELECTOR = 'involvedObject.kind=SsmAgentConfig';
 
 // ---------------------------------------------------------------------------------------------------------------
