@@ -3,6 +3,7 @@
 // /healthz and /metrics. Host access goes through nsenter into HOST_PID (PID 1 of the node).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HOST_COMMAND_MAX_SECONDS } from '../operator/api/node-agent-config.ts';
 import { startHttpServer } from '../operator/observability/http-server.ts';
 import { createLogger } from '../operator/observability/logger.ts';
 import { HostConverger } from './agent/pass.ts';
@@ -97,7 +98,9 @@ runner.start();
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 20_000);
+    // The step running finishes (a dpkg, rpm or register is never cut in half) and no further one starts; the
+    // pods' terminationGracePeriodSeconds covers this (HOST_COMMAND_MAX_SECONDS + 30).
+    const force = setTimeout(() => process.exit(1), (HOST_COMMAND_MAX_SECONDS + 20) * 1000);
     force.unref();
     void Promise.all([runner.stop(), fleet?.stop()]).then(() => server.close(() => process.exit(0)));
   });

@@ -25,6 +25,7 @@ export class NodeAgentRunner {
   private configText?: string;
   private configError?: string;
   private stopped = false;
+  private readonly stopping = new AbortController();
   private wake?: () => void;
   private pending = true;
   private loop?: Promise<void>;
@@ -63,6 +64,7 @@ export class NodeAgentRunner {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     clearTimeout(this.probeTimer);
     this.wake?.();
     await this.loop;
@@ -124,7 +126,7 @@ export class NodeAgentRunner {
   }
 
   private async passOnce(config: NodeAgentConfig): Promise<void> {
-    const report = await this.opts.converger.pass(config);
+    const report = await this.opts.converger.pass(config, this.stopping.signal);
     this.lastPass = report;
     recordPass(this.opts.metrics, report, config.registration.mode);
     const readiness = this.readiness();

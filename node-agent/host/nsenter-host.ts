@@ -31,6 +31,9 @@ export class NsenterHost implements Host {
       const child = spawn(this.nsenter, args, {
         env: { PATH: HOST_PATH, LANG: 'C.UTF-8', ...opts.env },
         stdio: ['pipe', 'pipe', 'pipe'],
+        // Its own process group: a signal meant for the node agent's group (SIGTERM, Ctrl-C) must not cut a dpkg
+        // or a register in half. The node agent waits for it instead (graceful termination).
+        detached: true,
       });
       const out: Buffer[] = [];
       const err: Buffer[] = [];

@@ -1,5 +1,6 @@
 // Uninstall (deletionPolicy: Uninstall): the service stops, the package and the registration go. ssm-user stays
 // (it may own files); its sudoers rule, which exists for the agent, goes.
+import { HOST_COMMAND_MAX_SECONDS } from '../../operator/api/node-agent-config.ts';
 import type { Host } from '../host/host.ts';
 import type { HostFacts } from './facts.ts';
 import { installedAgentVersion } from './installed-version.ts';
@@ -27,8 +28,8 @@ export const uninstallStep: Step = {
     const unit = agentUnit(facts.snapAgent);
     await host.run(['systemctl', 'disable', '--now', unit]);
     if (facts.snapAgent) await must(host, ['snap', 'remove', 'amazon-ssm-agent'], 'UninstallFailed');
-    else if (facts.packageManager === 'dpkg') await must(host, ['dpkg', '--purge', 'amazon-ssm-agent'], 'UninstallFailed', { timeoutMs: 300_000 });
-    else if (facts.packageManager === 'rpm') await must(host, ['rpm', '-e', 'amazon-ssm-agent'], 'UninstallFailed', { timeoutMs: 300_000 });
+    else if (facts.packageManager === 'dpkg') await must(host, ['dpkg', '--purge', 'amazon-ssm-agent'], 'UninstallFailed', { timeoutMs: HOST_COMMAND_MAX_SECONDS * 1000 });
+    else if (facts.packageManager === 'rpm') await must(host, ['rpm', '-e', 'amazon-ssm-agent'], 'UninstallFailed', { timeoutMs: HOST_COMMAND_MAX_SECONDS * 1000 });
     for (const path of LEFTOVERS(unit)) await host.removeFile(path);
     // The registration and the instance's key pair live here; without them the host cannot act as the old mi-.
     await must(host, ['rm', '-rf', '--one-file-system', '/var/lib/amazon/ssm'], 'UninstallFailed');

@@ -16,6 +16,11 @@ import type { OwnedInput } from '../manifests/context.ts';
 import { inputKey, referencedInputs, renderRevision, type InputRef } from '../manifests/revision.ts';
 import { keepRevisions, revisionOf, revisionsToKeep } from './revision-retention.ts';
 import { planRollout, podRevision, rolloutEvents, type PodObservation, type RolloutPlan } from './rollout.ts';
+import { isVersion } from '../api/agent-version.ts';
+import { NODE_AGENT_CONFIG_FILE, parseNodeAgentConfig } from '../api/node-agent-config.ts';
+import type { LatestVersions } from '../versions/latest-versions.ts';
+import { latestRequest, latestSource } from '../versions/latest-request.ts';
+import { LABEL_REVISION } from '../manifests/names.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
 import { findConflict } from './conflicts.ts';
 import type { EventRecorder } from './event-recorder.ts';
@@ -69,6 +74,7 @@ export class SsmAgentConfigController {
   private readonly events: EventRecorder;
   private readonly metrics: OperatorMetrics;
   private readonly aws: Pick<AwsWiring, 'outcome' | 'finalize'> | undefined;
+  private readonly latest: ConstructorParameters<typeof SsmAgentConfigController>[0]['latest'];
   /** Per config: what was last applied and the resourceVersions it left (see applyFingerprint). */
   private readonly lastApplied = new Map<string, string>();
 
@@ -81,6 +87,8 @@ export class SsmAgentConfigController {
     metrics: OperatorMetrics;
     /** The Systems Manager side (activations, managed instances); absent in tests that do not need it. */
     aws?: Pick<AwsWiring, 'outcome' | 'finalize'>;
+    /** Resolves `latest` for the fleet; absent: the node agents resolve it themselves. */
+    latest?: { versions: Pick<LatestVersions, 'get' | 'forget'>; readProxySecret(name: string): Promise<{ httpsProxy?: string; httpProxy?: string }> };
   }) {
     this.client = deps.client;
     this.caches = deps.caches;
@@ -89,6 +97,7 @@ export class SsmAgentConfigController {
     this.events = deps.events;
     this.metrics = deps.metrics;
     this.aws = deps.aws;
+    this.latest = deps.latest;
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
@@ -113,8 +122,10 @@ export class SsmAgentConfigController {
     });
     const conflict = findConflict(valid, validConfigs, this.caches.nodes());
     const existing = this.caches.owned(name);
-    const input: OwnedInput = { config: valid, context: this.context, inputs: { digests: this.digests(valid) } };
     const liveDs = existing.find((o) => o.kind === 'DaemonSet') as LiveDaemonSet | undefined;
+    const liveRevision = liveDs?.spec?.template?.metadata?.annotations?.[ANNOTATION_REVISION];
+    const version = this.agentVersion(valid, runningVersion(existing, liveRevision));
+    const input: OwnedInput = { config: valid, context: this.context, inputs: { digests: this.digests(valid), ...(version.resolved ? { resolvedVersion: version.resolved } : {}) } };
     const pods = this.caches.pods?.(name) ?? [];
     const fleetEntries = this.caches.fleet?.(name);
     // A conflicted config owns nothing: its node agents would fight the older config's on the shared nodes.
@@ -124,7 +135,7 @@ export class SsmAgentConfigController {
           generation,
           paused: valid.spec.rollout.paused,
           desiredRevision: renderRevision(input).revision,
-          liveRevision: liveDs?.spec?.template?.metadata?.annotations?.[ANNOTATION_REVISION],
+          liveRevision,
           previous: config.status?.rollout,
           desiredNodes: liveDs?.status?.desiredNumberScheduled ?? 0,
           pods,
@@ -161,11 +172,36 @@ export class SsmAgentConfigController {
     // The SSM loop's last outcome (activation, online count); until it has one, what is stored stays.
     const aws = this.aws?.outcome(name);
     const activation = aws?.activation?.condition ?? config.status?.conditions?.find((c) => c.type === 'ActivationReady');
-    let status = computeStatus({ generation, previous: config.status, now, conflict, applyError, daemonSet, fleet, ...(plan ? { rollout: plan } : {}), ...(activation ? { activation } : {}) });
+    let status = computeStatus({ generation, previous: config.status, now, conflict, applyError, daemonSet, fleet, agent: version.status, ...(plan ? { rollout: plan } : {}), ...(activation ? { activation } : {}) });
     if (aws?.activation) status = withActivationStatus(status, aws.activation, now, generation);
     if (aws?.online !== undefined && status.nodes) status = { ...status, nodes: { ...status.nodes, online: aws.online } };
     const events = plan ? rolloutEvents(config.status?.rollout, status.rollout, plan, status.nodes?.desired ?? 0) : [];
-    return this.writeStatus(config, status, applyError, events);
+    const result = await this.writeStatus(config, status, applyError, events);
+    return !result.error && version.requeueAfterMs ? { ...result, requeueAfterMs: version.requeueAfterMs } : result;
+  }
+
+  /**
+   * The version the revision carries: the pin, or what `latest` resolved to. While `latest` cannot be resolved
+   * the fleet stays on what it runs (`running`); with nothing running yet, the revision says `latest` and the
+   * node agents look it up themselves until the operator can.
+   */
+  private agentVersion(config: SsmAgentConfig, running: string | undefined): { resolved?: string; status: NonNullable<SsmAgentConfigStatus['agent']>; requeueAfterMs?: number } {
+    const pin = config.spec.agent.version;
+    if (pin !== 'latest') return { status: { resolvedVersion: pin } };
+    if (!this.latest) return { status: {} };
+    const { versions, readProxySecret } = this.latest;
+    const secret = config.spec.proxy?.secretRef?.name;
+    const source = latestSource(config, secret ? this.caches.inputDigest?.({ kind: 'Secret', name: secret }) : undefined);
+    const answer = versions.get(config.metadata.name, source, () => latestRequest(source, readProxySecret));
+    const resolved = answer.version ?? running;
+    const message = answer.error
+      ? `${answer.error.slice(0, 800)}; ${resolved ? `the fleet stays on ${resolved}` : 'the node agents look "latest" up themselves meanwhile'}`
+      : undefined;
+    return {
+      ...(resolved ? { resolved } : {}),
+      status: { ...(resolved ? { resolvedVersion: resolved } : {}), ...(answer.resolvedAt ? { resolvedAt: answer.resolvedAt } : {}), ...(message ? { message } : {}) },
+      requeueAfterMs: answer.nextCheckInMs,
+    };
   }
 
   /** The digests of the Secrets and ConfigMaps this config's node agents read: they count in the revision. */
@@ -281,10 +317,19 @@ export class SsmAgentConfigController {
 
   private forgetMetrics(name: string): void {
     this.lastApplied.delete(name);
+    this.latest?.versions.forget(name);
     this.metrics.nodes.remove({ config: name });
     this.metrics.activationExpiry.remove({ config: name });
     this.metrics.activationRegistrationsUsed.remove({ config: name });
     this.metrics.activationRegistrationsLimit.remove({ config: name });
     this.metrics.configConditions.remove({ config: name });
   }
+}
+
+/** The agent version the live revision carries (what the fleet runs or rolls out), when it is a pinned one. */
+function runningVersion(owned: KubeObject[], liveRevision: string | undefined): string | undefined {
+  if (!liveRevision) return undefined;
+  const cm = owned.find((o) => o.kind === 'ConfigMap' && o.metadata?.labels?.[LABEL_REVISION] === liveRevision) as (KubeObject & { data?: Record<string, string> }) | undefined;
+  const parsed = parseNodeAgentConfig(cm?.data?.[NODE_AGENT_CONFIG_FILE] ?? '');
+  return parsed.ok && isVersion(parsed.config.agent.version) ? parsed.config.agent.version : undefined;
 }

@@ -27,6 +27,8 @@ const FLEET_STATUS_DEBOUNCE_MS = 2_000;
 import { configsReferencing, digestOnly, keysForConfigEvent, keysForOwnedEvent, nodeEventMatters, trimNode, trimPod, type InputObject, type KeysToQueue } from './event-routing.ts';
 import type { PodObservation } from '../controllers/rollout.ts';
 import { podSelectorLabels } from '../manifests/names.ts';
+import { LatestVersions } from '../versions/latest-versions.ts';
+import { undiciTextFetcher } from '../versions/text-fetcher.ts';
 
 const OWNED_KINDS: Resource[] = [RESOURCES.serviceAccount, RESOURCES.clusterRole, RESOURCES.clusterRoleBinding, RESOURCES.configMap, RESOURCES.daemonSet];
 
@@ -116,7 +118,21 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
   const events = new EventRecorder(client, log, 'ssm-agent-operator', settings.identity);
   // fleetEndpoint is filled in once the fleet server runs, before any reconcile.
   const context: BuildContext = { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage };
+  const latestVersions = new LatestVersions({
+    fetchText: undiciTextFetcher,
+    intervalMs: settings.latestVersionIntervalMs,
+    onChange: (name) => queue.add(name),
+    onError: (name, message) => log.warn({ config: name, err: message }, 'cannot resolve "latest"'),
+  });
+  const readProxySecret = async (name: string) => {
+    const secret = await client.get<{ data?: Record<string, string> }>(resourcePath(RESOURCES.secret, { namespace: settings.namespace, name }));
+    const value = (key: string) => (secret.data?.[key] ? Buffer.from(secret.data[key], 'base64').toString('utf8').trim() : undefined);
+    const httpsProxy = value('httpsProxy');
+    const httpProxy = value('httpProxy');
+    return { ...(httpsProxy ? { httpsProxy } : {}), ...(httpProxy ? { httpProxy } : {}) };
+  };
   const controller = new SsmAgentConfigController({
+    latest: { versions: latestVersions, readProxySecret },
     client,
     log,
     events,
