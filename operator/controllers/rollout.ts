@@ -36,6 +36,8 @@ export interface RolloutInput {
   previous?: RolloutStatus;
   /** Nodes that should run a node agent (the DaemonSet's desiredNumberScheduled). */
   desiredNodes: number;
+  /** The DaemonSet controller has seen the live DaemonSet's current generation (its counts are about it). */
+  daemonSetObserved: boolean;
   pods: readonly PodObservation[];
   fleet?: readonly FleetEntry[];
   /** spec.rollout.maxFailedNodes, or spec.daemonSet.maxUnavailable when unset. */
@@ -105,8 +107,8 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   let state: RolloutState;
   if (paused) state = 'Paused';
   else if (halted) state = 'Halted';
-  else if (input.desiredNodes > 0 && updated >= input.desiredNodes && converged >= input.desiredNodes) state = 'RolloutComplete';
-  else if (input.desiredNodes === 0) state = 'RolloutComplete';
+  // Counts of a DaemonSet the controller has not seen yet say nothing (0 desired before its first sync).
+  else if (input.daemonSetObserved && liveRevision === target && updated >= input.desiredNodes && converged >= input.desiredNodes) state = 'RolloutComplete';
   else state = 'RollingOut';
 
   const status: RolloutStatus = {

@@ -138,6 +138,7 @@ export class SsmAgentConfigController {
           liveRevision,
           previous: config.status?.rollout,
           desiredNodes: liveDs?.status?.desiredNumberScheduled ?? 0,
+          daemonSetObserved: liveDs !== undefined && (liveDs.status?.observedGeneration ?? 0) >= (liveDs.generation ?? liveDs.metadata?.generation ?? 1),
           pods,
           ...(fleetEntries ? { fleet: fleetEntries } : {}),
           maxFailedNodes: valid.spec.rollout.maxFailedNodes ?? valid.spec.daemonSet.maxUnavailable,

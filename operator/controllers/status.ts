@@ -8,6 +8,8 @@ import { progressingVerdict, type RolloutPlan } from './rollout.ts';
 
 export interface DaemonSetObservation {
   generation?: number;
+  /** Real DaemonSets carry their generation here. */
+  metadata?: { generation?: number };
   status?: {
     observedGeneration?: number;
     desiredNumberScheduled?: number;
@@ -42,7 +44,7 @@ type Verdict = { status: 'True' | 'False' | 'Unknown'; reason: string; message: 
 function rollout(ds: DaemonSetObservation | undefined) {
   const s = ds?.status ?? {};
   const desired = s.desiredNumberScheduled ?? 0;
-  const observedCurrent = ds !== undefined && (s.observedGeneration ?? 0) >= (ds.generation ?? 1);
+  const observedCurrent = ds !== undefined && (s.observedGeneration ?? 0) >= (ds.generation ?? ds.metadata?.generation ?? 1);
   return {
     desired,
     ready: s.numberReady ?? 0,

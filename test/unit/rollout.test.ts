@@ -26,6 +26,7 @@ const base = (over: Partial<RolloutInput> = {}): RolloutInput => ({
   liveRevision: 'new',
   previous: { currentRevision: 'old', state: 'RolloutComplete', updated: 3, converged: 3, failed: 0 },
   desiredNodes: 3,
+  daemonSetObserved: true,
   pods: [pod('n1', 'new', false), pod('n2', 'old', true), pod('n3', 'old', true)],
   maxFailedNodes: 1,
   ...over,
@@ -99,6 +100,12 @@ test('events mark start, halt and completion, once each', () => {
   assert.deepEqual(rolloutEvents(started.status, halted.status, halted, 3).map((e) => [e.type, e.reason]), [['Warning', 'RolloutHalted']]);
   const done = planRollout(base({ previous: started.status, pods: [pod('n1', 'new', true), pod('n2', 'new', true), pod('n3', 'new', true)] }));
   assert.deepEqual(rolloutEvents(started.status, done.status, done, 3).map((e) => e.reason), ['RolloutComplete']);
+});
+
+test('counts of a DaemonSet its controller has not seen yet (0 desired) are no completed rollout', () => {
+  assert.equal(planRollout(base({ liveRevision: undefined, desiredNodes: 0, daemonSetObserved: false, pods: [] })).status?.state, 'RollingOut');
+  assert.equal(planRollout(base({ desiredNodes: 0, daemonSetObserved: false, pods: [] })).status?.state, 'RollingOut');
+  assert.equal(planRollout(base({ desiredNodes: 0, daemonSetObserved: true, pods: [] })).status?.state, 'RolloutComplete', 'no node selected: nothing to roll out');
 });
 
 test('int-or-percent thresholds scale like maxUnavailable (rounded up)', () => {

@@ -104,3 +104,8 @@ test('Ready summarises the fleet: pods ready, installed = registered = desired, 
   assert.equal(cond(halted, 'Ready')?.reason, 'Halted');
   assert.equal(halted.rollout?.state, 'Halted');
 });
+
+test('a real DaemonSet (generation in metadata) whose controller has not seen its latest generation is still rolling out', () => {
+  const real = { metadata: { generation: 3 }, status: { observedGeneration: 2, desiredNumberScheduled: 2, updatedNumberScheduled: 2, numberAvailable: 2, numberReady: 2 } };
+  assert.equal(cond(computeStatus({ generation: 1, previous: undefined, now: 'T', daemonSet: real }), 'Progressing')?.status, 'True');
+});
