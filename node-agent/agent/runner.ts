@@ -71,6 +71,9 @@ export class NodeAgentRunner {
   }
 
   private async reloadConfig(): Promise<void> {
+    // The pod's revision is immutable: once read, it is this process's configuration for good. A new revision
+    // comes as a new pod (the DaemonSet's rolling update), never as a file changing under this one.
+    if (this.config) return;
     const read = await readConfigFile(this.opts.configFile);
     if (!read.ok) {
       this.configError = read.error;
