@@ -8,7 +8,6 @@ import {
   FLEET_CA_DIR,
   FLEET_TOKEN_DIR,
   HOST_COMMAND_MAX_SECONDS,
-  HOST_ROOT,
   NODE_AGENT_CONFIG_DIR,
   NODE_AGENT_CONFIG_FILE,
   NODE_AGENT_METRICS_PORT,
@@ -35,8 +34,6 @@ function resources(spec: { requests?: Record<string, string | number>; limits?: 
 
 function volumes({ config }: OwnedInput, configMapName: string): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const list: V1Volume[] = [
-    // Read-only: host changes go through the Host port (nsenter into PID 1), never through this mount.
-    { name: 'host-root', hostPath: { path: '/', type: 'Directory' } },
     { name: 'config', configMap: { name: configMapName } },
     {
       name: 'fleet-token',
@@ -47,7 +44,6 @@ function volumes({ config }: OwnedInput, configMapName: string): { volumes: V1Vo
     { name: 'fleet-ca', configMap: { name: FLEET_CA_CONFIGMAP, optional: true } },
   ];
   const mounts: V1VolumeMount[] = [
-    { name: 'host-root', mountPath: HOST_ROOT, readOnly: true, mountPropagation: 'HostToContainer' },
     { name: 'config', mountPath: NODE_AGENT_CONFIG_DIR, readOnly: true },
     { name: 'fleet-token', mountPath: FLEET_TOKEN_DIR, readOnly: true },
     { name: 'tmp', mountPath: '/tmp' },
@@ -117,7 +113,6 @@ export function buildDaemonSet(input: OwnedInput, revision: string): V1DaemonSet
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 { name: 'REVISION', valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${ANNOTATION_REVISION}']` } } },
                 { name: 'CONFIG_FILE', value: `${NODE_AGENT_CONFIG_DIR}/${NODE_AGENT_CONFIG_FILE}` },
-                { name: 'HOST_ROOT', value: HOST_ROOT },
                 { name: 'FLEET_TOKEN_FILE', value: `${FLEET_TOKEN_DIR}/token` },
                 ...(context.fleetEndpoint
                   ? [

@@ -76,11 +76,13 @@ export interface BuildStandInOptions {
   version: string;
   /** where the .deb goes (created if missing) */
   outDir: string;
+  /** MiB of incompressible padding, so the package is as large as the real one (~30 MB); default 0 */
+  padMiB?: number;
 }
 
 /** Builds amazon-ssm-agent_<version>-1_<arch>.deb (the stand-in) with dpkg-deb and returns its path. */
 export async function buildStandInDeb(opts: BuildStandInOptions): Promise<string> {
-  const out = await mustExec('bash', [BUILD_SCRIPT, opts.version, opts.outDir]);
+  const out = await mustExec('bash', [BUILD_SCRIPT, opts.version, opts.outDir, String(opts.padMiB ?? 0)]);
   const path = out.trim().split('\n').pop() ?? '';
   if (!path.endsWith('.deb')) throw new Error(`${BUILD_SCRIPT} printed no .deb path: ${out}`);
   return path;
