@@ -123,3 +123,20 @@ test('revisions are kept while a pod uses them, plus the current and the previou
   assert.equal(kept(cm('c0')), false);
   assert.equal(kept({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'x', labels: { 'ssmagent.io/revision': 'c1' } } }), false, 'only revision ConfigMaps');
 });
+
+test('referenced Secrets are kept as digests only, and their events reach the configs that reference them', async () => {
+  const { configsReferencing, digestOnly, trimPod } = await import('../../operator/manager/event-routing.ts');
+  const { sampleConfig } = await import('../fixtures/configs.ts');
+  const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'proxy', namespace: 'ns', resourceVersion: '7' }, data: { httpsProxy: 'aHR0cDovL3U6cEBwOjMxMjg=' } };
+  const kept = digestOnly(secret);
+  assert.ok(!JSON.stringify(kept).includes('aHR0cDovL3U6cEBwOjMxMjg='), 'the data is not cached');
+  assert.match(kept.digest, /^[0-9a-f]{16}$/);
+  assert.notEqual(kept.digest, digestOnly({ ...secret, data: { httpsProxy: 'b3RoZXI=' } }).digest);
+  const configs = [sampleConfig('a', { proxy: { secretRef: { name: 'proxy' } } }), sampleConfig('b'), sampleConfig('c', { agent: { version: 'latest', verify: 'Signature', selfUpdate: false, existingInstall: 'Adopt', source: { signingKeys: { configMap: 'keys', key: 'keys.asc' } } } })];
+  assert.deepEqual(configsReferencing(configs, 'Secret', 'proxy'), ['a']);
+  assert.deepEqual(configsReferencing(configs, 'ConfigMap', 'keys'), ['c']);
+  assert.deepEqual(configsReferencing(configs, 'Secret', 'keys'), []);
+  const pod = trimPod({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', annotations: { 'ssmagent.io/revision': 'r1', other: 'x' } }, spec: { nodeName: 'n1' }, status: { conditions: [{ type: 'Ready', status: 'True' }, { type: 'PodScheduled', status: 'True' }] } } as never);
+  assert.deepEqual(pod.metadata?.annotations, { 'ssmagent.io/revision': 'r1' });
+  assert.deepEqual(pod.status?.conditions, [{ type: 'Ready', status: 'True' }]);
+});
