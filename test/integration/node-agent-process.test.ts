@@ -2,7 +2,7 @@
 // not applied: a new revision is a new pod), it is ready (/readyz) only when its host converged, with the step
 // and reason when not, and SIGTERM during a dpkg lets the package manager finish before it exits.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePort } from '../harness/control-plane.ts';
@@ -111,4 +111,16 @@ test('SIGTERM during dpkg: the package manager finishes, the node agent exits 0,
   assert.match(await nodeAgentMetrics(port), /^ssm_node_agent_step_status\{step="install",status="ok"\} 1$/m, 'nothing left to install');
   await next.stop(15_000);
   assert.equal((await next.exited).code, 0);
+});
+
+test('a dpkg cut short anyway (the package unpacked, not configured) is repaired by the next node agent', async () => {
+  // What a dpkg -i killed after its unpack phase leaves behind.
+  await sys.host.writeFileAtomic('/root/interrupted.deb', readFileSync(fixture.debPath(V2)), 0o644);
+  const unpack = await sys.host.run(['dpkg', '--unpack', '/root/interrupted.deb']);
+  assert.equal(unpack.code, 0, unpack.stderr);
+  assert.match((await sys.host.run(['dpkg-query', '-W', '-f=${db:Status-Abbrev}', 'amazon-ssm-agent'])).stdout, /^iU/, 'unpacked, not configured');
+  const repaired = start('node-agent-repair', join(configDir, 'v2.json'));
+  await waitFor('ready again', async () => ((await readyz().catch(() => undefined))?.status === 200 ? true : undefined), 90_000, 200);
+  assert.equal((await sys.host.run(['dpkg-query', '-W', '-f=${Version} ${db:Status-Abbrev}', 'amazon-ssm-agent'])).stdout.trim(), `${V2}-1 ii`);
+  await repaired.stop(15_000);
 });
