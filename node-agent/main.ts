@@ -3,12 +3,14 @@
 // /healthz and /metrics. Host access goes through nsenter into HOST_PID (PID 1 of the node).
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HOST_COMMAND_MAX_SECONDS } from '../operator/api/node-agent-config.ts';
 import { startHttpServer } from '../operator/observability/http-server.ts';
 import { createLogger } from '../operator/observability/logger.ts';
 import { HostConverger } from './agent/pass.ts';
 import { hostCaBundle } from './agent/host-ca-bundle.ts';
 import { createNodeAgentMetrics } from './agent/metrics.ts';
 import { NodeAgentRunner } from './agent/runner.ts';
+import { readinessText } from './agent/readiness.ts';
 import { NsenterHost } from './host/nsenter-host.ts';
 import { createAgentPackages } from './package/agent-packages.ts';
 import { probeAll } from './probes/probe-all.ts';
@@ -80,7 +82,7 @@ const runner = new NodeAgentRunner({
   metrics,
   log: log.child({ node: settings.nodeName }),
   passIntervalMs: settings.passIntervalMs,
-  onPass: (report, config) => fleetFor(config.configName)?.update(stateFromPass(report)),
+  onPass: (report, config) => fleetFor(config.configName)?.update(stateFromPass(report, settings.revision)),
   probe: async (config) => {
     const results = await probeAll(config, probeCaFile ? { caFile: probeCaFile } : {});
     probeMetrics.update(results);
@@ -93,7 +95,11 @@ const server = await startHttpServer({
   port: settings.metricsPort,
   registry: metrics.registry,
   live: () => (runner.healthy() ? { ok: true, detail: 'ok' } : { ok: false, detail: 'the host pass is stuck' }),
-  ready: () => ({ ok: true, detail: 'ok' }),
+  // Ready = this host converged to this pod's revision: the DaemonSet's rolling update waits for it.
+  ready: () => {
+    const r = runner.readiness();
+    return { ok: r.ready, detail: readinessText(r, settings.revision) };
+  },
 });
 log.info({ port: settings.metricsPort, hostPid: settings.hostPid }, 'node agent started');
 runner.start();
@@ -101,7 +107,9 @@ runner.start();
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 20_000);
+    // The step running finishes (a dpkg, rpm or register is never cut in half) and no further one starts; the
+    // pods' terminationGracePeriodSeconds covers this (HOST_COMMAND_MAX_SECONDS + 30).
+    const force = setTimeout(() => process.exit(1), (HOST_COMMAND_MAX_SECONDS + 20) * 1000);
     force.unref();
     void Promise.all([runner.stop(), fleet?.stop()]).then(() => server.close(() => process.exit(0)));
   });

@@ -9,6 +9,8 @@ export interface NodeAgentSettings {
   metricsPort: number;
   passIntervalMs: number;
   imdsEndpoint: string;
+  /** The revision of this pod's configuration (the pod's ssmagent.io/revision annotation, via the downward API). */
+  revision?: string;
   /** Extra CA bundle for the probes (a corporate TLS-inspecting proxy's CA). */
   probeCaFile?: string;
 }
@@ -30,6 +32,8 @@ export function readNodeAgentSettings(env: Record<string, string | undefined>): 
     passIntervalMs: int('PASS_INTERVAL_SECONDS', 300) * 1000,
     imdsEndpoint: env.IMDS_ENDPOINT || 'http://169.254.169.254',
     ...(env.PROBE_CA_FILE ? { probeCaFile: env.PROBE_CA_FILE } : {}),
+    // Only a revision-shaped value: it is echoed in /readyz and reported to the operator.
+    ...(env.REVISION && /^[0-9a-f]{1,64}$/.test(env.REVISION) ? { revision: env.REVISION } : {}),
   };
   return errors.length > 0 ? { ok: false, errors } : { ok: true, settings };
 }

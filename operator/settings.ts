@@ -25,6 +25,8 @@ export interface OperatorSettings {
   ssmEndpoint?: string;
   /** How often each config's activation and managed instances are checked with Systems Manager. */
   ssmSyncIntervalMs: number;
+  /** How often the operator looks up what `latest` stands for (LATEST_VERSION_INTERVAL_SECONDS, default 1 h). */
+  latestVersionIntervalMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -68,6 +70,7 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
     ...(env.FLEET_ADVERTISE_ADDRESS ? { fleetAdvertiseAddress: env.FLEET_ADVERTISE_ADDRESS } : {}),
     ...(env.SSM_ENDPOINT ? { ssmEndpoint: env.SSM_ENDPOINT } : {}),
     ssmSyncIntervalMs: positiveNumber(env, 'SSM_SYNC_INTERVAL_SECONDS', 300, errors) * 1000,
+    latestVersionIntervalMs: positiveNumber(env, 'LATEST_VERSION_INTERVAL_SECONDS', 3600, errors) * 1000,
   };
   if (settings.renewDeadlineMs >= settings.leaseDurationMs) errors.push('RENEW_DEADLINE_SECONDS must be less than LEASE_DURATION_SECONDS');
   return errors.length > 0 ? { ok: false, errors } : { ok: true, settings };

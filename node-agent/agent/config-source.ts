@@ -1,9 +1,7 @@
-// The configuration rendered by the operator, read from the mounted ConfigMap file. A change is noticed without
-// a restart (ConfigMap volumes swap a symlink in the directory, so the directory is watched); an invalid file
-// keeps the last good configuration.
-import { watch, type FSWatcher } from 'node:fs';
+// The configuration rendered by the operator, read from the mounted revision ConfigMap. The ConfigMap is
+// immutable and named by its content hash: this pod applies only its own revision, and a new revision arrives
+// as a new pod through the DaemonSet's rolling update, never as a file changing under a running agent.
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { parseNodeAgentConfig, type NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
 
 export type ConfigRead = { ok: true; config: NodeAgentConfig; text: string } | { ok: false; error: string };
@@ -17,15 +15,4 @@ export async function readConfigFile(path: string): Promise<ConfigRead> {
   }
   const parsed = parseNodeAgentConfig(text);
   return parsed.ok ? { ok: true, config: parsed.config, text } : { ok: false, error: `${path} is invalid: ${parsed.error}` };
-}
-
-/** Calls `onChange` (debounced) when anything in the file's directory changes. */
-export function watchConfigDir(path: string, onChange: () => void, debounceMs = 500): FSWatcher {
-  let timer: NodeJS.Timeout | undefined;
-  const watcher = watch(dirname(path), { persistent: false }, () => {
-    clearTimeout(timer);
-    timer = setTimeout(onChange, debounceMs);
-  });
-  watcher.on('error', () => undefined);
-  return watcher;
 }

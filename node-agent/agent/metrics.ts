@@ -3,6 +3,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { collectProcessMetrics } from '../../operator/observability/process-metrics.ts';
 import type { PassReport } from './pass.ts';
+import type { Readiness } from './readiness.ts';
 
 export function createNodeAgentMetrics(registry = new Registry()) {
   collectProcessMetrics(registry, 'ssm_node_agent_process_');
@@ -41,6 +42,13 @@ export function createNodeAgentMetrics(registry = new Registry()) {
       registers: [registry],
     }),
     lastPass: new Gauge({ name: 'ssm_node_agent_last_pass_timestamp_seconds', help: 'When the last pass over the host finished.', registers: [registry] }),
+    converged: new Gauge({ name: 'ssm_node_agent_converged', help: '1 when the last pass converged the host to this pod\'s revision (the pod is ready).', registers: [registry] }),
+    notConverged: new Gauge({
+      name: 'ssm_node_agent_not_converged',
+      help: '1 for the step and reason that keep the host from converging (the pod unready); no series when converged.',
+      labelNames: ['step', 'reason'] as const,
+      registers: [registry],
+    }),
     configValid: new Gauge({ name: 'ssm_node_agent_config_valid', help: '1 when the configuration rendered by the operator was read and is valid.', registers: [registry] }),
   };
   return m;
@@ -78,4 +86,10 @@ export function recordPass(m: NodeAgentMetrics, report: PassReport, registration
     m.healthy.remove();
   }
   m.lastPass.set(report.at.getTime() / 1000);
+}
+
+export function recordReadiness(m: NodeAgentMetrics, r: Readiness): void {
+  m.converged.set(r.ready ? 1 : 0);
+  m.notConverged.reset();
+  if (!r.ready) m.notConverged.set({ step: r.step, reason: r.reason }, 1);
 }

@@ -43,7 +43,8 @@ export class HostConverger {
     this.register = createRegisterStep(deps.registerBackoff);
   }
 
-  async pass(config: NodeAgentConfig): Promise<PassReport> {
+  /** One pass; once `stopping` is aborted no further step starts (the one running finishes: graceful termination). */
+  async pass(config: NodeAgentConfig, stopping?: AbortSignal): Promise<PassReport> {
     const { host } = this.deps;
     const at = new Date();
     let facts: HostFacts;
@@ -55,10 +56,16 @@ export class HostConverger {
     if (facts.unsupported) {
       return { at, facts, outcomes: [{ step: 'detect', status: 'unsupported', reason: facts.unsupported.reason, message: facts.unsupported.message }] };
     }
-    const ctx: StepContext = { host, config, facts, readSecret: this.deps.readSecret, now: this.deps.now ?? Date.now };
+    const ctx: StepContext = { host, config, facts, readSecret: this.deps.readSecret, now: this.deps.now ?? Date.now, ...(stopping ? { stopping } : {}) };
     const steps = config.action === 'Uninstall' ? [uninstallStep] : [this.install, configureStep, ssmUserStep, this.register];
     const outcomes: StepOutcome[] = [{ step: 'detect', status: 'ok' }];
-    for (const step of steps) outcomes.push(await runStep(step, ctx));
+    for (const step of steps) {
+      if (stopping?.aborted) {
+        outcomes.push({ step: step.name, status: 'skipped', reason: 'Stopping', message: 'the node agent is stopping' });
+        continue;
+      }
+      outcomes.push(await runStep(step, ctx));
+    }
     let observation: AgentObservation | undefined;
     try {
       observation = await observeAgent(host, facts);

@@ -1,11 +1,11 @@
-// The node agent's loop: a pass over the host on an interval and whenever the configuration changes, and the
-// connectivity probes on their own interval. One pass at a time; nothing here knows whether it runs in a test.
-import type { FSWatcher } from 'node:fs';
+// The node agent's loop: a pass over the host on an interval (and when asked), and the connectivity probes on
+// their own interval. One pass at a time; nothing here knows whether it runs in a test.
 import type { Logger } from 'pino';
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
-import { readConfigFile, watchConfigDir } from './config-source.ts';
-import { recordPass, type NodeAgentMetrics } from './metrics.ts';
+import { readConfigFile } from './config-source.ts';
+import { recordPass, recordReadiness, type NodeAgentMetrics } from './metrics.ts';
 import type { HostConverger, PassReport } from './pass.ts';
+import { convergence, type Readiness } from './readiness.ts';
 
 export interface RunnerOptions {
   configFile: string;
@@ -23,12 +23,13 @@ export class NodeAgentRunner {
   private readonly opts: RunnerOptions;
   private config?: NodeAgentConfig;
   private configText?: string;
+  private configError?: string;
   private stopped = false;
+  private readonly stopping = new AbortController();
   private wake?: () => void;
   private pending = true;
   private loop?: Promise<void>;
   private probeTimer?: NodeJS.Timeout;
-  private watcher?: FSWatcher;
   lastPass?: PassReport;
   private lastLoopAt = Date.now();
 
@@ -37,7 +38,6 @@ export class NodeAgentRunner {
   }
 
   start(): void {
-    this.watcher = watchConfigDir(this.opts.configFile, () => this.trigger());
     this.loop = this.run();
   }
 
@@ -52,6 +52,11 @@ export class NodeAgentRunner {
     this.scheduleProbes(0);
   }
 
+  /** Ready: the last pass converged the host to this pod's revision (see readiness.ts). */
+  readiness(): Readiness {
+    return convergence(this.lastPass, this.config, this.configError);
+  }
+
   /** Alive: the loop has come round recently (a hung host command would stop it). */
   healthy(): boolean {
     return Date.now() - this.lastLoopAt < this.opts.passIntervalMs * 3 + 600_000;
@@ -59,20 +64,26 @@ export class NodeAgentRunner {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.watcher?.close();
+    this.stopping.abort();
     clearTimeout(this.probeTimer);
     this.wake?.();
     await this.loop;
   }
 
   private async reloadConfig(): Promise<void> {
+    // The pod's revision is immutable: once read, it is this process's configuration for good. A new revision
+    // comes as a new pod (the DaemonSet's rolling update), never as a file changing under this one.
+    if (this.config) return;
     const read = await readConfigFile(this.opts.configFile);
     if (!read.ok) {
+      this.configError = read.error;
       this.opts.metrics.configValid.set(0);
+      recordReadiness(this.opts.metrics, this.readiness());
       this.opts.log.error({ err: read.error }, this.config ? 'invalid configuration; keeping the last good one' : 'no valid configuration yet');
       return;
     }
     this.opts.metrics.configValid.set(1);
+    this.configError = undefined;
     if (read.text === this.configText) return;
     const first = !this.config;
     this.config = read.config;
@@ -118,9 +129,12 @@ export class NodeAgentRunner {
   }
 
   private async passOnce(config: NodeAgentConfig): Promise<void> {
-    const report = await this.opts.converger.pass(config);
+    const report = await this.opts.converger.pass(config, this.stopping.signal);
     this.lastPass = report;
     recordPass(this.opts.metrics, report, config.registration.mode);
+    const readiness = this.readiness();
+    recordReadiness(this.opts.metrics, readiness);
+    if (!readiness.ready) this.opts.log.warn({ step: readiness.step, reason: readiness.reason, err: readiness.message }, 'host not converged: the pod stays unready');
     for (const o of report.outcomes) {
       if (o.status === 'changed') this.opts.log.info({ step: o.step, change: o.message }, 'host step changed the host');
       else if (o.status === 'failed' || o.status === 'unsupported') this.opts.log.warn({ step: o.step, reason: o.reason, err: o.message }, `host step ${o.status}`);

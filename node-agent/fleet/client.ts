@@ -78,7 +78,7 @@ const asToken = (s: string) => s.replace(TOKEN_CHARS, '_').slice(0, 64) || '_';
 const short = (s: string | undefined) => (s === undefined ? undefined : s.slice(0, 256));
 
 /** The sections a host pass reports: facts, step outcomes, observation, and its timestamp. */
-export function stateFromPass(report: PassReport): NodeState {
+export function stateFromPass(report: PassReport, revision?: string): NodeState {
   const f = report.facts;
   const instance = report.observation?.registration ?? f.registration ?? f.ec2;
   return {
@@ -91,6 +91,7 @@ export function stateFromPass(report: PassReport): NodeState {
       ec2: f.ec2 !== undefined,
       ...(f.installedVersion ? { installedVersion: short(f.installedVersion) } : {}),
       ...(f.desiredVersion ? { desiredVersion: short(f.desiredVersion) } : {}),
+      ...(revision ? { revision } : {}),
     },
     steps: report.outcomes.slice(0, MAX_STEPS).map((o) => ({
       step: asToken(o.step),

@@ -43,7 +43,8 @@ export class NsenterHost implements Host {
       const child = spawn(this.nsenter, args, {
         env: { PATH: HOST_PATH, LANG: 'C.UTF-8', ...opts.env },
         stdio: ['pipe', 'pipe', 'pipe'],
-        // its own process group, so that a timeout kills everything the command started
+        // Its own process group: a timeout kills everything the command started, and a signal meant for the node
+        // agent's group (SIGTERM, Ctrl-C) does not cut a dpkg or a register in half (the node agent waits for it).
         detached: true,
       });
       const out: Buffer[] = [];

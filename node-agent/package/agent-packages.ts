@@ -48,7 +48,7 @@ export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPacka
       return r.version;
     },
 
-    async fetch(config: NodeAgentConfig, facts: HostFacts, version: string): Promise<FetchResult> {
+    async fetch(config: NodeAgentConfig, facts: HostFacts, version: string, signal?: AbortSignal): Promise<FetchResult> {
       if (!facts.arch) return { ok: false, reason: 'UnsupportedArchitecture', message: 'the host architecture is not amd64 or arm64 (or was not detected)' };
       const r = await fetchVerifiedPackage({
         region: config.region,
@@ -62,6 +62,7 @@ export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPacka
         ...(config.agent.sha256 ? { sha256: config.agent.sha256 } : {}),
         ...(opts.workDir ? { workDir: opts.workDir } : {}),
         ...(opts.env ? { env: opts.env } : {}),
+        ...(signal ? { signal } : {}),
       });
       if (!r.ok) return { ok: false, reason: r.reason, message: r.message };
       for (const w of r.warnings) opts.onWarning?.(w);

@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { connect as tlsConnect } from 'node:tls';
 import { bypassesProxy } from '../probes/no-proxy.ts';
 import { parseProxyUrl, type ProxyServer } from '../probes/proxy-url.ts';
-import { redactUrl } from './redact-url.ts';
+import { redactUrl } from '../../operator/api/redact-url.ts';
 import { openTunnel, TunnelError } from './tunnel.ts';
 
 export interface ProxySettings {

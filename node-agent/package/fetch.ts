@@ -9,7 +9,7 @@ import type { PublicKey } from 'openpgp';
 import { downloadToFile, type DownloadFailure, type DownloadOptions, type ProxySettings } from './download.ts';
 import { resolveLatestVersion } from './latest-version.ts';
 import { loadSigningKeys } from './signing-keys.ts';
-import { packageUrls, PACKAGE_FILE_NAME, type PackageArch, type PackageFormat, type PackageUrls } from './urls.ts';
+import { packageUrls, PACKAGE_FILE_NAME, type PackageArch, type PackageFormat, type PackageUrls } from '../../operator/api/package-urls.ts';
 import { normalizeSha256, sha256File, verifyDetachedSignature } from './verify.ts';
 
 export type VerifyMode = 'Signature' | 'Checksum' | 'None';

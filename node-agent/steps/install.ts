@@ -2,7 +2,7 @@
 // a failed download or a bad signature leaves the host exactly as it was.
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import { HOST_COMMAND_MAX_SECONDS, type NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
 import { backoffDelay } from '../../operator/runtime/backoff.ts';
 import type { Host } from '../host/host.ts';
 import type { HostFacts } from './facts.ts';
@@ -16,7 +16,8 @@ export type FetchResult = { ok: true; path: string; cleanup(): Promise<void> } |
 export interface AgentPackages {
   /** The version "latest" stands for now. */
   latestVersion(config: NodeAgentConfig, facts: HostFacts): Promise<string>;
-  fetch(config: NodeAgentConfig, facts: HostFacts, version: string): Promise<FetchResult>;
+  /** `signal`: the node agent is stopping; a download in flight is abandoned (nothing was installed yet). */
+  fetch(config: NodeAgentConfig, facts: HostFacts, version: string, signal?: AbortSignal): Promise<FetchResult>;
 }
 
 /** The version marker tells an install this operator made from one baked into the node image (Replace). */
@@ -100,8 +101,8 @@ export function createInstallStep(packages: AgentPackages, opts: InstallStepOpti
     await files.place(localPath, host.hostPath(onHost));
     try {
       if (ctx.facts.snapAgent) await must(host, ['snap', 'remove', 'amazon-ssm-agent'], 'SnapRemoveFailed');
-      if (format === 'deb') await must(host, ['dpkg', '-i', onHost], 'InstallFailed', { timeoutMs: 300_000 });
-      else await must(host, ['rpm', '-U', '--oldpackage', '--replacepkgs', onHost], 'InstallFailed', { timeoutMs: 300_000 });
+      if (format === 'deb') await must(host, ['dpkg', '-i', onHost], 'InstallFailed', { timeoutMs: HOST_COMMAND_MAX_SECONDS * 1000 });
+      else await must(host, ['rpm', '-U', '--oldpackage', '--replacepkgs', onHost], 'InstallFailed', { timeoutMs: HOST_COMMAND_MAX_SECONDS * 1000 });
     } finally {
       await files.remove(host.hostPath(onHost));
     }
@@ -126,9 +127,11 @@ export function createInstallStep(packages: AgentPackages, opts: InstallStepOpti
       const p = await plan(ctx);
       if (p.action === 'none') return;
       try {
-        const fetched = await packages.fetch(ctx.config, ctx.facts, p.version);
+        const fetched = await packages.fetch(ctx.config, ctx.facts, p.version, ctx.stopping);
         if (!fetched.ok) throw new StepError(fetched.reason, fetched.message);
         try {
+          // Stopping: leave the host as it is rather than start a dpkg the pod might not see finish.
+          if (ctx.stopping?.aborted) throw new StepError('Stopping', 'the node agent is stopping; the install waits for the next pod');
           await install(ctx.host, ctx, fetched.path, p.version);
         } finally {
           await fetched.cleanup();
@@ -140,6 +143,8 @@ export function createInstallStep(packages: AgentPackages, opts: InstallStepOpti
         failures = 0;
         last = undefined;
       } catch (err) {
+        // A stop is not a failure of the host: no backoff for the next pod.
+        if (err instanceof StepError && err.reason === 'Stopping') throw err;
         failures++;
         nextAttemptAt = ctx.now() + backoffDelay(failures, opts.baseDelayMs ?? 30_000, opts.maxDelayMs ?? 30 * 60_000);
         last = err instanceof StepError ? err : new StepError('InstallFailed', err instanceof Error ? err.message : String(err));

@@ -21,6 +21,8 @@ export interface StepContext {
   /** Reads a file mounted into the node agent's own container (Secrets); undefined when absent. */
   readSecret(dir: string, key: string): Promise<string | undefined>;
   now(): number;
+  /** Aborted when the node agent is stopping: a step may give up work that has not touched the host yet. */
+  stopping?: AbortSignal;
 }
 
 /** What check() found: nothing to do, something to do (with a description), or a reason it cannot run. */

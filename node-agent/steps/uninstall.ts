@@ -4,6 +4,7 @@
 // node agent wrote (/etc/amazon/ssm), the agent's logs (/var/log/amazon/ssm: they name the managed instance and
 // what ran on the host; ship them elsewhere first if you keep them), the sudoers rule that exists for the agent,
 // the proxy drop-in and the node agent's own state (/var/lib/ssm-node-agent).
+import { HOST_COMMAND_MAX_SECONDS } from '../../operator/api/node-agent-config.ts';
 import type { Host } from '../host/host.ts';
 import type { HostFacts } from './facts.ts';
 import { installedAgentVersion } from './installed-version.ts';
@@ -37,8 +38,8 @@ export const uninstallStep: Step = {
     const unit = agentUnit(facts.snapAgent);
     await host.run(['systemctl', 'disable', '--now', unit]);
     if (facts.snapAgent) await must(host, ['snap', 'remove', 'amazon-ssm-agent'], 'UninstallFailed');
-    else if (facts.packageManager === 'dpkg') await must(host, ['dpkg', '--purge', 'amazon-ssm-agent'], 'UninstallFailed', { timeoutMs: 300_000 });
-    else if (facts.packageManager === 'rpm') await must(host, ['rpm', '-e', 'amazon-ssm-agent'], 'UninstallFailed', { timeoutMs: 300_000 });
+    else if (facts.packageManager === 'dpkg') await must(host, ['dpkg', '--purge', 'amazon-ssm-agent'], 'UninstallFailed', { timeoutMs: HOST_COMMAND_MAX_SECONDS * 1000 });
+    else if (facts.packageManager === 'rpm') await must(host, ['rpm', '-e', 'amazon-ssm-agent'], 'UninstallFailed', { timeoutMs: HOST_COMMAND_MAX_SECONDS * 1000 });
     for (const path of LEFTOVERS(unit)) await host.removeFile(path);
     // The registration and the instance's key pair live in /var/lib/amazon/ssm: without them the host cannot act
     // as the old mi-.

@@ -53,7 +53,10 @@ export function buildCrd(): { [key: string]: JsonValue } {
             { name: 'Desired', type: 'integer', jsonPath: '.status.nodes.desired' },
             { name: 'Registered', type: 'integer', jsonPath: '.status.nodes.registered' },
             { name: 'Online', type: 'integer', jsonPath: '.status.nodes.online' },
-            { name: 'Version', type: 'string', jsonPath: '.spec.agent.version' },
+            // What runs (the most common installed version), not the spec's "latest".
+            { name: 'Version', type: 'string', jsonPath: '.status.agentVersions[0].version' },
+            { name: 'Resolved', type: 'string', jsonPath: '.status.agent.resolvedVersion' },
+            { name: 'Rollout', type: 'string', jsonPath: '.status.rollout.state' },
             { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
             { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1 },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },

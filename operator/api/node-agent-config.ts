@@ -14,6 +14,8 @@ export const FLEET_CA_DIR = '/etc/ssm-node-agent-fleet-ca';
 export const SIGNING_KEYS_DIR = '/etc/ssm-node-agent-signing-keys';
 export const SIGNING_KEYS_FILE = 'keys.asc';
 export const NODE_AGENT_METRICS_PORT = 9464;
+/** The longest a host command may run (dpkg, rpm, register): its timeout, and what the pods' grace period covers. */
+export const HOST_COMMAND_MAX_SECONDS = 300;
 
 const Str = Type.String();
 

@@ -283,6 +283,28 @@ export const DaemonSetOptions = Type.Object(
   { description: 'How the node-agent DaemonSet runs.' },
 );
 
+const NodeCount = (description: string) =>
+  IntOrString({
+    description,
+    ...cel({ rule: "type(self) == int ? self >= 0 : self.matches('^([0-9]|[1-9][0-9]|100)%$')", message: 'must be an integer >= 0 or a percentage from 0% to 100%' }),
+  });
+
+export const RolloutOptions = Type.Object(
+  {
+    paused: Type.Boolean({
+      default: false,
+      description:
+        'Stop every change from reaching hosts: the node-agent DaemonSet stays on the last applied revision (a new node still gets that revision). Set back to false to roll the pending change out.',
+    }),
+    maxFailedNodes: Type.Optional(
+      NodeCount(
+        'Halt the rollout once this many nodes fail on the new revision (a number, or a percentage of the selected nodes rounded up; 0 halts at the first failure). Default: daemonSet.maxUnavailable. A halted rollout moves no further node until the revision changes (a spec or referenced-Secret change).',
+      ),
+    ),
+  },
+  { description: 'How a change of the node-agent configuration (a new revision) rolls out over the nodes.' },
+);
+
 export const SsmAgentConfigSpec = Type.Object(
   {
     region: Type.String({
@@ -304,6 +326,7 @@ export const SsmAgentConfigSpec = Type.Object(
       description: 'When the config is deleted: Retain leaves the agent on the hosts; Uninstall removes it and deregisters the managed instances.',
     }),
     daemonSet: defaulted(DaemonSetOptions),
+    rollout: defaulted(RolloutOptions),
   },
   { description: 'Desired state of the SSM agent on the selected nodes.' },
 );
@@ -338,6 +361,32 @@ export const SsmAgentConfigStatus = Type.Object(
           failing: Type.Optional(count('Nodes whose node agent reports a failing step.')),
         },
         { description: 'Node counts.' },
+      ),
+    ),
+    agent: Type.Optional(
+      Type.Object(
+        {
+          resolvedVersion: Type.Optional(Type.String({ maxLength: 32, description: 'The version the spec\'s agent.version stands for: the pin, or what "latest" resolved to (written into the revision).' })),
+          resolvedAt: Type.Optional(Type.String({ format: 'date-time', description: 'When "latest" was last resolved.' })),
+          message: Type.Optional(Type.String({ maxLength: 1024, description: 'Why "latest" could not be resolved (the fleet stays on the version above meanwhile).' })),
+        },
+        { description: 'The agent version the operator decided on.' },
+      ),
+    ),
+    rollout: Type.Optional(
+      Type.Object(
+        {
+          currentRevision: Type.String({ maxLength: 64, description: 'The revision (content hash) of the configuration the DaemonSet rolls out.' }),
+          previousRevision: Type.Optional(Type.String({ maxLength: 64, description: 'The revision before it.' })),
+          state: StringEnum(['RollingOut', 'RolloutComplete', 'Halted', 'Paused'] as const, { description: 'RollingOut, RolloutComplete, Halted or Paused.' }),
+          updated: count('Nodes whose node-agent pod runs the current revision.'),
+          converged: count('Of those, nodes whose host converged to it (pod ready).'),
+          failed: count('Of those, nodes whose node agent reports a failing step.'),
+          pendingRevision: Type.Optional(Type.String({ maxLength: 64, description: 'While paused: the revision the spec asks for, not rolled out yet.' })),
+          haltedRevision: Type.Optional(Type.String({ maxLength: 64, description: 'The revision that halted: no node moves until the revision changes.' })),
+          haltedGeneration: Type.Optional(Type.Integer({ minimum: 0, description: 'The spec generation the rollout halted at.' })),
+        },
+        { description: 'The rollout of the current revision over the nodes.' },
       ),
     ),
     agentVersions: Type.Optional(Type.Array(Type.Object({ version: Type.String({ description: 'Agent version.' }), count: count('Nodes running it.') }, { description: 'A version and its node count.' }), { maxItems: 64, description: 'Agent versions across the nodes.' })),

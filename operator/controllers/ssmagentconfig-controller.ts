@@ -4,14 +4,23 @@ import type { Logger } from 'pino';
 import { API_VERSION, FINALIZER, GROUP, KIND } from '../api/group.ts';
 import type { SsmAgentConfig, SsmAgentConfigStatus } from '../api/types.ts';
 import { parseSpec } from '../api/validate.ts';
-import { applyAndPrune, deleteObject, objectRef } from '../kube/apply.ts';
+import { applyAndPrune, deleteObject, objectRef, objectsToPrune } from '../kube/apply.ts';
 import { isNotFound, type KubeClient, type KubeObject } from '../kube/client.ts';
 import { errorMessage } from '../kube/informer.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
 import type { BuildContext } from '../manifests/context.ts';
 import { buildDesiredObjects } from '../manifests/desired-objects.ts';
 import { configHash } from '../manifests/config-hash.ts';
-import { FIELD_MANAGER, nodeAgentName } from '../manifests/names.ts';
+import { ANNOTATION_REVISION, FIELD_MANAGER, nodeAgentName } from '../manifests/names.ts';
+import type { OwnedInput } from '../manifests/context.ts';
+import { inputKey, referencedInputs, renderRevision, type InputRef } from '../manifests/revision.ts';
+import { keepRevisions, revisionOf, revisionsToKeep } from './revision-retention.ts';
+import { planRollout, podRevision, rolloutEvents, type PodObservation, type RolloutPlan } from './rollout.ts';
+import { isVersion } from '../api/agent-version.ts';
+import { NODE_AGENT_CONFIG_FILE, parseNodeAgentConfig } from '../api/node-agent-config.ts';
+import type { LatestVersions } from '../versions/latest-versions.ts';
+import { latestRequest, latestSource } from '../versions/latest-request.ts';
+import { LABEL_REVISION } from '../manifests/names.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
 import { findConflict } from './conflicts.ts';
 import type { EventRecorder } from './event-recorder.ts';
@@ -31,7 +40,13 @@ export interface ControllerCaches {
   owned: (configName: string) => KubeObject[];
   /** What the config's node agents reported over the fleet channel; absent when the channel is off. */
   fleet?: (configName: string) => FleetEntry[];
+  /** Digest of a referenced Secret's or ConfigMap's data ('absent' when it does not exist); never the data. */
+  inputDigest?: (ref: InputRef) => string;
+  /** The pods of the config's DaemonSet (by its selector). */
+  pods?: (configName: string) => PodObservation[];
 }
+
+type LiveDaemonSet = KubeObject & DaemonSetObservation & { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } };
 
 /** The desired objects and the live objects' identities and versions: equal fingerprints, nothing to apply. */
 export function applyFingerprint(desired: KubeObject[], live: KubeObject[]): string {
@@ -59,6 +74,7 @@ export class SsmAgentConfigController {
   private readonly events: EventRecorder;
   private readonly metrics: OperatorMetrics;
   private readonly aws: Pick<AwsWiring, 'outcome' | 'finalize'> | undefined;
+  private readonly latest: ConstructorParameters<typeof SsmAgentConfigController>[0]['latest'];
   /** Per config: what was last applied and the resourceVersions it left (see applyFingerprint). */
   private readonly lastApplied = new Map<string, string>();
 
@@ -71,6 +87,8 @@ export class SsmAgentConfigController {
     metrics: OperatorMetrics;
     /** The Systems Manager side (activations, managed instances); absent in tests that do not need it. */
     aws?: Pick<AwsWiring, 'outcome' | 'finalize'>;
+    /** Resolves `latest` for the fleet; absent: the node agents resolve it themselves. */
+    latest?: { versions: Pick<LatestVersions, 'get' | 'forget'>; readProxySecret(name: string): Promise<{ httpsProxy?: string; httpProxy?: string }> };
   }) {
     this.client = deps.client;
     this.caches = deps.caches;
@@ -79,6 +97,7 @@ export class SsmAgentConfigController {
     this.events = deps.events;
     this.metrics = deps.metrics;
     this.aws = deps.aws;
+    this.latest = deps.latest;
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
@@ -102,18 +121,45 @@ export class SsmAgentConfigController {
       return p.ok ? [{ ...c, spec: p.spec }] : [];
     });
     const conflict = findConflict(valid, validConfigs, this.caches.nodes());
+    const existing = this.caches.owned(name);
+    const liveDs = existing.find((o) => o.kind === 'DaemonSet') as LiveDaemonSet | undefined;
+    const liveRevision = liveDs?.spec?.template?.metadata?.annotations?.[ANNOTATION_REVISION];
+    const version = this.agentVersion(valid, runningVersion(existing, liveRevision));
+    const input: OwnedInput = { config: valid, context: this.context, inputs: { digests: this.digests(valid), ...(version.resolved ? { resolvedVersion: version.resolved } : {}) } };
+    const pods = this.caches.pods?.(name) ?? [];
+    const fleetEntries = this.caches.fleet?.(name);
     // A conflicted config owns nothing: its node agents would fight the older config's on the shared nodes.
-    const desired = conflict ? [] : buildDesiredObjects({ config: valid, context: this.context });
+    const plan: RolloutPlan | undefined = conflict
+      ? undefined
+      : planRollout({
+          generation,
+          paused: valid.spec.rollout.paused,
+          desiredRevision: renderRevision(input).revision,
+          liveRevision,
+          previous: config.status?.rollout,
+          desiredNodes: liveDs?.status?.desiredNumberScheduled ?? 0,
+          daemonSetObserved: liveDs !== undefined && (liveDs.status?.observedGeneration ?? 0) >= (liveDs.generation ?? liveDs.metadata?.generation ?? 1),
+          pods,
+          ...(fleetEntries ? { fleet: fleetEntries } : {}),
+          maxFailedNodes: valid.spec.rollout.maxFailedNodes ?? valid.spec.daemonSet.maxUnavailable,
+        });
+    let desired = conflict || !plan ? [] : buildDesiredObjects(input, { halted: plan.halted });
+    // Paused with a change pending: the DaemonSet stays exactly as last applied and the new revision is not made.
+    const frozen = plan !== undefined && !plan.applyDaemonSet;
+    if (frozen) desired = desired.filter((o) => o.kind !== 'DaemonSet' && revisionOf(o) === undefined);
+    const keep = revisionsToKeep({ current: plan?.target ?? '', previous: plan?.status?.previousRevision, podRevisions: pods.flatMap((p) => podRevision(p) ?? []) });
+    const keepRevision = keepRevisions(keep);
+    const keepFn = (o: KubeObject) => keepRevision(o) || (frozen && o.kind === 'DaemonSet');
     let applyError: string | undefined;
     let daemonSet: DaemonSetObservation | undefined;
     try {
-      const existing = this.caches.owned(name);
       // A pass caused by something else (a fleet report, a status change) finds everything as last applied:
-      // nothing is sent. Any change to what we own shows as a new resourceVersion and is applied (drift).
-      const unchanged = this.lastApplied.get(name) === applyFingerprint(desired, existing);
-      const result = unchanged ? { applied: existing, pruned: [] } : await applyAndPrune(this.client, desired, existing);
+      // nothing is sent. Any change to what we own shows as a new resourceVersion and is applied (drift), and a
+      // revision no pod uses any more is pruned.
+      const unchanged = this.lastApplied.get(name) === applyFingerprint(desired, existing) && objectsToPrune(existing, desired, keepFn).length === 0;
+      const result = unchanged ? { applied: existing, pruned: [] } : await applyAndPrune(this.client, desired, existing, keepFn);
       if (!unchanged) this.lastApplied.set(name, applyFingerprint(desired, result.applied));
-      daemonSet = result.applied.find((o) => o.kind === 'DaemonSet') as DaemonSetObservation | undefined;
+      daemonSet = (result.applied.find((o) => o.kind === 'DaemonSet') ?? (frozen ? liveDs : undefined)) as DaemonSetObservation | undefined;
       if (result.pruned.length > 0) this.log.info({ config: name, pruned: result.pruned }, 'pruned objects no longer desired');
       const hadDaemonSet = existing.some((o) => o.kind === 'DaemonSet');
       if (daemonSet && !hadDaemonSet) {
@@ -123,17 +169,48 @@ export class SsmAgentConfigController {
       this.lastApplied.delete(name);
       applyError = errorMessage(err);
     }
-    const fleetEntries = this.caches.fleet?.(name);
     const fleet = fleetEntries && !conflict ? aggregateFleet(fleetEntries, new Set(coveredNodeNames(valid.spec, this.caches.nodes()))) : undefined;
-    let status = computeStatus({ generation, previous: config.status, now, conflict, applyError, daemonSet, fleet });
     // The SSM loop's last outcome (activation, online count); until it has one, what is stored stays.
     const aws = this.aws?.outcome(name);
+    const activation = aws?.activation?.condition ?? config.status?.conditions?.find((c) => c.type === 'ActivationReady');
+    let status = computeStatus({ generation, previous: config.status, now, conflict, applyError, daemonSet, fleet, agent: version.status, ...(plan ? { rollout: plan } : {}), ...(activation ? { activation } : {}) });
     if (aws?.activation) status = withActivationStatus(status, aws.activation, now, generation);
     if (aws?.online !== undefined && status.nodes) status = { ...status, nodes: { ...status.nodes, online: aws.online } };
-    return this.writeStatus(config, status, applyError);
+    const events = plan ? rolloutEvents(config.status?.rollout, status.rollout, plan, status.nodes?.desired ?? 0) : [];
+    const result = await this.writeStatus(config, status, applyError, events);
+    return !result.error && version.requeueAfterMs ? { ...result, requeueAfterMs: version.requeueAfterMs } : result;
   }
 
-  private async writeStatus(config: SsmAgentConfig, status: SsmAgentConfigStatus, error: string | undefined): Promise<ReconcileResult> {
+  /**
+   * The version the revision carries: the pin, or what `latest` resolved to. While `latest` cannot be resolved
+   * the fleet stays on what it runs (`running`); with nothing running yet, the revision says `latest` and the
+   * node agents look it up themselves until the operator can.
+   */
+  private agentVersion(config: SsmAgentConfig, running: string | undefined): { resolved?: string; status: NonNullable<SsmAgentConfigStatus['agent']>; requeueAfterMs?: number } {
+    const pin = config.spec.agent.version;
+    if (pin !== 'latest') return { status: { resolvedVersion: pin } };
+    if (!this.latest) return { status: {} };
+    const { versions, readProxySecret } = this.latest;
+    const secret = config.spec.proxy?.secretRef?.name;
+    const source = latestSource(config, secret ? this.caches.inputDigest?.({ kind: 'Secret', name: secret }) : undefined);
+    const answer = versions.get(config.metadata.name, source, () => latestRequest(source, readProxySecret));
+    const resolved = answer.version ?? running;
+    const message = answer.error
+      ? `${answer.error.slice(0, 800)}; ${resolved ? `the fleet stays on ${resolved}` : 'the node agents look "latest" up themselves meanwhile'}`
+      : undefined;
+    return {
+      ...(resolved ? { resolved } : {}),
+      status: { ...(resolved ? { resolvedVersion: resolved } : {}), ...(answer.resolvedAt ? { resolvedAt: answer.resolvedAt } : {}), ...(message ? { message } : {}) },
+      requeueAfterMs: answer.nextCheckInMs,
+    };
+  }
+
+  /** The digests of the Secrets and ConfigMaps this config's node agents read: they count in the revision. */
+  private digests(config: SsmAgentConfig): Record<string, string> {
+    return Object.fromEntries(referencedInputs(config).map((ref) => [inputKey(ref), this.caches.inputDigest?.(ref) ?? 'unknown']));
+  }
+
+  private async writeStatus(config: SsmAgentConfig, status: SsmAgentConfigStatus, error: string | undefined, extraEvents: { type: 'Normal' | 'Warning'; reason: string; message: string }[] = []): Promise<ReconcileResult> {
     const name = config.metadata.name;
     this.recordMetrics(name, status);
     if (!statusEqual(config.status, status)) {
@@ -142,7 +219,7 @@ export class SsmAgentConfigController {
         contentType: 'application/apply-patch+yaml',
         body: { apiVersion: API_VERSION, kind: KIND, metadata: { name }, status },
       });
-      for (const event of transitionEvents(config.status, status)) await this.events.record(config, event);
+      for (const event of [...extraEvents, ...transitionEvents(config.status, status)]) await this.events.record(config, event);
     }
     return error ? { error } : {};
   }
@@ -192,7 +269,10 @@ export class SsmAgentConfigController {
     const valid: SsmAgentConfig = { ...config, spec: parsed.spec };
     const started = config.metadata.annotations?.[ANNOTATION_UNINSTALL_STARTED];
     if (!started) {
-      await applyAndPrune(this.client, buildDesiredObjects({ config: valid, context: this.context, action: 'Uninstall' }), owned);
+      // The revisions the pods run stay until the pods are gone: a restarting container needs its config volume.
+      const podRevisions = (this.caches.pods?.(name) ?? []).flatMap((p) => podRevision(p) ?? []);
+      const input: OwnedInput = { config: valid, context: this.context, action: 'Uninstall', inputs: { digests: this.digests(valid) } };
+      await applyAndPrune(this.client, buildDesiredObjects(input), owned, keepRevisions(new Set(podRevisions)));
       this.lastApplied.delete(name);
       await this.client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name }), {
         contentType: 'application/merge-patch+json',
@@ -238,10 +318,19 @@ export class SsmAgentConfigController {
 
   private forgetMetrics(name: string): void {
     this.lastApplied.delete(name);
+    this.latest?.versions.forget(name);
     this.metrics.nodes.remove({ config: name });
     this.metrics.activationExpiry.remove({ config: name });
     this.metrics.activationRegistrationsUsed.remove({ config: name });
     this.metrics.activationRegistrationsLimit.remove({ config: name });
     this.metrics.configConditions.remove({ config: name });
   }
+}
+
+/** The agent version the live revision carries (what the fleet runs or rolls out), when it is a pinned one. */
+function runningVersion(owned: KubeObject[], liveRevision: string | undefined): string | undefined {
+  if (!liveRevision) return undefined;
+  const cm = owned.find((o) => o.kind === 'ConfigMap' && o.metadata?.labels?.[LABEL_REVISION] === liveRevision) as (KubeObject & { data?: Record<string, string> }) | undefined;
+  const parsed = parseNodeAgentConfig(cm?.data?.[NODE_AGENT_CONFIG_FILE] ?? '');
+  return parsed.ok && isVersion(parsed.config.agent.version) ? parsed.config.agent.version : undefined;
 }

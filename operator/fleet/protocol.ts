@@ -54,6 +54,9 @@ export const HostFactsSummary = Type.Object({
   ec2: Type.Optional(Type.Boolean()),
   installedVersion: Type.Optional(Short),
   desiredVersion: Type.Optional(Short),
+  /** The revision of the node agent's configuration (its pod's ssmagent.io/revision): reports about an older
+   * revision do not count against a new one. */
+  revision: Type.Optional(Type.String({ maxLength: 64, pattern: '^[0-9a-f]*$' })),
 });
 export type HostFactsSummary = Static<typeof HostFactsSummary>;
 

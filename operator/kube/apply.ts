@@ -22,10 +22,10 @@ export async function serverSideApply<T extends KubeObject>(client: KubeClient, 
   });
 }
 
-/** Objects in `existing` that are not in `desired` (by kind, namespace and name). Pure. */
-export function objectsToPrune(existing: KubeObject[], desired: KubeObject[]): KubeObject[] {
+/** Objects in `existing` that are not in `desired` (by kind, namespace and name) and not kept. Pure. */
+export function objectsToPrune(existing: KubeObject[], desired: KubeObject[], keep: (o: KubeObject) => boolean = () => false): KubeObject[] {
   const wanted = new Set(desired.map(objectRef));
-  return existing.filter((o) => !wanted.has(objectRef(o)) && !o.metadata?.deletionTimestamp);
+  return existing.filter((o) => !wanted.has(objectRef(o)) && !o.metadata?.deletionTimestamp && !keep(o));
 }
 
 export async function deleteObject(client: KubeClient, object: KubeObject): Promise<void> {
@@ -41,15 +41,15 @@ export async function deleteObject(client: KubeClient, object: KubeObject): Prom
 
 /**
  * Applies `desired` in order, then deletes the objects in `existing` (what the informers see as owned by this
- * config) that are no longer desired.
+ * config) that are no longer desired and not kept (old revisions that pods still use).
  */
-export async function applyAndPrune(client: KubeClient, desired: KubeObject[], existing: KubeObject[]): Promise<ApplyResult> {
+export async function applyAndPrune(client: KubeClient, desired: KubeObject[], existing: KubeObject[], keep?: (o: KubeObject) => boolean): Promise<ApplyResult> {
   // Workloads go last, everything they use first (in parallel): a pod never starts without its ServiceAccount
   // or ConfigMap, and a reconcile costs two round trips rather than one per object.
   const isWorkload = (o: KubeObject) => o.kind === 'DaemonSet';
   const applied = await Promise.all(desired.filter((o) => !isWorkload(o)).map((o) => serverSideApply(client, o)));
   for (const object of desired.filter(isWorkload)) applied.push(await serverSideApply(client, object));
-  const prune = objectsToPrune(existing, desired);
+  const prune = objectsToPrune(existing, desired, keep);
   for (const object of prune) await deleteObject(client, object);
   return { applied, pruned: prune.map(objectRef) };
 }

@@ -15,6 +15,7 @@ export const RESOURCES = {
   daemonSet: { group: 'apps', version: 'v1', plural: 'daemonsets', namespaced: true, kind: 'DaemonSet' },
   configMap: { group: '', version: 'v1', plural: 'configmaps', namespaced: true, kind: 'ConfigMap' },
   secret: { group: '', version: 'v1', plural: 'secrets', namespaced: true, kind: 'Secret' },
+  pod: { group: '', version: 'v1', plural: 'pods', namespaced: true, kind: 'Pod' },
   serviceAccount: { group: '', version: 'v1', plural: 'serviceaccounts', namespaced: true, kind: 'ServiceAccount' },
   clusterRole: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterroles', namespaced: false, kind: 'ClusterRole' },
   clusterRoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterrolebindings', namespaced: false, kind: 'ClusterRoleBinding' },

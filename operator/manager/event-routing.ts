@@ -4,7 +4,9 @@ import type { SsmAgentConfig } from '../api/types.ts';
 import type { KubeObject } from '../kube/client.ts';
 import type { InformerEvent } from '../kube/informer.ts';
 import { canonicalJson } from '../manifests/config-hash.ts';
-import { LABEL_CONFIG } from '../manifests/names.ts';
+import { ANNOTATION_REVISION, LABEL_CONFIG } from '../manifests/names.ts';
+import { dataDigest, referencedInputs, type InputRef } from '../manifests/revision.ts';
+import type { PodObservation } from '../controllers/rollout.ts';
 import type { NodeObject } from '../controllers/node-selection.ts';
 
 export type KeysToQueue = 'all' | string[];
@@ -36,4 +38,41 @@ export function trimNode(node: NodeObject): NodeObject {
     metadata: { name: node.metadata?.name, labels: node.metadata?.labels, annotations: Object.fromEntries(ours), resourceVersion: node.metadata?.resourceVersion },
     spec: { taints: node.spec?.taints, unschedulable: node.spec?.unschedulable },
   };
+}
+
+/** Node-agent pods are cached with only what the rollout needs: node, revision, readiness. */
+export function trimPod(pod: PodObservation & KubeObject): PodObservation & KubeObject {
+  const revision = pod.metadata?.annotations?.[ANNOTATION_REVISION];
+  const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
+  return {
+    metadata: {
+      name: pod.metadata?.name,
+      namespace: pod.metadata?.namespace,
+      labels: pod.metadata?.labels,
+      resourceVersion: pod.metadata?.resourceVersion,
+      ...(revision ? { annotations: { [ANNOTATION_REVISION]: revision } } : {}),
+      ...(pod.metadata?.deletionTimestamp ? { deletionTimestamp: pod.metadata.deletionTimestamp } : {}),
+    },
+    spec: { ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}) },
+    status: { conditions: ready ? [{ type: ready.type, status: ready.status }] : [] },
+  } as PodObservation & KubeObject;
+}
+
+/** A referenced Secret or ConfigMap as the operator keeps it: its digest, never its data. */
+export type InputObject = KubeObject & { digest: string };
+
+export function digestOnly(object: KubeObject & { data?: Record<string, string>; binaryData?: Record<string, string> }): InputObject {
+  return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.metadata?.name, namespace: object.metadata?.namespace, resourceVersion: object.metadata?.resourceVersion }, digest: dataDigest(object.data, object.binaryData) } as InputObject;
+}
+
+/** The configs whose revision includes this Secret or ConfigMap. */
+export function configsReferencing(configs: readonly SsmAgentConfig[], kind: InputRef['kind'], name: string | undefined): string[] {
+  if (!name) return [];
+  return configs.flatMap((c) => {
+    try {
+      return referencedInputs(c).some((r) => r.kind === kind && r.name === name) ? [c.metadata.name] : [];
+    } catch {
+      return []; // a config without a usable spec references nothing
+    }
+  });
 }

@@ -24,7 +24,11 @@ import { registerSsmApiMetrics } from '../aws/ssm-metrics.ts';
 import { ssmApiPerRegion, startAwsWiring, type AwsWiring } from './aws-wiring.ts';
 
 const FLEET_STATUS_DEBOUNCE_MS = 2_000;
-import { keysForConfigEvent, keysForOwnedEvent, nodeEventMatters, trimNode, type KeysToQueue } from './event-routing.ts';
+import { configsReferencing, digestOnly, keysForConfigEvent, keysForOwnedEvent, nodeEventMatters, trimNode, trimPod, type InputObject, type KeysToQueue } from './event-routing.ts';
+import type { PodObservation } from '../controllers/rollout.ts';
+import { podSelectorLabels } from '../manifests/names.ts';
+import { LatestVersions } from '../versions/latest-versions.ts';
+import { undiciTextFetcher } from '../versions/text-fetcher.ts';
 
 const OWNED_KINDS: Resource[] = [RESOURCES.serviceAccount, RESOURCES.clusterRole, RESOURCES.clusterRoleBinding, RESOURCES.configMap, RESOURCES.daemonSet];
 
@@ -91,6 +95,22 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     informerFor<KubeObject>(r.plural, r, (e) => enqueue(keysForOwnedEvent(e), `${r.kind} ${e.type}`), { namespace: r.namespaced ? settings.namespace : undefined, labelSelector: ALL_OWNED_SELECTOR }),
   );
   const ownedKind = new Map(owned.map((inf, i) => [inf, OWNED_KINDS[i] as Resource]));
+  // The node-agent pods: which revision each node runs and whether its host converged (readiness).
+  const pods = informerFor<PodObservation & KubeObject>('pods', RESOURCES.pod, (e) => enqueue(keysForOwnedEvent(e), `Pod ${e.type}`), {
+    namespace: settings.namespace,
+    labelSelector: ALL_OWNED_SELECTOR,
+    transform: trimPod,
+  });
+  // Secrets and ConfigMaps a config references count in its revision: cached as digests only.
+  const inputs = (['Secret', 'ConfigMap'] as const).map((kind) => {
+    const resource = kind === 'Secret' ? RESOURCES.secret : RESOURCES.configMap;
+    const informer = informerFor<KubeObject>(`referenced-${resource.plural}`, resource, (e) => enqueue(configsReferencing(configs.list(), kind, e.object.metadata?.name), `${kind} ${e.type}`), {
+      namespace: settings.namespace,
+      transform: digestOnly,
+    });
+    return [kind, informer] as const;
+  });
+  const inputInformers = new Map(inputs);
 
   // The Systems Manager side runs while this replica leads; the controller reads its last outcome.
   let aws: AwsWiring | undefined;
@@ -98,7 +118,21 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
   const events = new EventRecorder(client, log, 'ssm-agent-operator', settings.identity);
   // fleetEndpoint is filled in once the fleet server runs, before any reconcile.
   const context: BuildContext = { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage };
+  const latestVersions = new LatestVersions({
+    fetchText: undiciTextFetcher,
+    intervalMs: settings.latestVersionIntervalMs,
+    onChange: (name) => queue.add(name),
+    onError: (name, message) => log.warn({ config: name, err: message }, 'cannot resolve "latest"'),
+  });
+  const readProxySecret = async (name: string) => {
+    const secret = await client.get<{ data?: Record<string, string> }>(resourcePath(RESOURCES.secret, { namespace: settings.namespace, name }));
+    const value = (key: string) => (secret.data?.[key] ? Buffer.from(secret.data[key], 'base64').toString('utf8').trim() : undefined);
+    const httpsProxy = value('httpsProxy');
+    const httpProxy = value('httpProxy');
+    return { ...(httpsProxy ? { httpsProxy } : {}), ...(httpProxy ? { httpProxy } : {}) };
+  };
   const controller = new SsmAgentConfigController({
+    latest: { versions: latestVersions, readProxySecret },
     client,
     log,
     events,
@@ -119,6 +153,11 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
             .map((o) => ({ ...o, apiVersion, kind: r.kind }));
         }),
       ...(settings.fleetPort > 0 ? { fleet: (name: string) => store.forConfig(name) } : {}),
+      inputDigest: (ref) => (inputInformers.get(ref.kind)?.get(ref.name, settings.namespace) as InputObject | undefined)?.digest ?? 'absent',
+      pods: (name) => {
+        const selector = Object.entries(podSelectorLabels(name));
+        return pods.list().filter((p) => selector.every(([k, v]) => p.metadata?.labels?.[k] === v));
+      },
     },
   });
 

@@ -1,4 +1,5 @@
 import type { SsmAgentConfig } from '../api/types.ts';
+import type { RevisionInputs } from './revision.ts';
 
 /** What the builders need to know beyond the config itself: where the operator runs and with what image. */
 export interface BuildContext {
@@ -15,4 +16,6 @@ export interface OwnedInput {
   context: BuildContext;
   /** What the node agents are told to do: keep the agent (default), or remove it (deletionPolicy Uninstall). */
   action?: 'Manage' | 'Uninstall';
+  /** Digests of referenced Secrets and the resolved `latest` (the controller reads them; tests may omit them). */
+  inputs?: RevisionInputs;
 }

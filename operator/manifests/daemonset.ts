@@ -1,11 +1,13 @@
-// The privileged node-agent DaemonSet. Pure. Only a change of the pod template restarts pods, and the
-// config-hash annotation is the only thing that ties the template to the rendered configuration.
+// The privileged node-agent DaemonSet. Pure. Only a change of the pod template restarts pods: the template
+// references one immutable revision ConfigMap (volume and annotation), so a new revision rolls out node by node,
+// and a pod is ready only when its host converged to that revision (/readyz), which gates the rolling update.
 import type { V1DaemonSet, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { FLEET_TOKEN_AUDIENCE } from '../api/group.ts';
 import {
   ACTIVATION_SECRET_DIR,
   FLEET_CA_DIR,
   FLEET_TOKEN_DIR,
+  HOST_COMMAND_MAX_SECONDS,
   NODE_AGENT_CONFIG_DIR,
   NODE_AGENT_CONFIG_FILE,
   NODE_AGENT_METRICS_PORT,
@@ -15,7 +17,7 @@ import {
 } from '../api/node-agent-config.ts';
 import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY } from '../fleet/protocol.ts';
 import type { OwnedInput } from './context.ts';
-import { ANNOTATION_CONFIG_HASH, nodeAgentName, ownedLabels, ownerReference, podSelectorLabels } from './names.ts';
+import { ANNOTATION_REVISION, nodeAgentName, ownedLabels, ownerReference, podSelectorLabels, revisionConfigMapName } from './names.ts';
 import { activationSecretName } from './secrets.ts';
 
 const DEFAULT_RESOURCES = { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '128Mi' } };
@@ -66,11 +68,11 @@ function volumes({ config }: OwnedInput, configMapName: string): { volumes: V1Vo
   return { volumes: list, mounts };
 }
 
-export function buildDaemonSet(input: OwnedInput, configHash: string): V1DaemonSet {
+export function buildDaemonSet(input: OwnedInput, revision: string): V1DaemonSet {
   const { config, context } = input;
   const name = nodeAgentName(config.metadata.name);
   const ds = config.spec.daemonSet;
-  const { volumes: podVolumes, mounts } = volumes(input, name);
+  const { volumes: podVolumes, mounts } = volumes(input, revisionConfigMapName(config.metadata.name, revision));
   const nodeAffinity = config.spec.affinity?.nodeAffinity;
   return {
     apiVersion: 'apps/v1',
@@ -83,7 +85,7 @@ export function buildDaemonSet(input: OwnedInput, configHash: string): V1DaemonS
       template: {
         metadata: {
           labels: ownedLabels(config.metadata.name),
-          annotations: { ...(ds.podAnnotations ?? {}), [ANNOTATION_CONFIG_HASH]: configHash },
+          annotations: { ...(ds.podAnnotations ?? {}), [ANNOTATION_REVISION]: revision },
         },
         spec: {
           serviceAccountName: name,
@@ -92,7 +94,9 @@ export function buildDaemonSet(input: OwnedInput, configHash: string): V1DaemonS
           hostNetwork: true,
           // The host's resolver, as the agent itself uses: the probes must see what the agent sees.
           dnsPolicy: 'Default',
-          terminationGracePeriodSeconds: 30,
+          // A host command (dpkg, rpm, register) in flight is let finish on SIGTERM: the grace period covers the
+          // longest one's timeout, plus the time to report and exit.
+          terminationGracePeriodSeconds: HOST_COMMAND_MAX_SECONDS + 30,
           ...(config.spec.nodeSelector && Object.keys(config.spec.nodeSelector).length > 0 ? { nodeSelector: config.spec.nodeSelector } : {}),
           ...(config.spec.tolerations?.length ? { tolerations: config.spec.tolerations } : {}),
           ...(nodeAffinity ? { affinity: { nodeAffinity } } : {}),
@@ -107,6 +111,7 @@ export function buildDaemonSet(input: OwnedInput, configHash: string): V1DaemonS
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: 'REVISION', valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${ANNOTATION_REVISION}']` } } },
                 { name: 'CONFIG_FILE', value: `${NODE_AGENT_CONFIG_DIR}/${NODE_AGENT_CONFIG_FILE}` },
                 { name: 'FLEET_TOKEN_FILE', value: `${FLEET_TOKEN_DIR}/token` },
                 ...(context.fleetEndpoint
@@ -118,7 +123,8 @@ export function buildDaemonSet(input: OwnedInput, configHash: string): V1DaemonS
                 ...(config.spec.agent.source?.signingKeys ? [{ name: 'SSM_AGENT_SIGNING_KEY_FILE', value: `${SIGNING_KEYS_DIR}/${SIGNING_KEYS_FILE}` }] : []),
               ],
               ports: [{ name: 'metrics', containerPort: NODE_AGENT_METRICS_PORT, protocol: 'TCP' }],
-              readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 3 },
+              // Ready = the host converged to this pod's revision (not merely "the process runs": that is liveness).
+              readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 1, successThreshold: 1 },
               livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, initialDelaySeconds: 30, periodSeconds: 30, failureThreshold: 5 },
               resources: resources(ds.resources),
               securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },

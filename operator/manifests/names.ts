@@ -5,11 +5,19 @@ import type { SsmAgentConfig } from '../api/types.ts';
 export const MANAGED_BY = 'ssm-agent-operator';
 export const LABEL_CONFIG = `${GROUP}/config`;
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
-export const ANNOTATION_CONFIG_HASH = `${GROUP}/config-hash`;
+/** On the pod template and every node-agent pod: the revision (content hash) of the configuration it applies. */
+export const ANNOTATION_REVISION = `${GROUP}/revision`;
+/** On revision ConfigMaps: the revision they hold (prune and status find them by it). */
+export const LABEL_REVISION = `${GROUP}/revision`;
 export const FIELD_MANAGER = 'ssm-agent-operator';
 
 export function nodeAgentName(configName: string): string {
   return `ssm-node-agent-${configName}`;
+}
+
+/** The immutable ConfigMap of one revision of a config's node-agent configuration. */
+export function revisionConfigMapName(configName: string, revision: string): string {
+  return `${nodeAgentName(configName)}-${revision}`;
 }
 
 /** Cluster-scoped names carry a prefix that says who made them. */

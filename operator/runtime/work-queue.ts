@@ -18,6 +18,7 @@ export class WorkQueue {
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly dueAt = new Map<string, number>();
   private waiters: ((key: string | undefined) => void)[] = [];
   private shuttingDown = false;
   private tokens: number;
@@ -48,13 +49,19 @@ export class WorkQueue {
   addAfter(key: string, delayMs: number): void {
     if (this.shuttingDown) return;
     if (delayMs <= 0) return this.add(key);
-    if (this.timers.has(key)) return;
+    // The earliest request wins (as client-go's AddAfter): a slow periodic requeue must not swallow a sooner one.
+    const due = Date.now() + delayMs;
+    const pending = this.timers.get(key);
+    if (pending && (this.dueAt.get(key) ?? 0) <= due) return;
+    clearTimeout(pending);
     const timer = setTimeout(() => {
       this.timers.delete(key);
+      this.dueAt.delete(key);
       this.add(key);
     }, delayMs);
     timer.unref();
     this.timers.set(key, timer);
+    this.dueAt.set(key, due);
   }
 
   /** Re-adds a failed key after its backoff, itself bounded by the overall rate limit. */
@@ -103,6 +110,7 @@ export class WorkQueue {
     this.shuttingDown = true;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    this.dueAt.clear();
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
   }
 

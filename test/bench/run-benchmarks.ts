@@ -64,7 +64,7 @@ function printSpecChange(r: SpecChangeResult): void {
   console.log(`\n1. Spec change → DaemonSet carries it`);
   console.log(`   1 SsmAgentConfig over ${r.nodes} Ready Nodes; operator as a child process; kube-controller-manager running (DaemonSet status is real).`);
   console.log(`   Each change: merge PATCH of spec.agent.version (3.3.1.N); timed from the PATCH's return until a watch on the DaemonSet`);
-  console.log(`   sees the pod template's ssmagent.io/config-hash of the new rendering. The next change waits until the operator is quiet.\n`);
+  console.log(`   sees the pod template's ssmagent.io/revision of the new rendering. The next change waits until the operator is quiet.\n`);
   console.log(
     table([
       ['', 'n', 'min', 'median', 'p99', 'max', 'mean (ms)'],

@@ -1,11 +1,11 @@
 // Benchmark 1: how long after a spec change (a merge PATCH of the SsmAgentConfig returns) the DaemonSet carries
-// it (a watch sees the pod template's config-hash of the new rendering), beside a bare apiserver GET.
+// it (a watch sees the pod template's revision of the new rendering), beside a bare apiserver GET.
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import { parseSpec } from '../../operator/api/validate.ts';
 import type { KubeClient, KubeList, KubeObject, WatchEvent } from '../../operator/kube/client.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
 import { buildDesiredObjects } from '../../operator/manifests/desired-objects.ts';
-import { ANNOTATION_CONFIG_HASH, nodeAgentName } from '../../operator/manifests/names.ts';
+import { ANNOTATION_REVISION, nodeAgentName } from '../../operator/manifests/names.ts';
 import { NAMESPACE, startOperatorTestEnv } from '../harness/operator-env.ts';
 import type { Cleanup } from './cleanup.ts';
 import { NODE_AGENT_IMAGE, spawnOperator, sumReconciles, type OperatorProcess } from './operator-process.ts';
@@ -49,7 +49,7 @@ const CONFIG = 'bench';
 const DS_NAME = nodeAgentName(CONFIG);
 const configPath = resourcePath(RESOURCES.ssmAgentConfig, { name: CONFIG });
 const dsCollection = resourcePath(RESOURCES.daemonSet, { namespace: NAMESPACE });
-const hashOf = (ds: DaemonSet): string | undefined => ds.spec?.template?.metadata?.annotations?.[ANNOTATION_CONFIG_HASH];
+const hashOf = (ds: DaemonSet): string | undefined => ds.spec?.template?.metadata?.annotations?.[ANNOTATION_REVISION];
 
 /** The config hash the operator renders for this stored config (same pure builders, same context). */
 function expectedHash(config: SsmAgentConfig): string {

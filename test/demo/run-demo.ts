@@ -18,7 +18,7 @@ const WAIT_MS = 30_000;
 const POLL_MS = 250;
 const NODE_AGENT_IMAGE = 'ghcr.io/ssm-agent-operator/ssm-agent-operator:0.1.0';
 const PINNED_VERSION = '3.3.1142.0';
-const CONFIG_HASH = 'ssmagent.io/config-hash';
+const CONFIG_HASH = 'ssmagent.io/revision';
 const EVENTS_SELECTOR = 'involvedObject.kind=SsmAgentConfig';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ interface Condition {
 
 interface Config {
   metadata: { name: string; generation?: number };
-  status?: { observedGeneration?: number; conditions?: Condition[]; nodes?: { desired?: number } };
+  status?: { observedGeneration?: number; conditions?: Condition[]; nodes?: { desired?: number }; rollout?: { updated?: number; state?: string } };
 }
 
 interface DaemonSet {
@@ -303,8 +303,10 @@ async function main(): Promise<void> {
   await kubectl(['apply', '-f', join(EXAMPLES, 'basic.yaml')]);
   const web = await waitFor('config "web" to report its rollout', async () => {
     const c = await getConfig('web');
-    const progressing = condition(c, 'Progressing');
-    const settled = c?.status?.observedGeneration === c?.metadata.generation && c?.status?.nodes?.desired === 2 && progressing?.status === 'False';
+    // No kubelet here: the pods are created on the new revision but never become ready (converged), so the
+    // rollout reports RollingOut with both nodes updated and none converged.
+    const rollout = c?.status?.rollout;
+    const settled = c?.status?.observedGeneration === c?.metadata.generation && c?.status?.nodes?.desired === 2 && rollout?.updated === 2 && condition(c, 'Progressing') !== undefined;
     return settled ? c : undefined;
   });
   await kubectl(['get', 'sac']);
@@ -314,8 +316,8 @@ async function main(): Promise<void> {
   printConditions(web);
   const ready = condition(web, 'Ready');
   note(
-    `Ready is ${ready?.status ?? '?'} (${ready?.reason ?? '?'}) because no kubelet runs in this demo: the DaemonSet's pods are created but never start. ` +
-      'On a real cluster it turns True once the node agents run.',
+    `Ready is ${ready?.status ?? '?'} (${ready?.reason ?? '?'}) because no kubelet runs in this demo: the DaemonSet's pods are created but never start, ` +
+      'so no host converges to the revision and the rollout stays RollingOut. On a real cluster it turns True once every host converged (installed, registered, running).',
   );
   await waitFor('the events about config "web"', async () => {
     const events = await getJson<List<unknown>>(['events', '-n', 'default', '--field-selector', `${EVENTS_SELECTOR},involvedObject.name=web`]);

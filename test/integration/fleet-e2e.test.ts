@@ -20,6 +20,7 @@ import { startSystemdHost, type SystemdHost } from '../harness/systemd-host.ts';
 import { waitFor } from '../harness/wait.ts';
 import type { SsmEmulator } from '../servers/ssm-emulator/index.ts';
 import { startSsmForOperator, type SsmForOperator } from '../harness/ssm-for-operator.ts';
+import { currentRevisionConfigMap } from '../harness/revision.ts';
 
 const CONFIG = 'e2e';
 const VERSION = '3.3.300.0';
@@ -65,7 +66,7 @@ spec:
   const activationDir = join(fixture.work, 'activation-e2e');
   mkdirSync(activationDir);
   for (const key of ['activationId', 'activationCode']) writeFileSync(join(activationDir, key), Buffer.from(secret.data[key] ?? '', 'base64'));
-  const cm = await waitFor('the node-agent ConfigMap', () => env.getOrUndefined<{ data: Record<string, string> }>(resourcePath(RESOURCES.configMap, { namespace: NAMESPACE, name: `ssm-node-agent-${CONFIG}` })));
+  const cm = await waitFor('the node-agent revision ConfigMap', () => currentRevisionConfigMap(env, NAMESPACE, CONFIG));
   const rendered = JSON.parse(cm.data['config.json'] ?? '{}') as { registration: Record<string, unknown> };
   const configFile = join(fixture.work, 'e2e-config.json');
   writeFileSync(configFile, JSON.stringify({ ...rendered, registration: { ...rendered.registration, activationDir } }));

@@ -17,6 +17,7 @@ import { startInProcessOperator } from '../harness/in-process-operator.ts';
 import type { Operator } from '../../operator/manager/manager.ts';
 import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
 import { waitFor } from '../harness/wait.ts';
+import { currentRevisionConfigMap } from '../harness/revision.ts';
 
 const CONFIG = 'uninstall-demo';
 let env: OperatorTestEnv;
@@ -26,7 +27,7 @@ let work: string;
 const silent = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const getConfig = () => env.getOrUndefined<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name: CONFIG }));
 const renderedConfig = async () =>
-  (await env.getOrUndefined<{ data: Record<string, string> }>(resourcePath(RESOURCES.configMap, { namespace: NAMESPACE, name: `ssm-node-agent-${CONFIG}` })))?.data['config.json'] ?? '';
+  (await currentRevisionConfigMap(env, NAMESPACE, CONFIG))?.data['config.json'] ?? '';
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'ssm-fleet-uninstall-'));

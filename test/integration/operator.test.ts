@@ -65,10 +65,11 @@ test('a new config gets its DaemonSet, RBAC, ConfigMap and a finalizer, and stat
   assert.deepEqual(pod.nodeSelector, { pool: 'a' });
   assert.equal(pod.containers[0]?.securityContext.privileged, true);
   assert.equal(pod.containers[0]?.image, 'example.com/ssm-agent-operator:test');
-  assert.match(ds.spec.template.metadata.annotations['ssmagent.io/config-hash'] ?? '', /^[0-9a-f]{16}$/);
+  const revision = ds.spec.template.metadata.annotations['ssmagent.io/revision'] ?? '';
+  assert.match(revision, /^[0-9a-f]{10}$/);
   for (const path of [
     resourcePath(RESOURCES.serviceAccount, { namespace: NAMESPACE, name: 'ssm-node-agent-pool-a' }),
-    resourcePath(RESOURCES.configMap, { namespace: NAMESPACE, name: 'ssm-node-agent-pool-a' }),
+    resourcePath(RESOURCES.configMap, { namespace: NAMESPACE, name: `ssm-node-agent-pool-a-${revision}` }),
     resourcePath(RESOURCES.clusterRole, { name: 'ssm-agent-operator:node-agent:pool-a' }),
     resourcePath(RESOURCES.clusterRoleBinding, { name: 'ssm-agent-operator:node-agent:pool-a' }),
   ]) {
@@ -83,20 +84,22 @@ test('a new config gets its DaemonSet, RBAC, ConfigMap and a finalizer, and stat
   assert.equal(condition(config, 'Ready')?.status, 'False');
   assert.equal(condition(config, 'Conflicted')?.status, 'False');
   const printed = await env.kubectl(['get', 'sac', 'pool-a']);
-  assert.match(printed.stdout, /REGION\s+DESIRED\s+REGISTERED\s+ONLINE\s+VERSION\s+READY\s+AGE/);
+  assert.match(printed.stdout, /REGION\s+DESIRED\s+REGISTERED\s+ONLINE\s+VERSION\s+RESOLVED\s+ROLLOUT\s+READY\s+AGE/);
   assert.match(printed.stdout, /pool-a\s+us-east-1\s+2\s+/);
 });
 
-test('a spec change updates the DaemonSet and its config hash', async () => {
+test('a spec change updates the DaemonSet to a new immutable revision', async () => {
   const before = await waitFor('the DaemonSet', () => env.getOrUndefined<DaemonSet>(dsPath('pool-a')));
   await apply(poolA('eu-west-1'));
-  const updated = await waitFor('a new config hash', async () => {
+  const updated = await waitFor('a new revision', async () => {
     const ds = await env.getOrUndefined<DaemonSet>(dsPath('pool-a'));
-    const hash = ds?.spec.template.metadata.annotations['ssmagent.io/config-hash'];
-    return hash && hash !== before.spec.template.metadata.annotations['ssmagent.io/config-hash'] ? ds : undefined;
+    const rev = ds?.spec.template.metadata.annotations['ssmagent.io/revision'];
+    return rev && rev !== before.spec.template.metadata.annotations['ssmagent.io/revision'] ? ds : undefined;
   });
   assert.equal(updated.metadata.uid, before.metadata.uid, 'updated in place, not recreated');
-  const cm = await env.getOrUndefined<{ data: Record<string, string> }>(resourcePath(RESOURCES.configMap, { namespace: NAMESPACE, name: 'ssm-node-agent-pool-a' }));
+  const revision = updated.spec.template.metadata.annotations['ssmagent.io/revision'];
+  const cm = await env.getOrUndefined<{ immutable?: boolean; data: Record<string, string> }>(resourcePath(RESOURCES.configMap, { namespace: NAMESPACE, name: `ssm-node-agent-pool-a-${revision}` }));
+  assert.equal(cm?.immutable, true);
   assert.match(cm?.data['config.json'] ?? '', /"region": "eu-west-1"/);
   assert.match(cm?.data['config.json'] ?? '', /ec2messages\.eu-west-1\.amazonaws\.com/);
 });
@@ -151,13 +154,14 @@ test('deleting a config runs the finalizer and removes everything it owned', asy
   assert.equal(await getConfig('everything'), undefined);
   for (const path of [
     dsPath('everything'),
-    resourcePath(RESOURCES.configMap, { namespace: NAMESPACE, name: 'ssm-node-agent-everything' }),
     resourcePath(RESOURCES.serviceAccount, { namespace: NAMESPACE, name: 'ssm-node-agent-everything' }),
     resourcePath(RESOURCES.clusterRole, { name: 'ssm-agent-operator:node-agent:everything' }),
     resourcePath(RESOURCES.clusterRoleBinding, { name: 'ssm-agent-operator:node-agent:everything' }),
   ]) {
     await waitFor(`${path} to go`, async () => (await env.getOrUndefined(path)) === undefined);
   }
+  const revisions = await env.client.get<KubeList<unknown>>(`${resourcePath(RESOURCES.configMap, { namespace: NAMESPACE })}?labelSelector=${encodeURIComponent('ssmagent.io/config=everything')}`);
+  assert.equal(revisions.items.length, 0, 'its revision ConfigMaps went too');
 });
 
 test('the informers survive an apiserver restart and reconciles resume', async () => {

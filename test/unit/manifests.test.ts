@@ -62,16 +62,59 @@ test('the DaemonSet is privileged on the host and schedules as the spec says', (
   assert.ok(pod.volumes.some((v) => v.name === 'signing-keys'), 'the re-signing keys are mounted');
 });
 
-test('the config hash follows the rendered configuration, and only it', () => {
-  const hash = (c: ReturnType<typeof sampleConfig>) => {
-    const ds = buildDesiredObjects({ config: c, context }).find((o) => o.kind === 'DaemonSet') as Obj;
-    return (ds.spec?.template as { metadata: { annotations: Record<string, string> } }).metadata.annotations['ssmagent.io/config-hash'];
+test('the revision follows the rendered configuration and the referenced Secrets, and only them', () => {
+  const revision = (c: ReturnType<typeof sampleConfig>, digests: Record<string, string> = {}) => {
+    const objects = buildDesiredObjects({ config: c, context, inputs: { digests } });
+    const ds = objects.find((o) => o.kind === 'DaemonSet') as Obj;
+    const template = ds.spec?.template as { metadata: { annotations: Record<string, string> }; spec: { volumes: { name: string; configMap?: { name: string } }[] } };
+    const rev = template.metadata.annotations['ssmagent.io/revision'] ?? '';
+    const cm = objects.find((o) => o.kind === 'ConfigMap') as Obj & { immutable?: boolean; metadata: { name: string } };
+    // The pod template references exactly the revision's immutable ConfigMap, named by the hash.
+    assert.equal(cm.metadata.name, `ssm-node-agent-${c.metadata.name}-${rev}`);
+    assert.equal(cm.immutable, true);
+    assert.equal(template.spec.volumes.find((v) => v.name === 'config')?.configMap?.name, cm.metadata.name);
+    return rev;
   };
   const base = sampleConfig('c');
-  assert.equal(hash(base), hash(sampleConfig('c')));
-  assert.notEqual(hash(base), hash(sampleConfig('c', { region: 'eu-west-1' })));
-  assert.notEqual(hash(base), hash(sampleConfig('c', { agent: { version: '3.3.1142.0', verify: 'Signature', selfUpdate: false, existingInstall: 'Adopt' } })));
-  assert.equal(hash(base), hash(sampleConfig('c', { daemonSet: { maxUnavailable: 3 } })), 'a scheduling-only change does not change the hash');
+  assert.match(revision(base), /^[0-9a-f]{10}$/);
+  assert.equal(revision(base), revision(sampleConfig('c')));
+  assert.notEqual(revision(base), revision(sampleConfig('c', { region: 'eu-west-1' })));
+  assert.notEqual(revision(base), revision(sampleConfig('c', { agent: { version: '3.3.1142.0', verify: 'Signature', selfUpdate: false, existingInstall: 'Adopt' } })));
+  assert.equal(revision(base), revision(sampleConfig('c', { daemonSet: { maxUnavailable: 3 } })), 'a scheduling-only change does not change the revision');
+  // A referenced Secret's content counts (as a digest); one the config does not reference does not.
+  const withProxy = sampleConfig('c', { proxy: { secretRef: { name: 'proxy-creds' } } });
+  assert.notEqual(revision(withProxy, { 'Secret/proxy-creds': 'd1' }), revision(withProxy, { 'Secret/proxy-creds': 'd2' }));
+  assert.equal(revision(base, { 'Secret/proxy-creds': 'd1' }), revision(base, { 'Secret/proxy-creds': 'd2' }));
+  const cm = buildDesiredObjects({ config: withProxy, context, inputs: { digests: { 'Secret/proxy-creds': 'secret-digest' } } }).find((o) => o.kind === 'ConfigMap') as Obj;
+  assert.ok(!JSON.stringify(cm).includes('secret-digest'), 'not even the digest is copied into the ConfigMap');
+});
+
+test('a resolved "latest" is written into the revision; a pin is left as it is', () => {
+  const render = (c: ReturnType<typeof sampleConfig>, resolvedVersion?: string) => {
+    const cm = buildDesiredObjects({ config: c, context, inputs: { digests: {}, ...(resolvedVersion ? { resolvedVersion } : {}) } }).find((o) => o.kind === 'ConfigMap') as Obj;
+    const parsed = parseNodeAgentConfig(cm.data?.['config.json'] ?? '');
+    assert.ok(parsed.ok);
+    return parsed.config.agent.version;
+  };
+  assert.equal(render(sampleConfig('c'), '3.3.2000.0'), '3.3.2000.0');
+  assert.equal(render(sampleConfig('c')), 'latest');
+  assert.equal(render(sampleConfig('c', { agent: { version: '3.3.1142.0', verify: 'Signature', selfUpdate: false, existingInstall: 'Adopt' } }), '3.3.2000.0'), '3.3.1142.0');
+});
+
+test('the pods are ready only when their host converged, and get time to finish a host command on SIGTERM', () => {
+  const ds = buildDesiredObjects({ config: sampleConfig('c'), context }).find((o) => o.kind === 'DaemonSet') as Obj;
+  const pod = (ds.spec?.template as { spec: { terminationGracePeriodSeconds: number; containers: { readinessProbe: { httpGet: { path: string } }; livenessProbe: { httpGet: { path: string } }; env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[] }[] } }).spec;
+  assert.equal(pod.containers[0]?.readinessProbe.httpGet.path, '/readyz');
+  assert.equal(pod.containers[0]?.livenessProbe.httpGet.path, '/healthz');
+  assert.ok(pod.terminationGracePeriodSeconds > 300, 'longer than the longest host command (dpkg/rpm: 300 s)');
+  assert.equal(pod.containers[0]?.env.find((e) => e.name === 'REVISION')?.valueFrom?.fieldRef?.fieldPath, "metadata.annotations['ssmagent.io/revision']");
+});
+
+test('a halted rollout switches the DaemonSet to OnDelete; Uninstall goes to every node at once', () => {
+  const strategy = (objects: ReturnType<typeof buildDesiredObjects>) => (objects.find((o) => o.kind === 'DaemonSet') as Obj).spec?.updateStrategy;
+  assert.deepEqual(strategy(buildDesiredObjects({ config: sampleConfig('c'), context }, { halted: true })), { type: 'OnDelete' });
+  assert.deepEqual(strategy(buildDesiredObjects({ config: sampleConfig('c'), context })), { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
+  assert.deepEqual(strategy(buildDesiredObjects({ config: sampleConfig('c'), context, action: 'Uninstall' })), { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '100%', maxSurge: 0 } });
 });
 
 test('the rendered node-agent configuration is valid, resolves endpoints and always bypasses the proxy for IMDS', () => {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseNodeAgentConfig, type NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
-import { buildConfigMap } from '../../operator/manifests/configmap.ts';
+import { renderNodeAgentConfig } from '../../operator/manifests/node-agent-config.ts';
 import { createInstallStep, type AgentPackages } from '../../node-agent/steps/install.ts';
 import { installedAgentVersion } from '../../node-agent/steps/installed-version.ts';
 import { SUDOERS_FILE } from '../../node-agent/steps/paths.ts';
@@ -15,8 +15,8 @@ import { exit, FakeHost, ok } from '../harness/fake-host.ts';
 import { sampleConfig } from '../fixtures/configs.ts';
 
 function agentConfig(spec: Parameters<typeof sampleConfig>[1] = {}): NodeAgentConfig {
-  const cm = buildConfigMap({ config: sampleConfig('c', spec), context: { namespace: 'ns', nodeAgentImage: 'img' } });
-  const parsed = parseNodeAgentConfig(cm.data?.['config.json'] ?? '');
+  // as the operator renders it into the revision ConfigMap, and the node agent parses it
+  const parsed = parseNodeAgentConfig(JSON.stringify(renderNodeAgentConfig(sampleConfig('c', spec))));
   assert.ok(parsed.ok);
   return parsed.config;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
-import { createNodeAgentMetrics, recordPass } from '../../node-agent/agent/metrics.ts';
+import { createNodeAgentMetrics, recordPass, recordReadiness } from '../../node-agent/agent/metrics.ts';
 import { registerProbeMetrics } from '../../node-agent/probes/probe-metrics.ts';
 
 function report(overrides: { version?: string; desired?: string; instanceId?: string; active?: boolean; failed?: boolean } = {}) {
@@ -74,4 +74,17 @@ test('metrics reflect the last pass only: a step absent from it has no gauges; t
   assert.doesNotMatch(text, /^ssm_agent_health_problem\{/m);
   // the failure counters stay (counters count; gauges describe now)
   assert.match(text, /^ssm_node_agent_step_failures_total\{step="agent-health",reason="CredentialsUnavailable"\} 1$/m);
+});
+
+test('convergence metrics: converged 1, or 0 with one series naming the step and reason that block it', async () => {
+  const m = createNodeAgentMetrics();
+  recordReadiness(m, { ready: false, step: 'install', reason: 'NotFound', message: 'no package' });
+  let text = await m.registry.metrics();
+  assert.match(text, /^ssm_node_agent_converged 0$/m);
+  assert.match(text, /^ssm_node_agent_not_converged\{step="install",reason="NotFound"\} 1$/m);
+  execFileSync('/usr/bin/promtool', ['check', 'metrics'], { input: text });
+  recordReadiness(m, { ready: true, detail: 'converged' });
+  text = await m.registry.metrics();
+  assert.match(text, /^ssm_node_agent_converged 1$/m);
+  assert.doesNotMatch(text, /^ssm_node_agent_not_converged\{/m);
 });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseNodeAgentConfig, type NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
-import { buildConfigMap } from '../../operator/manifests/configmap.ts';
+import { renderNodeAgentConfig } from '../../operator/manifests/node-agent-config.ts';
 import { createRegisterStep, REGISTER_TIMEOUT_MS } from '../../node-agent/steps/register.ts';
 import { classifyRegisterFailure } from '../../node-agent/steps/registration.ts';
 import { agentBinary } from '../../node-agent/steps/paths.ts';
@@ -17,11 +17,9 @@ import { sampleConfig } from '../fixtures/configs.ts';
 const ACTIVATION = { activationId: '11111111-2222-3333-4444-555555555555', activationCode: 'SECRET-activation-code-1' };
 
 function agentConfig(spec: Parameters<typeof sampleConfig>[1] = {}): NodeAgentConfig {
-  const cm = buildConfigMap({
-    config: sampleConfig('c', { registration: { mode: 'Hybrid', deregisterOnNodeDelete: true, activation: { secretRef: { name: 'act' } } }, ...spec }),
-    context: { namespace: 'ns', nodeAgentImage: 'img' },
-  });
-  const parsed = parseNodeAgentConfig(cm.data?.['config.json'] ?? '');
+  // as the operator renders it into the revision ConfigMap, and the node agent parses it
+  const config = sampleConfig('c', { registration: { mode: 'Hybrid', deregisterOnNodeDelete: true, activation: { secretRef: { name: 'act' } } }, ...spec });
+  const parsed = parseNodeAgentConfig(JSON.stringify(renderNodeAgentConfig(config)));
   assert.ok(parsed.ok);
   return parsed.config;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseNodeAgentConfig } from '../../operator/api/node-agent-config.ts';
-import { buildConfigMap } from '../../operator/manifests/configmap.ts';
+import { renderRevision } from '../../operator/manifests/revision.ts';
 import { renderAgentConfigFile, renderProxyDropIn } from '../../node-agent/steps/agent-config-file.ts';
 import { installPlan } from '../../node-agent/steps/install.ts';
 import { upstreamVersion } from '../../node-agent/steps/installed-version.ts';
@@ -11,8 +11,8 @@ import { classifyRegisterFailure, parseRegistration } from '../../node-agent/ste
 import { sampleConfig } from '../fixtures/configs.ts';
 
 function agentConfig(spec: Parameters<typeof sampleConfig>[1] = {}) {
-  const cm = buildConfigMap({ config: sampleConfig('c', spec), context: { namespace: 'ns', nodeAgentImage: 'img' } });
-  const parsed = parseNodeAgentConfig(cm.data?.['config.json'] ?? '');
+  const rev = renderRevision({ config: sampleConfig('c', spec), context: { namespace: 'ns', nodeAgentImage: 'img' } });
+  const parsed = parseNodeAgentConfig(rev.configJson);
   assert.ok(parsed.ok);
   return parsed.config;
 }

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readKey } from 'openpgp';
 import { AWS_SSM_AGENT_SIGNING_KEYS } from '../../node-agent/package/aws-signing-keys.ts';
-import { redactUrl } from '../../node-agent/package/redact-url.ts';
+import { redactUrl } from '../../operator/api/redact-url.ts';
 import { embeddedSigningKeys, parsePublicKeys } from '../../node-agent/package/signing-keys.ts';
-import { bucketBaseUrl, packageUrls, platformDir } from '../../node-agent/package/urls.ts';
+import { bucketBaseUrl, packageUrls, platformDir } from '../../operator/api/package-urls.ts';
 import { normalizeSha256 } from '../../node-agent/package/verify.ts';
-import { compareVersions, isVersion, parseVersion } from '../../node-agent/package/version.ts';
+import { compareVersions, isVersion, parseVersion } from '../../operator/api/agent-version.ts';
 
 test('package URLs: regional bucket, latest, every platform', () => {
   assert.deepEqual(packageUrls({ region: 'us-east-1', version: 'latest', format: 'deb', arch: 'amd64' }), {

@@ -76,3 +76,36 @@ test('transition events: Ready, Conflicted, Degraded and conflict resolution', (
   const resolved = computeStatus({ generation: 1, previous: conflicted, now: 'T', daemonSet: ds(1, 1, 1) });
   assert.deepEqual(transitionEvents(conflicted, resolved).map((e) => e.reason), ['ConflictResolved', 'Ready']);
 });
+
+test('Ready summarises the fleet: pods ready, installed = registered = desired, the activation valid', () => {
+  const fleet = (installed: number, registered: number, failing = 0) => ({
+    installed,
+    registered,
+    failing,
+    agentVersions: [{ version: '3.3.1.0', count: installed }],
+    failingNodes: Array.from({ length: failing }, (_, i) => ({ node: `n${i}`, reason: 'InstallFailed', message: 'dpkg failed', since: 'T' })),
+  });
+  const complete = { target: 'r', applyDaemonSet: true, halted: false, failing: [], status: { currentRevision: 'r', state: 'RolloutComplete' as const, updated: 3, converged: 3, failed: 0 } };
+  const at = (over: Partial<Parameters<typeof computeStatus>[0]>) => computeStatus({ generation: 2, previous: undefined, now: 'T', daemonSet: ds(3, 3, 3), rollout: complete, ...over });
+  assert.equal(cond(at({ fleet: fleet(3, 3) }), 'Ready')?.status, 'True');
+  assert.equal(cond(at({ fleet: fleet(2, 2) }), 'Ready')?.reason, 'NotInstalled');
+  assert.equal(cond(at({ fleet: fleet(3, 2) }), 'Ready')?.reason, 'NotRegistered');
+  const failing = at({ fleet: fleet(3, 3, 1) });
+  assert.equal(cond(failing, 'Ready')?.status, 'False');
+  assert.equal(cond(failing, 'Degraded')?.reason, 'NodesFailing');
+  assert.match(cond(failing, 'Degraded')?.message ?? '', /n0 \(InstallFailed\)/);
+  const expired = at({ fleet: fleet(3, 3), activation: { status: 'False', reason: 'ActivationExpired', message: 'expired yesterday' } });
+  assert.equal(cond(expired, 'Degraded')?.reason, 'ActivationInvalid');
+  assert.equal(cond(expired, 'Ready')?.status, 'False');
+  assert.equal(cond(at({ daemonSet: ds(3, 3, 2), fleet: fleet(3, 3) }), 'Ready')?.status, 'False', 'a pod not ready (its host not converged)');
+  const halted = at({ rollout: { ...complete, halted: true, failing: [{ node: 'n1', reason: 'NotFound', message: 'no package' }], status: { ...complete.status, state: 'Halted', updated: 1, converged: 0, failed: 1, haltedRevision: 'r', haltedGeneration: 2 } } });
+  assert.equal(cond(halted, 'Progressing')?.reason, 'Halted');
+  assert.equal(cond(halted, 'Progressing')?.status, 'False');
+  assert.equal(cond(halted, 'Ready')?.reason, 'Halted');
+  assert.equal(halted.rollout?.state, 'Halted');
+});
+
+test('a real DaemonSet (generation in metadata) whose controller has not seen its latest generation is still rolling out', () => {
+  const real = { metadata: { generation: 3 }, status: { observedGeneration: 2, desiredNumberScheduled: 2, updatedNumberScheduled: 2, numberAvailable: 2, numberReady: 2 } };
+  assert.equal(cond(computeStatus({ generation: 1, previous: undefined, now: 'T', daemonSet: real }), 'Progressing')?.status, 'True');
+});

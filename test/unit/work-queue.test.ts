@@ -60,3 +60,16 @@ test('addAfter delivers the key later', async () => {
   assert.equal(q.length, 0);
   assert.equal(await q.get(), 'later');
 });
+
+test('addAfter keeps the earliest time: a later request does not delay it, an earlier one is not swallowed', async () => {
+  const q = new WorkQueue();
+  q.addAfter('a', 60_000);
+  q.addAfter('a', 20);
+  const got = await Promise.race([q.get(), new Promise((r) => setTimeout(() => r('late'), 2_000))]);
+  assert.equal(got, 'a', 'the 20 ms request wins over the pending 60 s one');
+  q.done('a');
+  q.addAfter('b', 20);
+  q.addAfter('b', 60_000);
+  assert.equal(await Promise.race([q.get(), new Promise((r) => setTimeout(() => r('late'), 2_000))]), 'b');
+  q.shutdown();
+});

@@ -24,8 +24,8 @@
 //   by install scripts and distribution packaging; AWS's pages document only `latest`.
 // A mirror keeps the same relative layout below its base URL: `{mirror}/latest/VERSION`,
 // `{mirror}/{latest|version}/{platform}/amazon-ssm-agent.{ext}` and `….sig`.
-import { dnsSuffix } from '../../operator/api/regions.ts';
-import { isVersion } from './version.ts';
+import { dnsSuffix } from './regions.ts';
+import { isVersion } from './agent-version.ts';
 
 export type PackageFormat = 'deb' | 'rpm';
 export type PackageArch = 'amd64' | 'arm64';

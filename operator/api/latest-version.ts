@@ -1,0 +1,60 @@
+// Which version `latest` is right now: the one-line file `{bucket or mirror}/latest/VERSION` (package-urls.ts).
+// Shared: the operator resolves `latest` once for the fleet; the node agent only as a fallback. The HTTP client is
+// a port, so each process brings its own (its proxy handling, its limits).
+import { isVersion } from './agent-version.ts';
+import { packageUrls } from './package-urls.ts';
+
+export interface ProxyUrls {
+  httpsProxy?: string;
+  httpProxy?: string;
+  noProxy: readonly string[];
+}
+
+export interface LatestVersionRequest {
+  region: string;
+  mirror?: string;
+  s3Host?: string;
+  proxy?: ProxyUrls;
+  /** Default 30 s. */
+  timeoutMs?: number;
+  ca?: string | Buffer | Array<string | Buffer>;
+  signal?: AbortSignal;
+}
+
+/** Reads a small text file; a failure carries a reason and a message without credentials. */
+export type TextFetcher = (
+  url: string,
+  opts: { maxBytes: number; timeoutMs: number; maxRedirects: number; proxy?: ProxyUrls; ca?: LatestVersionRequest['ca']; signal?: AbortSignal },
+) => Promise<{ ok: true; text: string; url: string } | { ok: false; reason: string; message: string; url?: string }>;
+
+export type LatestVersionResult = { ok: true; version: string; url: string } | { ok: false; reason: string; message: string; url?: string };
+
+/** The URL of `latest/VERSION` (it does not depend on the platform). */
+export function latestVersionUrl(req: Pick<LatestVersionRequest, 'region' | 'mirror' | 's3Host'>): string {
+  const urls = packageUrls({ region: req.region, version: 'latest', format: 'deb', arch: 'amd64', ...(req.mirror ? { mirror: req.mirror } : {}), ...(req.s3Host ? { s3Host: req.s3Host } : {}) });
+  return urls.versionFile as string;
+}
+
+/** Reads `latest/VERSION`; the answer must be one 4-part version number. */
+export async function resolveLatestVersionWith(fetchText: TextFetcher, req: LatestVersionRequest): Promise<LatestVersionResult> {
+  let url: string;
+  try {
+    url = latestVersionUrl(req);
+  } catch (err) {
+    return { ok: false, reason: 'InvalidRequest', message: (err as Error).message };
+  }
+  const got = await fetchText(url, {
+    maxBytes: 256,
+    timeoutMs: req.timeoutMs ?? 30_000,
+    maxRedirects: 5,
+    ...(req.proxy ? { proxy: req.proxy } : {}),
+    ...(req.ca ? { ca: req.ca } : {}),
+    ...(req.signal ? { signal: req.signal } : {}),
+  });
+  if (!got.ok) return { ok: false, reason: got.reason, message: `cannot read the latest agent version: ${got.message}`, ...(got.url ? { url: got.url } : {}) };
+  const version = got.text.trim();
+  if (!isVersion(version)) {
+    return { ok: false, reason: 'InvalidVersionFile', message: `${got.url} does not hold a 4-part version number: ${JSON.stringify(version.slice(0, 40))}`, url: got.url };
+  }
+  return { ok: true, version, url: got.url };
+}
