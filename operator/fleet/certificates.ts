@@ -194,14 +194,14 @@ export interface FleetTlsSecret {
   apiVersion: 'v1';
   kind: 'Secret';
   type: 'kubernetes.io/tls';
-  metadata: { name: string; namespace: string; labels: Record<string, string>; resourceVersion?: string };
+  metadata: { name: string; namespace: string; labels: Record<string, string>; resourceVersion?: string; ownerReferences?: unknown[] };
   data: Record<string, string>;
 }
 
 export interface FleetCaConfigMap {
   apiVersion: 'v1';
   kind: 'ConfigMap';
-  metadata: { name: string; namespace: string; labels: Record<string, string>; resourceVersion?: string };
+  metadata: { name: string; namespace: string; labels: Record<string, string>; resourceVersion?: string; ownerReferences?: unknown[] };
   data: Record<string, string>;
 }
 

@@ -62,8 +62,10 @@ async function ensureSecret(client: KubeClient, opts: EnsureFleetTlsOptions): Pr
         await client.request('POST', secretPath(opts.namespace), { body });
         return { certs, secret: 'created' };
       }
-      // A Secret that lost its keys is renewed in place; the resourceVersion makes this a compare-and-swap.
+      // A Secret that lost its keys is renewed in place; the resourceVersion makes this a compare-and-swap. Its
+      // owner (the operator Service, so that helm uninstall removes it) stays.
       body.metadata.resourceVersion = existing.metadata.resourceVersion;
+      if (existing.metadata.ownerReferences) body.metadata.ownerReferences = existing.metadata.ownerReferences;
       await client.request('PUT', secretPath(opts.namespace, FLEET_TLS_SECRET), { body });
       const why = 'why' in check ? check.why : 'the Secret lacked a key';
       return { certs, secret: check.action === 'reissue' ? 'reissued' : 'regenerated', why };
@@ -86,6 +88,7 @@ export async function ensureFleetCaConfigMap(client: KubeClient, namespace: stri
         return 'created';
       }
       body.metadata.resourceVersion = existing.metadata.resourceVersion;
+      if (existing.metadata.ownerReferences) body.metadata.ownerReferences = existing.metadata.ownerReferences;
       await client.request('PUT', configMapPath(namespace, FLEET_CA_CONFIGMAP), { body });
       return 'updated';
     } catch (err) {

@@ -7,8 +7,10 @@ import type { KubeClient } from '../kube/client.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
 import type { FleetStore } from '../fleet/fleet-store.ts';
 import { nodeMetadataPatch, type NodeMeta } from '../fleet/node-metadata.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_TLS_SECRET } from '../fleet/protocol.ts';
 import { FleetServer } from '../fleet/server.ts';
 import { ensureFleetTls, keepFleetTlsFresh } from '../fleet/tls.ts';
+import { ensureOwnedBy, installationOwner } from '../kube/installation-owner.ts';
 
 export interface FleetWiring {
   /** host:port the node agents dial. */
@@ -50,6 +52,11 @@ export async function startFleet(opts: {
     log,
   };
   const tls = await ensureFleetTls(client, identity);
+  const owner = await installationOwner(client, namespace, serviceName);
+  if (owner) {
+    await ensureOwnedBy(client, resourcePath(RESOURCES.secret, { namespace, name: FLEET_TLS_SECRET }), owner, log);
+    await ensureOwnedBy(client, resourcePath(RESOURCES.configMap, { namespace, name: FLEET_CA_CONFIGMAP }), owner, log);
+  }
   const server = await FleetServer.start({
     client,
     namespace,

@@ -9,6 +9,7 @@ import type { NodeObject } from '../controllers/node-selection.ts';
 import { SsmAgentConfigController } from '../controllers/ssmagentconfig-controller.ts';
 import { KubeClient, type KubeObject } from '../kube/client.ts';
 import { errorMessage, Informer, type InformerEvent } from '../kube/informer.ts';
+import { ensureOwnedBy, installationOwner } from '../kube/installation-owner.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { RESOURCES, resourcePath, type Resource } from '../kube/resources.ts';
 import { ALL_OWNED_SELECTOR, LABEL_CONFIG } from '../manifests/names.ts';
@@ -217,6 +218,9 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
       if (!(await elector.acquire(abort.signal))) return 'stopped';
       leading = true;
       metrics.leader.set(1);
+      // The Lease is ours, not the release's: tie it to the operator Service so that helm uninstall removes it.
+      const owner = await installationOwner(client, settings.namespace, settings.serviceName);
+      if (owner) await ensureOwnedBy(client, resourcePath(RESOURCES.lease, { namespace: settings.namespace, name: settings.leaseName }), owner, log);
     }
     for (const i of informers) i.start();
     // No reconcile before every cache is complete: a conflict check over half the nodes could let two configs

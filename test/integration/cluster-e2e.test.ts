@@ -123,7 +123,7 @@ test('install: every node’s host gets the pinned agent, active, registered exa
   assert.equal(w.code, 0, w.stderr);
 });
 
-test('a realistic package (≥ 30 MiB) installs under the chart’s default resources: no OOM kill, eviction or restart', async () => {
+test('a realistic package (≥ 30 MiB) installs under the chart’s default resources: no OOM kill, eviction or restart', async (t) => {
   const size = statSync(p.fixture.debPath(V1)).size;
   assert.ok(size >= 30 * 1024 * 1024, `the stand-in package is ${size} bytes`);
   const pods = await agentPods();
@@ -135,6 +135,13 @@ test('a realistic package (≥ 30 MiB) installs under the chart’s default reso
       assert.equal(c.restartCount, 0, `${pod.metadata.name} never restarted`);
       assert.equal(c.ready, true);
     }
+  }
+  // The figure the default memory limit is sized from: each node agent's peak, install included (its pod's cgroup).
+  for (const pod of pods) {
+    const node = pod.spec.nodeName ?? '';
+    const uid = (pod.metadata as { uid?: string }).uid ?? '';
+    const r = await p.cluster.node(node).host.run(['sh', '-c', `cat /sys/fs/cgroup/memory/kubepods/*/pod${uid}/memory.max_usage_in_bytes /sys/fs/cgroup/memory/kubepods/pod${uid}/memory.max_usage_in_bytes 2>/dev/null | head -n1`]);
+    if (r.stdout.trim()) t.diagnostic(`${node}: node-agent pod peak memory ${(Number(r.stdout.trim()) / 1024 / 1024).toFixed(1)} MiB (install of a ${(size / 1024 / 1024).toFixed(0)} MiB package included)`);
   }
   const all = await json<{ items: Pod[] }>(['get', 'pods', '-A']);
   assert.deepEqual(all.items.filter((x) => x.status.reason === 'Evicted').map((x) => x.metadata.name), []);
