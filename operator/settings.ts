@@ -14,6 +14,7 @@ export interface OperatorSettings {
   retryPeriodMs: number;
   resyncMs: number;
   workers: number;
+  /** The cluster's identity in SSM tags; '' derives it from the kube-system namespace's UID (cluster/identity.ts). */
   clusterName: string;
   /** Port of the fleet channel (TLS WebSocket); 0 turns it off. */
   fleetPort: number;
@@ -62,7 +63,7 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
     retryPeriodMs: positiveNumber(env, 'RETRY_PERIOD_SECONDS', 2, errors) * 1000,
     resyncMs: positiveNumber(env, 'RESYNC_SECONDS', 600, errors) * 1000,
     workers: positiveNumber(env, 'WORKERS', 2, errors),
-    clusterName: env.CLUSTER_NAME || 'kubernetes',
+    clusterName: env.CLUSTER_NAME?.trim() ?? '',
     fleetPort: env.FLEET_PORT === '0' ? 0 : positiveNumber(env, 'FLEET_PORT', 8443, errors),
     serviceName: env.OPERATOR_SERVICE_NAME || 'ssm-agent-operator',
     ...(env.FLEET_ADVERTISE_ADDRESS ? { fleetAdvertiseAddress: env.FLEET_ADVERTISE_ADDRESS } : {}),

@@ -22,6 +22,7 @@ import {
   type StoredActivation,
 } from './plan.ts';
 import { TAG_CLUSTER, TAG_CONFIG } from './tags.ts';
+import { activationHistory, recordActivationIds } from './history.ts';
 
 export const KEY_ACTIVATION_ID = 'activationId';
 export const KEY_ACTIVATION_CODE = 'activationCode';
@@ -49,6 +50,8 @@ export interface ActivationOutcome {
   activation?: ActivationReport;
   /** a failure to retry with backoff */
   error?: string;
+  /** every activation this config has used, as far as known after this pass (history.ts): whose instances are its */
+  activationIds: string[];
 }
 
 interface SecretObject {
@@ -117,7 +120,8 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
   const now = (input.now ?? (() => new Date()))();
   const spec = config.spec.registration.activation;
   const secretName = activationSecretName(config);
-  if (!spec || !secretName || config.spec.registration.mode === 'EC2') return { action: 'none' };
+  let known = activationHistory(config.metadata.annotations);
+  if (!spec || !secretName || config.spec.registration.mode === 'EC2') return { action: 'none', activationIds: known };
   const managed = spec.managed;
 
   let secret: StoredActivation | undefined;
@@ -135,8 +139,20 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
       action: 'none',
       condition: { status: 'Unknown', reason: 'CheckFailed', message: `Could not check the activation: ${errorMessage(err)}; retrying.` },
       error: `activation check: ${errorMessage(err)}`,
+      activationIds: known,
     };
   }
+  // What the Secret names is this config's (a user's Secret: once SSM confirms the activation exists); recorded on
+  // the config so that instances registered with it stay recognisable after the Secret moves on.
+  const inUse = secret ? (managed ? [secret.id, ...(secret.previousIds ?? [])] : current ? [secret.id] : []) : [];
+  known = [...new Set([...known, ...inUse])];
+  let recordError: string | undefined;
+  try {
+    known = [...new Set([...(await recordActivationIds(client, config.metadata.name, inUse)), ...known])];
+  } catch (err) {
+    recordError = `recording the activation ids on the config: ${errorMessage(err)}`;
+  }
+  const withRecordError = (o: ActivationOutcome): ActivationOutcome => (recordError && !o.error ? { ...o, error: recordError } : o);
 
   const plan = planActivation({
     managed: managed && { iamRole: managed.iamRole, registrationLimit: managed.registrationLimit, expirationDays: managed.expirationDays, ...(managed.tags ? { tags: managed.tags } : {}) },
@@ -149,14 +165,14 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
     agentsStillOnOld: input.agentsStillOnOld,
   });
   const action = plan.action;
-  const done: ActivationOutcome = { action: action.kind, condition: plan.condition, ...(plan.activation ? { activation: plan.activation } : {}) };
-  if (action.kind === 'keep' || !managed) return done;
+  const done: ActivationOutcome = { action: action.kind, condition: plan.condition, ...(plan.activation ? { activation: plan.activation } : {}), activationIds: known };
+  if (action.kind === 'keep' || !managed) return withRecordError(done);
 
   if (action.kind === 'delete-old') {
     try {
       for (const id of action.ids) await ssm.deleteActivation(id);
       await writeSecret(client, activationSecret(config, namespace, { ...(secret as StoredActivation), previousIds: action.keep }));
-      return done;
+      return withRecordError(done);
     } catch (err) {
       return { ...done, error: `deleting old activations: ${errorMessage(err)}` };
     }
@@ -177,7 +193,16 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
   } catch (err) {
     const message = errorMessage(err);
     // A rotation that fails leaves the old activation in use: report it as it stands.
-    return { action: action.kind, condition: createFailedVerdict(message), ...(plan.activation ? { activation: plan.activation } : {}), error: `creating an activation: ${message}` };
+    return { action: action.kind, condition: createFailedVerdict(message), ...(plan.activation ? { activation: plan.activation } : {}), error: `creating an activation: ${message}`, activationIds: known };
+  }
+  // Recorded before any node can learn its code: every instance registered with it is then known to be this config's.
+  try {
+    known = [...new Set([...(await recordActivationIds(client, config.metadata.name, [created.id])), ...known])];
+  } catch (err) {
+    // Nothing names the new activation yet, so no node can have used it: it goes again (best effort).
+    await ssm.deleteActivation(created.id).catch(() => undefined);
+    const message = `recording activation ${created.id} on the config: ${errorMessage(err)}`;
+    return { action: action.kind, condition: createFailedVerdict(message), error: message, activationIds: known };
   }
   const previousIds = action.kind === 'rotate' ? [...action.previousIds.filter((id) => id !== action.oldId), action.oldId] : action.previousIds;
   try {
@@ -185,13 +210,14 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
   } catch (err) {
     // The Secret still names the old activation: the new one is an orphan, so it goes again (best effort).
     await ssm.deleteActivation(created.id).catch(() => undefined);
-    return { action: action.kind, condition: createFailedVerdict(`writing Secret ${secretName}: ${errorMessage(err)}`), error: `writing Secret ${secretName}: ${errorMessage(err)}` };
+    return { action: action.kind, condition: createFailedVerdict(`writing Secret ${secretName}: ${errorMessage(err)}`), error: `writing Secret ${secretName}: ${errorMessage(err)}`, activationIds: known };
   }
-  return {
+  return withRecordError({
     action: action.kind,
     condition: createdVerdict(action, created.id, expiresAt),
     activation: { id: created.id, expiresAt: expiresAt.toISOString(), registrationsUsed: 0, registrationLimit: managed.registrationLimit },
-  };
+    activationIds: known,
+  });
 }
 
 /**

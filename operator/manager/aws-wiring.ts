@@ -12,6 +12,7 @@ import type { SsmClientOptions } from '../aws/ssm-client.ts';
 import { pendingHybridRegistrations } from '../activations/report.ts';
 import { deleteManagedActivations, reconcileActivation, type ActivationOutcome } from '../activations/step.ts';
 import { reconcileInstances } from '../instances/step.ts';
+import { activationHistory } from '../activations/history.ts';
 import type { FleetEntry } from '../fleet/fleet-store.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { errorMessage } from '../kube/informer.ts';
@@ -87,6 +88,8 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
   const intervalMs = opts.intervalMs ?? DEFAULT_INTERVAL_MS;
   const outcomes = new Map<string, AwsOutcome>();
   const schedule = new Map<string, { nextAt: number; failures: number }>();
+  /** ignored instances already warned about, per config (one Event each, not one per pass) */
+  const warned = new Map<string, Set<string>>();
   let running: Promise<void> | undefined;
   let stopped = false;
 
@@ -115,10 +118,18 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
       config: name,
       nodes: nodeReports(name),
       existingNodes: new Set(opts.nodeNames()),
+      ownActivations: new Set(activation.activationIds),
       deregisterOnNodeDelete: config.spec.registration.deregisterOnNodeDelete,
       uninstall: false,
     });
     errors.push(...instances.errors);
+    for (const i of instances.ignored) {
+      const key = `${i.node}/${i.id}/${i.reason}`;
+      if (warned.get(name)?.has(key)) continue;
+      warned.set(name, new Set([...(warned.get(name) ?? []), key]));
+      opts.log.warn({ config: name, instanceId: i.id, node: i.node, reason: i.reason }, i.message);
+      opts.onEvent?.(name, { type: 'Warning', reason: 'InstanceNotOwned', message: `${i.message}.` });
+    }
     for (const d of instances.deregistered) {
       opts.log.info({ config: name, instanceId: d.id, node: d.node, reason: d.reason }, 'deregistered managed instance');
       opts.onEvent?.(name, { type: 'Normal', reason: 'InstanceDeregistered', message: `Deregistered managed instance ${d.id}: ${d.message} (${d.reason}).` });
@@ -170,6 +181,7 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
       if (!live.has(name)) {
         schedule.delete(name);
         outcomes.delete(name);
+        warned.delete(name);
       }
     }
   }
@@ -206,6 +218,8 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
         config: name,
         nodes: nodeReports(name),
         existingNodes: new Set(opts.nodeNames()),
+        // what the passes recorded: every activation the config used (a managed one's Secret ids among them)
+        ownActivations: new Set(activationHistory(config.metadata.annotations)),
         deregisterOnNodeDelete: parsed.spec.registration.deregisterOnNodeDelete,
         uninstall: true,
       });

@@ -12,6 +12,7 @@ import { errorMessage, Informer, type InformerEvent } from '../kube/informer.ts'
 import { LeaderElector } from '../kube/leader-election.ts';
 import { RESOURCES, resourcePath, type Resource } from '../kube/resources.ts';
 import { ALL_OWNED_SELECTOR, LABEL_CONFIG } from '../manifests/names.ts';
+import { resolveClusterName } from '../cluster/identity.ts';
 import { startHttpServer } from '../observability/http-server.ts';
 import { createOperatorMetrics, type OperatorMetrics } from '../observability/metrics.ts';
 import type { OperatorSettings } from '../settings.ts';
@@ -38,6 +39,14 @@ export interface Operator {
 
 export async function startOperator(kc: KubeConfig, settings: OperatorSettings, log: Logger): Promise<Operator> {
   const client = new KubeClient(kc);
+  let clusterName: string;
+  try {
+    clusterName = await resolveClusterName(client, settings.clusterName);
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+  log.info({ clusterName }, 'cluster identity in SSM tags');
   const metrics = createOperatorMetrics();
   const abort = new AbortController();
   const queue = new WorkQueue();
@@ -202,7 +211,7 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     aws = startAwsWiring({
       client,
       namespace: settings.namespace,
-      clusterName: settings.clusterName,
+      clusterName,
       log,
       ssmFor: ssmApis.ssmFor,
       configs: () => configs.list(),

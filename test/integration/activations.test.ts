@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { createSsmApi, type SsmApi } from '../../operator/aws/index.ts';
 import { DAY_MS } from '../../operator/activations/plan.ts';
 import { ANNOTATION_PREVIOUS_ACTIVATIONS, reconcileActivation } from '../../operator/activations/step.ts';
+import { ANNOTATION_ACTIVATION_IDS } from '../../operator/activations/history.ts';
 import { reconcileInstances } from '../../operator/instances/step.ts';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import { parseSpec } from '../../operator/api/validate.ts';
@@ -136,6 +137,10 @@ describe('managed activation', () => {
     assert.equal(decode(after?.data.activationId), newId);
     assert.equal(after?.metadata.annotations?.[ANNOTATION_PREVIOUS_ACTIVATIONS], undefined);
     assert.equal((await step(0)).action, 'keep');
+    // Both stay recorded on the config as its own: instances registered with the deleted one are still its.
+    const history = (await getConfig(CONFIG)).metadata.annotations?.[ANNOTATION_ACTIVATION_IDS]?.split(',');
+    assert.deepEqual(history, [firstId, newId]);
+    assert.deepEqual(moved.activationIds.slice().sort(), [firstId, newId].sort());
   });
 
   test('an activation deleted behind the operator’s back is recreated, through throttling', async () => {
@@ -202,11 +207,15 @@ describe('managed instances', () => {
     await env.createNode('hy-node-b', { pool: 'hybrid' });
     const ours = { 'ssmagent.io/cluster': CLUSTER, 'ssmagent.io/config': CONFIG };
     const tagList = (t: Record<string, string>) => Object.entries(t).map(([Key, Value]) => ({ Key, Value }));
-    const a = emulator.state.addInstance({ tags: tagList({ ...ours, 'ssmagent.io/node': 'hy-node-a' }) });
+    const activationId = decode((await getSecret(SECRET))?.data.activationId);
+    const foreign = '00000000-0000-4000-8000-000000000000';
+    const a = emulator.state.addInstance({ activationId, tags: tagList({ ...ours, 'ssmagent.io/node': 'hy-node-a' }) });
     // registered through the activation: it has the activation's tags but not yet the node's
-    const b = emulator.state.addInstance({ tags: tagList(ours) });
-    const gone = emulator.state.addInstance({ tags: tagList({ ...ours, 'ssmagent.io/node': 'hy-node-deleted' }) });
-    const otherCluster = emulator.state.addInstance({ tags: tagList({ ...ours, 'ssmagent.io/cluster': 'other', 'ssmagent.io/node': 'hy-node-deleted' }) });
+    const b = emulator.state.addInstance({ activationId, tags: tagList(ours) });
+    const gone = emulator.state.addInstance({ activationId, tags: tagList({ ...ours, 'ssmagent.io/node': 'hy-node-deleted' }) });
+    const otherCluster = emulator.state.addInstance({ activationId: foreign, tags: tagList({ ...ours, 'ssmagent.io/cluster': 'other', 'ssmagent.io/node': 'hy-node-deleted' }) });
+    // the same tags as ours, but another activation (another cluster left at the same identity)
+    const lookAlike = emulator.state.addInstance({ activationId: foreign, tags: tagList({ ...ours, 'ssmagent.io/node': 'hy-node-deleted' }) });
     const untagged = emulator.state.addInstance({ tags: [] });
     emulator.state.setPingStatus(b.instanceId, 'ConnectionLost');
 
@@ -221,13 +230,14 @@ describe('managed instances', () => {
         { node: 'hy-node-b', instanceId: b.instanceId },
       ],
       existingNodes: new Set(nodes.items.map((n) => n.metadata.name)),
+      ownActivations: new Set([activationId]),
       deregisterOnNodeDelete: true,
       uninstall: false,
     });
     assert.deepEqual(out.errors, []);
     assert.deepEqual(out.deregistered.map((d) => [d.id, d.reason]), [[gone.instanceId, 'NodeDeleted']]);
     assert.equal(emulator.state.instance(gone.instanceId), undefined);
-    for (const kept of [a, b, otherCluster, untagged]) assert.ok(emulator.state.instance(kept.instanceId), `${kept.instanceId} stays`);
+    for (const kept of [a, b, otherCluster, lookAlike, untagged]) assert.ok(emulator.state.instance(kept.instanceId), `${kept.instanceId} stays`);
     assert.deepEqual(out.tagged, [b.instanceId]);
     assert.equal(emulator.state.tags('ManagedInstance', b.instanceId)?.['ssmagent.io/node'], 'hy-node-b');
     assert.equal(out.online, 1);
@@ -239,12 +249,14 @@ describe('managed instances', () => {
       config: CONFIG,
       nodes: [],
       existingNodes: new Set(nodes.items.map((n) => n.metadata.name)),
+      ownActivations: new Set([activationId]),
       deregisterOnNodeDelete: true,
       uninstall: true,
     });
     assert.deepEqual(uninstall.errors, []);
     assert.deepEqual(uninstall.deregistered.map((d) => d.id).sort(), [a.instanceId, b.instanceId].sort());
     assert.ok(emulator.state.instance(otherCluster.instanceId));
+    assert.ok(emulator.state.instance(lookAlike.instanceId));
     assert.ok(emulator.state.instance(untagged.instanceId));
   });
 });
@@ -282,9 +294,11 @@ describe('aws-wiring (the loop the manager runs)', () => {
         { Key: 'ssmagent.io/config', Value: name },
         { Key: 'ssmagent.io/node', Value: node },
       ];
-      const mine = emulator.state.addInstance({ tags: tags('hy-node-a') });
-      const other = emulator.state.addInstance({ tags: [{ Key: 'ssmagent.io/cluster', Value: CLUSTER }, { Key: 'ssmagent.io/config', Value: CONFIG }, { Key: 'ssmagent.io/node', Value: 'hy-node-a' }] });
-      assert.equal(await wiring.finalize(config), undefined);
+      const mine = emulator.state.addInstance({ activationId: id, tags: tags('hy-node-a') });
+      const other = emulator.state.addInstance({ activationId: id, tags: [{ Key: 'ssmagent.io/cluster', Value: CLUSTER }, { Key: 'ssmagent.io/config', Value: CONFIG }, { Key: 'ssmagent.io/node', Value: 'hy-node-a' }] });
+      // The config as the finalizer sees it: with the activation ids the loop recorded on it.
+      const recorded = await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name }));
+      assert.equal(await wiring.finalize(recorded), undefined);
       assert.equal(emulator.state.activation(id), undefined, 'the managed activation is deleted with the config');
       assert.equal(emulator.state.instance(mine.instanceId), undefined, 'Uninstall deregisters the config’s instances');
       assert.ok(emulator.state.instance(other.instanceId), 'another config’s instance stays');
