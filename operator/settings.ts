@@ -30,12 +30,15 @@ export interface OperatorSettings {
 
 type Env = Record<string, string | undefined>;
 
-function positiveNumber(env: Env, name: string, fallback: number, errors: string[]): number {
+/** The longest timer setTimeout/setInterval take (2^31-1 ms), in seconds: a longer one fires at once, in a tight loop. */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+function positiveNumber(env: Env, name: string, fallback: number, errors: string[], max = MAX_TIMER_SECONDS): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) {
-    errors.push(`${name}=${JSON.stringify(raw)} must be a positive number`);
+  if (!Number.isFinite(n) || n <= 0 || n > max) {
+    errors.push(`${name}=${JSON.stringify(raw)} must be a positive number of at most ${max}`);
     return fallback;
   }
   return n;
