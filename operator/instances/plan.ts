@@ -9,13 +9,16 @@
 // - tag: an owned instance a node reports whose ssmagent.io/cluster, /config or /node tag is missing or wrong gets
 //   them, so the sweep can later tell which node it belonged to — unless another cluster's identity is on it.
 // - deregister (sweep, when deregisterOnNodeDelete): an owned instance tagged for this cluster and config whose node
-//   tag names a Node that no longer exists, and that no existing node reports.
+//   tag names a Node that no longer exists, and that no existing node reports; one whose node now reports another
+//   instance (a reused node name); and one a deleted Node's managed-instance-id annotation named (deletedNodes),
+//   for an instance deleted before a sweep could tag it with its node.
 // - deregister (Uninstall): when the config is deleted with deletionPolicy Uninstall, every owned instance tagged
 //   for this cluster and config, and every owned instance its nodes report.
 // Only hybrid managed instances (mi-…) are tagged or deregistered: EC2 instances (i-…) are AWS's to manage.
 // `existingNodes` must come from a complete (synced) Node cache: a partial list would look like deleted nodes.
 import { TAG_CLUSTER, TAG_CONFIG, TAG_NODE } from '../activations/tags.ts';
 import { LEGACY_DEFAULT_CLUSTER_NAME } from '../cluster/identity.ts';
+import { NODE_ANNOTATION_INSTANCE_ID } from '../api/group.ts';
 
 export interface NodeReport {
   node: string;
@@ -42,6 +45,9 @@ export interface PlanInstancesInput {
   instances: readonly TaggedInstance[];
   /** the activations this config has used (activations/history.ts) */
   ownActivations: ReadonlySet<string>;
+  /** Nodes seen deleted, with the instance their ssmagent.io/managed-instance-id annotation named: the sweep's only
+   * clue for an instance that was never tagged with its node (the node went before the first sweep). */
+  deletedNodes?: ReadonlyMap<string, string>;
   deregisterOnNodeDelete: boolean;
   /** the config is being deleted with deletionPolicy Uninstall */
   uninstall: boolean;
@@ -57,7 +63,7 @@ export interface TagAction {
 export interface DeregisterAction {
   id: string;
   node?: string;
-  reason: 'NodeDeleted' | 'ConfigUninstalled';
+  reason: 'NodeDeleted' | 'NodeReplaced' | 'ConfigUninstalled';
   message: string;
 }
 
@@ -138,10 +144,32 @@ export function planInstances(input: PlanInstancesInput): InstancesPlan {
 
   const deregister: DeregisterAction[] = [];
   if (input.deregisterOnNodeDelete) {
+    // what each of this config's existing nodes reports now (any instance id, EC2 ones too)
+    const nowOn = new Map<string, string>();
+    for (const n of input.nodes) if (isInstanceId(n.instanceId) && input.existingNodes.has(n.node)) nowOn.set(n.node, n.instanceId);
+    const seen = new Set<string>();
     for (const i of input.instances) {
       const node = i.tags[TAG_NODE];
-      if (!ours(i) || !owned(i.id) || !isManagedInstanceId(i.id) || !node || reported.has(i.id) || input.existingNodes.has(node)) continue;
-      deregister.push({ id: i.id, node, reason: 'NodeDeleted', message: `Node ${node} no longer exists` });
+      if (!ours(i) || !owned(i.id) || !isManagedInstanceId(i.id) || !node || reported.has(i.id)) continue;
+      if (!input.existingNodes.has(node)) {
+        deregister.push({ id: i.id, node, reason: 'NodeDeleted', message: `Node ${node} no longer exists` });
+        seen.add(i.id);
+        continue;
+      }
+      // The node name was reused (or the host registered anew): the node now reports another instance.
+      const current = nowOn.get(node);
+      if (current !== undefined && current !== i.id) {
+        deregister.push({ id: i.id, node, reason: 'NodeReplaced', message: `Node ${node} now runs managed instance ${current}; ${i.id} was its previous host's` });
+        seen.add(i.id);
+      }
+    }
+    const reportedAnywhere = new Set(input.nodes.filter((n) => input.existingNodes.has(n.node)).map((n) => n.instanceId));
+    for (const [node, id] of input.deletedNodes ?? []) {
+      if (seen.has(id) || !isManagedInstanceId(id) || !owned(id) || input.existingNodes.has(node) || reportedAnywhere.has(id)) continue;
+      const claimedBy = byId.get(id)?.tags[TAG_CLUSTER];
+      if (claimedBy !== undefined && claimedBy !== cluster && claimedBy !== LEGACY_DEFAULT_CLUSTER_NAME) continue;
+      seen.add(id);
+      deregister.push({ id, node, reason: 'NodeDeleted', message: `Node ${node} was deleted (its ${NODE_ANNOTATION_INSTANCE_ID} annotation named this instance)` });
     }
   }
   return { tag, deregister, ignored };

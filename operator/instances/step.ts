@@ -15,6 +15,8 @@ export interface InstancesStepInput {
   existingNodes: ReadonlySet<string>;
   /** the activations this config has used (activations/history.ts): only their instances are acted on */
   ownActivations: ReadonlySet<string>;
+  /** deleted Nodes and the instance their managed-instance-id annotation named (see plan.ts) */
+  deletedNodes?: ReadonlyMap<string, string>;
   deregisterOnNodeDelete: boolean;
   uninstall: boolean;
 }
@@ -27,6 +29,8 @@ export interface InstancesOutcome {
   ignored: IgnoredInstance[];
   /** reported instances SSM sees Online; undefined when that could not be read */
   online: number | undefined;
+  /** instances of deletedNodes that are settled (deregistered, or unknown to SSM): their hints can go */
+  settledHints: string[];
   /** one line per failed call */
   errors: string[];
 }
@@ -37,22 +41,24 @@ export async function reconcileInstances(input: InstancesStepInput): Promise<Ins
   const errors: string[] = [];
   const empty: InstancesPlan = { tag: [], deregister: [], ignored: [] };
   const reportedIds = [...new Set(input.nodes.map((n) => n.instanceId).filter(isInstanceId))];
+  const hinted = [...(input.deletedNodes?.values() ?? [])].filter(isManagedInstanceId);
   let described: Map<string, ManagedInstanceInfo> | undefined;
-  if (reportedIds.length > 0) {
+  if (reportedIds.length > 0 || hinted.length > 0) {
     try {
-      described = await ssm.describeInstances(reportedIds);
+      described = await ssm.describeInstances([...new Set([...reportedIds, ...hinted])]);
     } catch (err) {
       errors.push(`DescribeInstanceInformation (reported instances): ${errorMessage(err)}`);
     }
   }
   const online = reportedIds.length === 0 ? 0 : described && onlineCount(reportedIds, described);
-  const failed = (): InstancesOutcome => ({ plan: empty, tagged: [], deregistered: [], ignored: [], online: input.uninstall ? undefined : online, errors });
+  const failed = (): InstancesOutcome => ({ plan: empty, tagged: [], deregistered: [], ignored: [], online: input.uninstall ? undefined : online, settledHints: [], errors });
   // Without what SSM says about the reported instances, ownership cannot be decided: nothing is tagged or swept.
-  if (reportedIds.length > 0 && !described) return failed();
+  if ((reportedIds.length > 0 || hinted.length > 0) && !described) return failed();
 
   const instances = new Map<string, TaggedInstance>();
   try {
     const listed = await ssm.listManagedInstances({ tagFilters: { [TAG_CLUSTER]: input.cluster, [TAG_CONFIG]: input.config } });
+    // reported or hinted instances that the tag filter did not list: their tags are read too
     const reportedManaged = [...(described?.values() ?? [])].filter((i) => isManagedInstanceId(i.instanceId) && !listed.some((l) => l.instanceId === i.instanceId));
     for (const i of [...listed, ...reportedManaged]) {
       try {
@@ -86,5 +92,6 @@ export async function reconcileInstances(input: InstancesStepInput): Promise<Ins
       errors.push(`DeregisterManagedInstance ${d.id}: ${errorMessage(err)}`);
     }
   }
-  return { plan, tagged, deregistered, ignored: plan.ignored, online: input.uninstall ? undefined : online, errors };
+  const settledHints = hinted.filter((id) => !described?.has(id) || deregistered.some((d) => d.id === id));
+  return { plan, tagged, deregistered, ignored: plan.ignored, online: input.uninstall ? undefined : online, settledHints, errors };
 }

@@ -13,6 +13,7 @@ import { LeaderElector } from '../kube/leader-election.ts';
 import { RESOURCES, resourcePath, type Resource } from '../kube/resources.ts';
 import { ALL_OWNED_SELECTOR, LABEL_CONFIG } from '../manifests/names.ts';
 import { resolveClusterName } from '../cluster/identity.ts';
+import { NODE_ANNOTATION_INSTANCE_ID } from '../api/group.ts';
 import { startHttpServer } from '../observability/http-server.ts';
 import { createOperatorMetrics, type OperatorMetrics } from '../observability/metrics.ts';
 import type { OperatorSettings } from '../settings.ts';
@@ -88,9 +89,12 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     RESOURCES.node,
     (e) => {
       if (e.type === 'delete' && e.object.metadata?.name) {
-        store.forget(e.object.metadata.name);
-        // Its managed instance is deregistered by the next SSM pass of each config: run those now.
-        for (const c of configs.list()) aws?.poke(c.metadata.name);
+        const name = e.object.metadata.name;
+        // What the Node said its instance was, before its report is forgotten: an instance not yet tagged with its
+        // node would otherwise be orphaned. The next SSM pass of each config deregisters it if it is theirs.
+        const reportedId = store.get(name)?.state.observation?.instanceId;
+        aws?.nodeDeleted(name, e.object.metadata.annotations?.[NODE_ANNOTATION_INSTANCE_ID] ?? reportedId);
+        store.forget(name);
       }
       if (nodeEventMatters(e)) enqueue('all', `node ${e.type}`);
     },

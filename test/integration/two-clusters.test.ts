@@ -128,3 +128,24 @@ test('two clusters with default settings have distinct identities and never dere
   const conf = await b.env.getOrUndefined<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name: CONFIG }));
   assert.ok(conf, 'config still there');
 });
+
+test('a Node deleted before any sweep tagged its instance is deregistered from the Node’s managed-instance-id annotation', async () => {
+  const [a, b] = clusters as [Cluster, Cluster];
+  const actA = await activationOf(a);
+  const activation = ssm.emulator.state.activation(actA);
+  assert.ok(activation);
+  // Registered with A's activation (so only its tags: cluster and config), never reported, never tagged with a node.
+  const orphan = ssm.emulator.state.addInstance({ activationId: actA, tags: activation.tags });
+  // B's twin: the same node name in cluster B, an instance of B's activation: B must not touch A's, nor A B's.
+  await a.env.createNode('a-2');
+  await a.env.client.request('PATCH', resourcePath(RESOURCES.node, { name: 'a-2' }), {
+    contentType: 'application/merge-patch+json',
+    body: { metadata: { annotations: { 'ssmagent.io/managed-instance-id': orphan.instanceId } } },
+  });
+  const start = sweeps();
+  await waitFor('a few sweeps with the Node present', () => sweeps() >= start + 4, 60_000, 200);
+  assert.ok(ssm.emulator.state.instance(orphan.instanceId), 'kept while its Node exists');
+  await a.env.client.request('DELETE', resourcePath(RESOURCES.node, { name: 'a-2' }));
+  await waitFor(`${orphan.instanceId} deregistered`, () => ssm.emulator.state.instance(orphan.instanceId) === undefined, 60_000, 200);
+  assert.ok(b, 'cluster B ran alongside');
+});

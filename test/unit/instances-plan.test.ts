@@ -147,3 +147,34 @@ test('onlineCount counts the distinct reported instances SSM sees Online', () =>
   ]);
   assert.equal(onlineCount([MI_A, MI_A, MI_B, MI_GONE], status), 1);
 });
+
+test('a reused node name: the instance of the node’s previous host is deregistered once the node reports another', () => {
+  const MI_NEW = 'mi-0000000000000000e';
+  const p = planInstances(input({ nodes: [{ node: 'node-a', instanceId: MI_NEW }, { node: 'node-b', instanceId: MI_B }], instances: [inst(MI_A, tags('node-a')), inst(MI_B, tags('node-b')), inst(MI_NEW, {})] }));
+  assert.deepEqual(p.deregister.map((d) => [d.id, d.reason]), [[MI_A, 'NodeReplaced']]);
+  assert.match(p.deregister[0]?.message ?? '', new RegExp(MI_NEW));
+  assert.deepEqual(p.tag.map((t) => t.id), [MI_NEW]);
+  // Not while the node reports nothing yet (its new host may still be registering).
+  const quiet = planInstances(input({ nodes: [{ node: 'node-b', instanceId: MI_B }], instances: [inst(MI_A, tags('node-a')), inst(MI_B, tags('node-b'))] }));
+  assert.deepEqual(quiet.deregister, []);
+});
+
+test('a node deleted before any sweep tagged its instance: the Node’s annotation names it, and it goes', () => {
+  // Registered through the activation (cluster and config tags from it), never tagged with the node.
+  const untagged = { 'ssmagent.io/cluster': 'prod', 'ssmagent.io/config': 'demo' };
+  const p = planInstances(input({ instances: [...input().instances, inst(MI_GONE, untagged)], deletedNodes: new Map([['node-gone', MI_GONE]]) }));
+  assert.deepEqual(p.deregister.map((d) => [d.id, d.node, d.reason]), [[MI_GONE, 'node-gone', 'NodeDeleted']]);
+  assert.match(p.deregister[0]?.message ?? '', /managed-instance-id annotation/);
+  // Not another activation's, not one an existing node still reports, not when the name is back, not without the sweep.
+  const cases: Partial<PlanInstancesInput>[] = [
+    { instances: [inst(MI_GONE, untagged, THEIRS)], deletedNodes: new Map([['node-gone', MI_GONE]]) },
+    { instances: [inst(MI_A, tags('node-a'))], deletedNodes: new Map([['node-gone', MI_A]]) },
+    { instances: [inst(MI_GONE, untagged)], deletedNodes: new Map([['node-c', MI_GONE]]) },
+    { instances: [inst(MI_GONE, untagged)], deletedNodes: new Map([['node-gone', MI_GONE]]), deregisterOnNodeDelete: false },
+    { instances: [inst(MI_GONE, tags('node-gone', 'k8s-other'))], deletedNodes: new Map([['node-gone', MI_GONE]]) },
+  ];
+  for (const c of cases) assert.deepEqual(planInstances(input(c)).deregister, [], JSON.stringify(c, (_k, v: unknown) => (v instanceof Map || v instanceof Set ? [...v] : v)));
+  // Tagged with its node as well: deregistered once, not twice.
+  const both = planInstances(input({ instances: [...input().instances, inst(MI_GONE, tags('node-gone'))], deletedNodes: new Map([['node-gone', MI_GONE]]) }));
+  assert.equal(both.deregister.length, 1);
+});
