@@ -142,6 +142,10 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
       activationIds: known,
     };
   }
+  // Activations of this config that nothing names (a crash between CreateActivation and the Secret write, an answer
+  // lost after SSM acted): nobody holds their codes, so they go. Only when the Secret could be read.
+  const sweepError = managed ? await sweepOrphanActivations(input, secretName, secret, now) : undefined;
+
   // What the Secret names is this config's (a user's Secret: once SSM confirms the activation exists); recorded on
   // the config so that instances registered with it stay recognisable after the Secret moves on.
   const inUse = secret ? (managed ? [secret.id, ...(secret.previousIds ?? [])] : current ? [secret.id] : []) : [];
@@ -152,7 +156,10 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
   } catch (err) {
     recordError = `recording the activation ids on the config: ${errorMessage(err)}`;
   }
-  const withRecordError = (o: ActivationOutcome): ActivationOutcome => (recordError && !o.error ? { ...o, error: recordError } : o);
+  const withRecordError = (o: ActivationOutcome): ActivationOutcome => {
+    const extra = recordError ?? sweepError;
+    return extra && !o.error ? { ...o, error: extra } : o;
+  };
 
   const plan = planActivation({
     managed: managed && { iamRole: managed.iamRole, registrationLimit: managed.registrationLimit, expirationDays: managed.expirationDays, ...(managed.tags ? { tags: managed.tags } : {}) },
@@ -208,9 +215,13 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
   try {
     await writeSecret(client, activationSecret(config, namespace, { id: created.id, code: created.code, previousIds }));
   } catch (err) {
-    // The Secret still names the old activation: the new one is an orphan, so it goes again (best effort).
-    await ssm.deleteActivation(created.id).catch(() => undefined);
-    return { action: action.kind, condition: createFailedVerdict(`writing Secret ${secretName}: ${errorMessage(err)}`), error: `writing Secret ${secretName}: ${errorMessage(err)}`, activationIds: known };
+    // A write that timed out may still have landed: look before deciding. If the Secret names the new activation,
+    // it is live (nodes may be registering with it) and must stay; if not, it is an orphan that the sweep deletes
+    // once it is old enough — never here, while the write might still be in flight.
+    const landed = await readSecret(client, namespace, secretName).then(storedActivation, () => undefined);
+    if (landed?.id !== created.id) {
+      return { action: action.kind, condition: createFailedVerdict(`writing Secret ${secretName}: ${errorMessage(err)}`), error: `writing Secret ${secretName}: ${errorMessage(err)}`, activationIds: known };
+    }
   }
   return withRecordError({
     action: action.kind,
@@ -220,17 +231,55 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
   });
 }
 
+/** An unnamed activation younger than this may still be on its way into the Secret (another replica's pass, a
+ * write in flight): it is left for a later sweep. */
+export const ORPHAN_MIN_AGE_MS = 10 * 60_000;
+/** Deletions per pass, so a pass stays short whatever SSM holds. */
+const MAX_ORPHANS_PER_PASS = 10;
+
+/**
+ * Deletes this config's managed activations (DefaultInstanceName and the cluster and config tags) that the Secret
+ * does not name, re-reading the Secret right before each delete. Returns an error to retry, or undefined.
+ */
+async function sweepOrphanActivations(input: ActivationStepInput, secretName: string, secret: StoredActivation | undefined, now: Date): Promise<string | undefined> {
+  const { client, ssm, namespace, config, clusterName } = input;
+  const name = config.metadata.name;
+  const named = (s: StoredActivation | undefined) => new Set(s ? [s.id, ...(s.previousIds ?? [])] : []);
+  try {
+    const listed = await ssm.listActivationsNamed(name);
+    const known = named(secret);
+    const orphans = listed
+      .filter((a) => a.tags[TAG_CLUSTER] === clusterName && a.tags[TAG_CONFIG] === name && !known.has(a.id))
+      .filter((a) => a.createdAt === undefined || now.getTime() - a.createdAt.getTime() >= ORPHAN_MIN_AGE_MS)
+      .slice(0, MAX_ORPHANS_PER_PASS);
+    for (const a of orphans) {
+      if (named(storedActivation(await readSecret(client, namespace, secretName))).has(a.id)) continue;
+      await ssm.deleteActivation(a.id);
+    }
+    return undefined;
+  } catch (err) {
+    return `sweeping orphaned activations: ${errorMessage(err)}`;
+  }
+}
+
 /**
  * When a config with a managed activation goes away: its activations (current and kept old ones) are deleted in SSM
  * — the Secret goes with the config (ownerReference), so nothing could use them any more. Hosts already registered
  * stay registered. Returns an error to retry, or undefined.
  */
-export async function deleteManagedActivations(input: { client: KubeClient; ssm: SsmApi; namespace: string; config: SsmAgentConfig }): Promise<string | undefined> {
+export async function deleteManagedActivations(input: { client: KubeClient; ssm: SsmApi; namespace: string; config: SsmAgentConfig; clusterName?: string }): Promise<string | undefined> {
   const name = input.config.spec.registration.activation?.managed ? activationSecretName(input.config) : undefined;
   if (!name) return undefined;
   try {
     const stored = storedActivation(await readSecret(input.client, input.namespace, name));
     for (const id of [...(stored?.previousIds ?? []), ...(stored ? [stored.id] : [])]) await input.ssm.deleteActivation(id);
+    // and any orphan of this config (its code was never stored, so nothing can use it)
+    if (input.clusterName !== undefined) {
+      const config = input.config.metadata.name;
+      for (const a of await input.ssm.listActivationsNamed(config)) {
+        if (a.tags[TAG_CLUSTER] === input.clusterName && a.tags[TAG_CONFIG] === config) await input.ssm.deleteActivation(a.id);
+      }
+    }
     return undefined;
   } catch (err) {
     return `deleting the managed activation: ${errorMessage(err)}`;

@@ -219,7 +219,7 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
       const parsed = parseSpec(config.spec);
       if (!parsed.ok || !needsSsm({ ...config, spec: parsed.spec }, opts.fleet?.(config.metadata.name) ?? [])) return undefined;
       const ssm = opts.ssmFor(parsed.spec.region);
-      const activationError = await deleteManagedActivations({ client: opts.client, ssm, namespace: opts.namespace, config: { ...config, spec: parsed.spec } });
+      const activationError = await deleteManagedActivations({ client: opts.client, ssm, namespace: opts.namespace, clusterName: opts.clusterName, config: { ...config, spec: parsed.spec } });
       if (parsed.spec.deletionPolicy !== 'Uninstall') return activationError;
       const name = config.metadata.name;
       const out = await reconcileInstances({

@@ -174,6 +174,48 @@ describe('managed activation', () => {
   });
 });
 
+describe('managed activation: crash safety', () => {
+  test('an activation left by a crash between CreateActivation and the Secret write is swept once old enough; others stay', async () => {
+    const live = decode((await getSecret(SECRET))?.data.activationId);
+    const tags = { 'ssmagent.io/cluster': CLUSTER, 'ssmagent.io/config': CONFIG };
+    const expirationDate = new Date(now().getTime() + 10 * DAY_MS);
+    // What a crashed pass leaves: created with this config's name and tags, its code gone with the process.
+    const orphan = await ssm.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 5, expirationDate, tags, defaultInstanceName: CONFIG });
+    const otherCluster = await ssm.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 5, expirationDate, tags: { ...tags, 'ssmagent.io/cluster': 'other' }, defaultInstanceName: CONFIG });
+    const userMade = await ssm.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 5, expirationDate, defaultInstanceName: CONFIG });
+    assert.equal((await step(0)).error, undefined);
+    assert.ok(emulator.state.activation(orphan.id), 'too young: it may still be on its way into the Secret');
+    emulator.clock.advance(11 * 60_000);
+    const out = await step(0);
+    assert.equal(out.error, undefined, out.error);
+    assert.equal(emulator.state.activation(orphan.id), undefined, 'the orphan is deleted');
+    assert.ok(emulator.state.activation(live), 'the activation the Secret names stays');
+    assert.ok(emulator.state.activation(otherCluster.id), 'another cluster’s stays');
+    assert.ok(emulator.state.activation(userMade.id), 'one without our tags stays');
+    await ssm.deleteActivation(otherCluster.id);
+    await ssm.deleteActivation(userMade.id);
+  });
+
+  test('a Secret write that timed out but succeeded keeps the new activation (it is live)', async () => {
+    const before = decode((await getSecret(SECRET))?.data.activationId);
+    emulator.state.activationMap.delete(before); // so the next pass creates one
+    // The write reaches the API server, then the client gives up waiting.
+    const flaky = Object.create(env.client) as typeof env.client;
+    flaky.request = async <T,>(method: string, path: string, options?: Parameters<typeof env.client.request>[2]): Promise<T> => {
+      const result = await env.client.request<T>(method, path, options);
+      if (method === 'PATCH' && path.endsWith(`/secrets/${SECRET}`)) throw new Error('PATCH secret: The operation was aborted due to timeout');
+      return result;
+    };
+    const out = await reconcileActivation({ client: flaky, ssm, namespace: NAMESPACE, clusterName: CLUSTER, config: await getConfig(CONFIG), agentsStillOnOld: 0, now });
+    assert.equal(out.error, undefined, out.error);
+    assert.equal(out.action, 'create');
+    const named = decode((await getSecret(SECRET))?.data.activationId);
+    assert.notEqual(named, before);
+    assert.ok(emulator.state.activation(named), 'the activation the Secret names exists');
+    assert.equal((await step(0)).action, 'keep');
+  });
+});
+
 describe('user-made activation (secretRef)', () => {
   test('an expired activation is ActivationReady False with what to do; the Secret is never touched', async () => {
     const created = await ssm.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 2, expirationDate: new Date(now().getTime() + DAY_MS) });
