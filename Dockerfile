@@ -14,6 +14,9 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
 FROM ${NODE_IMAGE}
+# An ARG declared before the first FROM is visible only to FROM lines: re-declared here so the base.name label
+# below gets its value (without this line the label was empty).
+ARG NODE_IMAGE
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="ssm-agent-operator" \

@@ -1,7 +1,7 @@
 // The node-agent process, one per node in the privileged DaemonSet: converges the host (install, configure,
 // ssm-user, register) on an interval and on every configuration change, probes the SSM endpoints, and serves
 // /healthz and /metrics. Host access goes through nsenter into HOST_PID (PID 1 of the node).
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startHttpServer } from '../operator/observability/http-server.ts';
 import { createLogger } from '../operator/observability/logger.ts';
@@ -14,6 +14,7 @@ import { createAgentPackages } from './package/agent-packages.ts';
 import { probeAll } from './probes/probe-all.ts';
 import { registerProbeMetrics } from './probes/probe-metrics.ts';
 import { readNodeAgentSettings } from './settings.ts';
+import { NODE_AGENT_DOWNLOAD_DIR } from './steps/paths.ts';
 import { FleetClient, readFleetClientSettings, stateFromPass, stateFromProbes } from './fleet/client.ts';
 
 import pkg from '../package.json' with { type: 'json' };
@@ -33,10 +34,18 @@ const readSecret = (dir: string, key: string) => readFile(join(dir, key), 'utf8'
 const metrics = createNodeAgentMetrics();
 const probeMetrics = registerProbeMetrics(metrics.registry);
 const host = new NsenterHost(settings.hostPid);
+// Downloads go to the host's disk (see NODE_AGENT_DOWNLOAD_DIR). One node agent runs per node, so whatever is there
+// was left by a predecessor that was killed mid-download.
+const downloadDir = host.hostPath(NODE_AGENT_DOWNLOAD_DIR);
+await rm(downloadDir, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err, dir: NODE_AGENT_DOWNLOAD_DIR }, 'cannot clear the download directory'));
 const probeCaFile = settings.probeCaFile ?? (await hostCaBundle(host).catch(() => undefined));
 const converger = new HostConverger({
   host,
-  packages: createAgentPackages({ readSecret, onWarning: (message) => log.warn({ node: settings.nodeName }, message) }),
+  packages: createAgentPackages({
+    readSecret,
+    workDir: downloadDir,
+    onWarning: (message) => log.warn({ node: settings.nodeName }, message),
+  }),
   imdsEndpoint: settings.imdsEndpoint,
   readSecret,
 });

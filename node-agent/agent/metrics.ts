@@ -17,6 +17,17 @@ export function createNodeAgentMetrics(registry = new Registry()) {
     up: new Gauge({ name: 'ssm_agent_up', help: '1 when the amazon-ssm-agent service is active.', registers: [registry] }),
     registered: new Gauge({ name: 'ssm_agent_registered', help: '1 when the host is registered with Systems Manager (hybrid: has a managed instance id; EC2: has an instance identity).', registers: [registry] }),
     versionMatch: new Gauge({ name: 'ssm_agent_desired_version_match', help: '1 when the installed agent version is the desired one.', registers: [registry] }),
+    healthy: new Gauge({
+      name: 'ssm_agent_healthy',
+      help: 'What the agent itself logs: 1 when it reports no problem with its identity, role credentials, health ping or message channels; 0 with the reason in ssm_agent_health_problem. Absent when the agent is not installed.',
+      registers: [registry],
+    }),
+    healthProblem: new Gauge({
+      name: 'ssm_agent_health_problem',
+      help: '1 for the problem the agent reports (reason: IdentityMissing, CredentialsUnavailable, PingFailed, MessagingUnreachable; code: the AWS error code, when it gave one).',
+      labelNames: ['reason', 'code'] as const,
+      registers: [registry],
+    }),
     stepFailures: new Counter({
       name: 'ssm_node_agent_step_failures_total',
       help: 'Failed host steps by step and reason.',
@@ -40,6 +51,8 @@ export type NodeAgentMetrics = ReturnType<typeof createNodeAgentMetrics>;
 const STATUSES = ['ok', 'changed', 'skipped', 'failed', 'unsupported'] as const;
 
 export function recordPass(m: NodeAgentMetrics, report: PassReport, registrationMode: string): void {
+  // The gauges describe the last pass only: a step that did not run in it (e.g. after an Uninstall) has none.
+  m.stepStatus.reset();
   for (const o of report.outcomes) {
     for (const s of STATUSES) m.stepStatus.set({ step: o.step, status: s }, o.status === s ? 1 : 0);
     if (o.status === 'failed') m.stepFailures.inc({ step: o.step, reason: o.reason ?? 'Error' });
@@ -56,5 +69,13 @@ export function recordPass(m: NodeAgentMetrics, report: PassReport, registration
   m.up.set(obs?.serviceActive ? 1 : 0);
   m.registered.set(instanceId ? 1 : 0);
   m.versionMatch.set(obs?.version && obs.version === report.facts.desiredVersion ? 1 : 0);
+  m.healthProblem.reset();
+  if (report.health) {
+    m.healthy.set(report.health.healthy ? 1 : 0);
+    const p = report.health.problem;
+    if (p) m.healthProblem.set({ reason: p.reason, code: p.code ?? '' }, 1);
+  } else {
+    m.healthy.remove();
+  }
   m.lastPass.set(report.at.getTime() / 1000);
 }

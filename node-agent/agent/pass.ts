@@ -1,5 +1,6 @@
 // One pass of the node agent over its host: detect, then the steps in order, then observe. Each step reports.
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import { AgentHealthWatcher, type AgentHealth } from '../agent-health/watcher.ts';
 import type { Host } from '../host/host.ts';
 import { configureStep } from '../steps/configure.ts';
 import { detectHost } from '../steps/detect.ts';
@@ -16,6 +17,8 @@ export interface PassReport {
   facts: HostFacts;
   outcomes: StepOutcome[];
   observation?: AgentObservation;
+  /** what the agent's own log says (absent when the agent is not installed or this was an Uninstall pass) */
+  health?: AgentHealth;
 }
 
 export interface PassDeps {
@@ -32,6 +35,7 @@ export class HostConverger {
   private readonly deps: PassDeps;
   private readonly install: Step;
   private readonly register: Step;
+  private readonly health = new AgentHealthWatcher();
 
   constructor(deps: PassDeps) {
     this.deps = deps;
@@ -62,6 +66,17 @@ export class HostConverger {
     } catch (err) {
       outcomes.push({ step: 'observe', status: 'failed', reason: 'ObserveFailed', message: (err as Error).message });
     }
-    return { at, facts, outcomes, observation };
+    let health: AgentHealth | undefined;
+    if (config.action !== 'Uninstall') {
+      const restarted = outcomes.some((o) => (o.step === 'register' || o.step === 'configure' || o.step === 'install') && o.status === 'changed');
+      try {
+        const h = await this.health.observe(host, observation, restarted);
+        outcomes.push(h.outcome);
+        health = h.health;
+      } catch (err) {
+        outcomes.push({ step: 'agent-health', status: 'failed', reason: 'ObserveFailed', message: (err as Error).message });
+      }
+    }
+    return { at, facts, outcomes, observation, ...(health ? { health } : {}) };
   }
 }

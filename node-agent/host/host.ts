@@ -20,6 +20,8 @@ export interface FileInfo {
   size: number;
   mode: number;
   mtimeMs: number;
+  /** the inode number: a rotated log has a new one */
+  ino?: number;
 }
 
 export interface Host {
@@ -27,6 +29,8 @@ export interface Host {
   run(argv: string[], opts?: RunOptions): Promise<CommandResult>;
   /** The file's content, or undefined when it does not exist. */
   readFile(path: string): Promise<Buffer | undefined>;
+  /** At most `maxBytes` of the file from byte `start` (fewer at its end), or undefined when it does not exist. */
+  readFileRange(path: string, start: number, maxBytes: number): Promise<Buffer | undefined>;
   /** Writes through a temporary file in the same directory and renames it into place (creates parent dirs). */
   writeFileAtomic(path: string, content: string | Buffer, mode: number): Promise<void>;
   /** Renames a file on the host (atomic within one filesystem). */

@@ -11,7 +11,7 @@ import { effectiveProxy } from '../proxy/effective-proxy.ts';
 import { resolveLatestVersion } from './latest-version.ts';
 
 export interface AgentPackagesOptions {
-  /** Where packages are downloaded to (default: the OS temp dir of the node-agent container). */
+  /** Where packages are downloaded to (the node agent passes a directory on the host's disk; default: the OS temp dir). */
   workDir?: string;
   /** For SSM_AGENT_SIGNING_KEY_FILE (default process.env). */
   env?: NodeJS.ProcessEnv;

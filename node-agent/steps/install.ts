@@ -3,6 +3,7 @@
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import { backoffDelay } from '../../operator/runtime/backoff.ts';
 import type { Host } from '../host/host.ts';
 import type { HostFacts } from './facts.ts';
 import { installedAgentVersion } from './installed-version.ts';
@@ -32,8 +33,34 @@ export function installPlan(opts: { installed?: string; desired: string; existin
   return { action: 'none' };
 }
 
-export function createInstallStep(packages: AgentPackages): Step {
+/** How the verified package reaches the host's disk (a port, so unit tests need no host filesystem). */
+export interface PackageFiles {
+  copy(localPath: string, hostPath: string): Promise<void>;
+  remove(hostPath: string): Promise<void>;
+}
+
+const hostFiles: PackageFiles = {
+  copy: async (from, to) => {
+    await mkdir(dirname(to), { recursive: true });
+    await copyFile(from, to);
+  },
+  remove: (path) => rm(path, { force: true }),
+};
+
+export interface InstallStepOptions extends Partial<PackageFiles> {
+  /** backoff after a failed download or install (default 30 s doubling to 30 min) */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export function createInstallStep(packages: AgentPackages, opts: InstallStepOptions = {}): Step {
   let latest: { version: string; at: number } | undefined;
+  const files: PackageFiles = { copy: opts.copy ?? hostFiles.copy, remove: opts.remove ?? hostFiles.remove };
+  // A failed install (a held dpkg lock, a bad package) waits before the next attempt: without it every pass would
+  // download ~30 MB again.
+  let failures = 0;
+  let nextAttemptAt = 0;
+  let last: StepError | undefined;
 
   async function desiredVersion(ctx: StepContext): Promise<string> {
     const v = ctx.config.agent.version;
@@ -62,14 +89,13 @@ export function createInstallStep(packages: AgentPackages): Step {
   async function install(host: Host, ctx: StepContext, localPath: string, version: string): Promise<void> {
     const format = ctx.facts.packageManager === 'rpm' ? 'rpm' : 'deb';
     const onHost = `${NODE_AGENT_HOST_DIR}/amazon-ssm-agent-${version}.${format}`;
-    await mkdir(dirname(host.hostPath(onHost)), { recursive: true });
-    await copyFile(localPath, host.hostPath(onHost));
+    await files.copy(localPath, host.hostPath(onHost));
     try {
       if (ctx.facts.snapAgent) await must(host, ['snap', 'remove', 'amazon-ssm-agent'], 'SnapRemoveFailed');
       if (format === 'deb') await must(host, ['dpkg', '-i', onHost], 'InstallFailed', { timeoutMs: 300_000 });
       else await must(host, ['rpm', '-U', '--oldpackage', '--replacepkgs', onHost], 'InstallFailed', { timeoutMs: 300_000 });
     } finally {
-      await rm(host.hostPath(onHost), { force: true });
+      await files.remove(host.hostPath(onHost));
     }
     ctx.facts.snapAgent = false;
   }
@@ -78,22 +104,39 @@ export function createInstallStep(packages: AgentPackages): Step {
     name: 'install',
     async check(ctx) {
       const p = await plan(ctx);
-      return p.action === 'none' ? { needed: false } : { needed: true, what: p.why };
+      if (p.action === 'none') {
+        failures = 0;
+        last = undefined;
+        return { needed: false };
+      }
+      if (last && ctx.now() < nextAttemptAt) {
+        throw new StepError(last.reason, `${last.message} (next attempt in ${Math.ceil((nextAttemptAt - ctx.now()) / 1000)} s)`);
+      }
+      return { needed: true, what: p.why };
     },
     async apply(ctx) {
       const p = await plan(ctx);
       if (p.action === 'none') return;
-      const fetched = await packages.fetch(ctx.config, ctx.facts, p.version);
-      if (!fetched.ok) throw new StepError(fetched.reason, fetched.message);
       try {
-        await install(ctx.host, ctx, fetched.path, p.version);
-      } finally {
-        await fetched.cleanup();
+        const fetched = await packages.fetch(ctx.config, ctx.facts, p.version);
+        if (!fetched.ok) throw new StepError(fetched.reason, fetched.message);
+        try {
+          await install(ctx.host, ctx, fetched.path, p.version);
+        } finally {
+          await fetched.cleanup();
+        }
+        const now = await installedAgentVersion(ctx.host, ctx.facts);
+        ctx.facts.installedVersion = now;
+        if (now !== p.version) throw new StepError('InstallFailed', `after installing ${p.version} the package manager reports ${now ?? 'nothing'}`);
+        await ctx.host.writeFileAtomic(MARKER, `${now}\n`, 0o644);
+        failures = 0;
+        last = undefined;
+      } catch (err) {
+        failures++;
+        nextAttemptAt = ctx.now() + backoffDelay(failures, opts.baseDelayMs ?? 30_000, opts.maxDelayMs ?? 30 * 60_000);
+        last = err instanceof StepError ? err : new StepError('InstallFailed', err instanceof Error ? err.message : String(err));
+        throw last;
       }
-      const now = await installedAgentVersion(ctx.host, ctx.facts);
-      ctx.facts.installedVersion = now;
-      if (now !== p.version) throw new StepError('InstallFailed', `after installing ${p.version} the package manager reports ${now ?? 'nothing'}`);
-      await ctx.host.writeFileAtomic(MARKER, `${now}\n`, 0o644);
     },
   };
 }

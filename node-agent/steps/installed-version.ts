@@ -19,8 +19,11 @@ export async function installedAgentVersion(host: Host, facts: HostFacts): Promi
     return r.code === 0 && status === 'install ok installed' && version ? upstreamVersion(version) : undefined;
   }
   if (facts.packageManager === 'rpm') {
-    const r = await host.run(['rpm', '-q', '--qf', '%{VERSION}', 'amazon-ssm-agent']);
-    return r.code === 0 ? r.stdout.trim() : undefined;
+    // One version a line: after an interrupted upgrade rpm lists two, which must not be read as one.
+    const r = await host.run(['rpm', '-q', '--qf', '%{VERSION}\n', 'amazon-ssm-agent']);
+    const versions = [...new Set(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean))];
+    // Two versions never equal the desired one, so the install step replaces them with one.
+    return r.code === 0 && versions.length > 0 ? versions.join(' and ') : undefined;
   }
   return undefined;
 }

@@ -2,9 +2,30 @@
 // create a duplicate managed instance); failures back off, and the activation code never reaches a log, the
 // environment or a message.
 import { backoffDelay } from '../../operator/runtime/backoff.ts';
-import { agentUnit, AGENT_BINARY, REGISTRATION_FILE } from './paths.ts';
+import { effectiveProxy } from '../proxy/effective-proxy.ts';
+import { agentBinary, agentUnit, REGISTRATION_FILE } from './paths.ts';
 import { classifyRegisterFailure, parseRegistration } from './registration.ts';
-import { must, StepError, type Step, type StepContext } from './step.ts';
+import { StepError, type Step, type StepContext } from './step.ts';
+
+/**
+ * The real `-register` tries 3 times with a 60 s client timeout (against an endpoint that accepts and never answers
+ * it took 248 s): the node agent waits longer than that, so the agent's own answer, not our timeout, is what we see.
+ */
+export const REGISTER_TIMEOUT_MS = 300_000;
+
+/** The proxy the agent will use, for -register too (it reads https_proxy/http_proxy/no_proxy like Go's httpproxy). */
+async function proxyEnv(ctx: StepContext): Promise<Record<string, string>> {
+  const r = await effectiveProxy(ctx.config.proxy, ctx.readSecret);
+  // A bad proxy Secret: registering direct instead would fail later and look like a network problem.
+  if (!r.ok) throw new StepError(r.reason, r.message);
+  const p = r.proxy;
+  if (!p.httpsProxy && !p.httpProxy) return {};
+  return {
+    ...(p.httpsProxy ? { https_proxy: p.httpsProxy } : {}),
+    ...(p.httpProxy ? { http_proxy: p.httpProxy } : {}),
+    no_proxy: p.noProxy.join(','),
+  };
+}
 
 export type RegistrationNeed = { register: false; why: string } | { register: true };
 
@@ -16,7 +37,7 @@ export function registrationNeed(mode: 'Auto' | 'EC2' | 'Hybrid', ec2: boolean, 
   return { register: true };
 }
 
-export function createRegisterStep(opts: { baseDelayMs?: number; maxDelayMs?: number } = {}): Step {
+export function createRegisterStep(opts: { baseDelayMs?: number; maxDelayMs?: number; timeoutMs?: number } = {}): Step {
   let failures = 0;
   let nextAttemptAt = 0;
   let last: StepError | undefined;
@@ -45,18 +66,39 @@ export function createRegisterStep(opts: { baseDelayMs?: number; maxDelayMs?: nu
         throw new StepError('ActivationMissing', 'no activation: the activation Secret is not mounted or lacks activationId and activationCode');
       }
       const unit = agentUnit(ctx.facts.snapAgent);
-      await ctx.host.run(['systemctl', 'stop', unit]);
-      // The real agent takes the code only as an argument; it is never logged, and never put in the environment.
-      const r = await ctx.host.run([AGENT_BINARY, '-register', '-y', '-id', id, '-code', code, '-region', ctx.config.region], { timeoutMs: 120_000 });
-      const registered = await current(ctx);
-      await must(ctx.host, ['systemctl', 'start', unit], 'StartFailed');
-      if (r.code !== 0 || !registered || registered.region !== ctx.config.region) {
-        const failure = classifyRegisterFailure(`${r.stdout}\n${r.stderr}`, [code, id]);
+      const fail = (reason: string, message: string): never => {
         failures++;
         nextAttemptAt = ctx.now() + backoffDelay(failures, opts.baseDelayMs ?? 30_000, opts.maxDelayMs ?? 30 * 60_000);
-        last = new StepError(failure.reason, failure.message);
+        last = new StepError(reason, message);
         throw last;
+      };
+      await ctx.host.run(['systemctl', 'stop', unit]);
+      let r: { code: number; stdout: string; stderr: string } | undefined;
+      let runError: string | undefined;
+      let started: { code: number; stdout: string; stderr: string };
+      try {
+        // The real agent takes the code only as an argument; it is never logged, and never put in the environment.
+        r = await ctx.host.run([agentBinary(ctx.facts.snapAgent), '-register', '-y', '-id', id, '-code', code, '-region', ctx.config.region], {
+          timeoutMs: opts.timeoutMs ?? REGISTER_TIMEOUT_MS,
+          env: await proxyEnv(ctx),
+        });
+      } catch (err) {
+        runError = (err instanceof Error ? err.message : String(err)).split(code).join('[REDACTED]');
+      } finally {
+        // whatever happened, the agent runs again (stopped, it would stay down until the next successful pass)
+        started = await ctx.host.run(['systemctl', 'start', unit]);
       }
+      const notStarted = started.code !== 0 ? `; and systemctl start ${unit} failed: ${(started.stderr || started.stdout).trim().split('\n').slice(-2).join(' | ')}` : '';
+      if (runError !== undefined || r === undefined) {
+        fail('RegistrationTimedOut', `amazon-ssm-agent -register did not finish (${runError ?? 'no result'}): check that the SSM endpoint answers (connectivity probes, proxy)${notStarted}`);
+        return;
+      }
+      const registered = await current(ctx);
+      if (r.code !== 0 || !registered || registered.region !== ctx.config.region) {
+        const failure = classifyRegisterFailure(`${r.stdout}\n${r.stderr}`, [code, id]);
+        fail(failure.reason, `${failure.message}${notStarted}`);
+      }
+      if (started.code !== 0) fail('StartFailed', `registered, but systemctl start ${unit} failed${notStarted.replace(/^; and systemctl start \S+ failed/, '')}`);
       failures = 0;
       last = undefined;
     },

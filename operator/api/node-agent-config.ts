@@ -13,7 +13,6 @@ export const FLEET_TOKEN_DIR = '/var/run/secrets/ssmagent.io/fleet-token';
 export const FLEET_CA_DIR = '/etc/ssm-node-agent-fleet-ca';
 export const SIGNING_KEYS_DIR = '/etc/ssm-node-agent-signing-keys';
 export const SIGNING_KEYS_FILE = 'keys.asc';
-export const HOST_ROOT = '/host';
 export const NODE_AGENT_METRICS_PORT = 9464;
 
 const Str = Type.String();

@@ -6,7 +6,6 @@ import {
   ACTIVATION_SECRET_DIR,
   FLEET_CA_DIR,
   FLEET_TOKEN_DIR,
-  HOST_ROOT,
   NODE_AGENT_CONFIG_DIR,
   NODE_AGENT_CONFIG_FILE,
   NODE_AGENT_METRICS_PORT,
@@ -33,8 +32,6 @@ function resources(spec: { requests?: Record<string, string | number>; limits?: 
 
 function volumes({ config }: OwnedInput, configMapName: string): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const list: V1Volume[] = [
-    // Read-only: host changes go through the Host port (nsenter into PID 1), never through this mount.
-    { name: 'host-root', hostPath: { path: '/', type: 'Directory' } },
     { name: 'config', configMap: { name: configMapName } },
     {
       name: 'fleet-token',
@@ -45,7 +42,6 @@ function volumes({ config }: OwnedInput, configMapName: string): { volumes: V1Vo
     { name: 'fleet-ca', configMap: { name: FLEET_CA_CONFIGMAP, optional: true } },
   ];
   const mounts: V1VolumeMount[] = [
-    { name: 'host-root', mountPath: HOST_ROOT, readOnly: true, mountPropagation: 'HostToContainer' },
     { name: 'config', mountPath: NODE_AGENT_CONFIG_DIR, readOnly: true },
     { name: 'fleet-token', mountPath: FLEET_TOKEN_DIR, readOnly: true },
     { name: 'tmp', mountPath: '/tmp' },
@@ -112,7 +108,6 @@ export function buildDaemonSet(input: OwnedInput, configHash: string): V1DaemonS
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 { name: 'CONFIG_FILE', value: `${NODE_AGENT_CONFIG_DIR}/${NODE_AGENT_CONFIG_FILE}` },
-                { name: 'HOST_ROOT', value: HOST_ROOT },
                 { name: 'FLEET_TOKEN_FILE', value: `${FLEET_TOKEN_DIR}/token` },
                 ...(context.fleetEndpoint
                   ? [

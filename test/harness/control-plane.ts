@@ -2,10 +2,11 @@
 // etcd + kube-apiserver (+ optionally kube-controller-manager, so DaemonSet status is real) on loopback ports, with
 // a throwaway CA, a static admin token, RBAC authorization and a service-account signing key.
 //
-// Nothing here reaches the network: every server binds 127.0.0.1, no kubelet runs (pods stay Pending).
+// Nothing here reaches the network: every server binds 127.0.0.1 (no kubelet runs, pods stay Pending), or, for the
+// real-cluster harness (test/harness/cluster/), runs inside a network namespace of that harness's own.
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
@@ -90,9 +91,29 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
+/**
+ * Where the servers run when real kubelets must reach them: a network namespace of the caller's (the cluster
+ * harness's fabric), never the test process's own. Nothing is added to the machine's root namespace: this process
+ * reaches the servers through loopback forwarders the caller provides.
+ */
+export interface ControlPlaneNetwork {
+  /** the network namespace (ip netns name) the servers run in */
+  readonly netns: string;
+  /** this namespace's address that nodes and pods reach the API server on (advertised; in the serving cert) */
+  readonly address: string;
+  /** a loopback port of this process that leads to 127.0.0.1:port inside the namespace */
+  forward(port: number): Promise<number>;
+}
+
 export interface StartControlPlaneOptions {
   /** also run kube-controller-manager (see KUBE_CONTROLLERS); default true */
   controllerManager?: boolean;
+  /** the controllers kube-controller-manager runs; default KUBE_CONTROLLERS */
+  controllers?: readonly string[];
+  /** also run kube-scheduler (real kubelets need pods bound to them); default false */
+  scheduler?: boolean;
+  /** run the servers inside a network namespace (see ControlPlaneNetwork); default: loopback of this process */
+  network?: ControlPlaneNetwork;
   /** where to write server logs; default: inside the temp dir (removed by stop()) */
   logDir?: string;
   /** extra static token users (not admins unless you put them in system:masters) */
@@ -108,13 +129,30 @@ const CONTROLLERS_TIMEOUT_MS = 30_000;
 const POLL_MS = 100;
 const START_ATTEMPTS = 4;
 const KUBECTL_TIMEOUT_MS = 120_000;
-export const KUBE_CONTROLLERS = [
+export const KUBE_CONTROLLERS: readonly string[] = [
   'daemonset-controller', // DaemonSet .status becomes real once Node objects exist
   'garbage-collector-controller', // ownerReferences cascade (pruning, deleting a config)
   'serviceaccount-controller', // the "default" ServiceAccount in every namespace (pod admission needs it)
   'serviceaccount-token-controller',
   'namespace-controller', // a deleted namespace really goes away instead of staying Terminating
-].join(',');
+];
+
+/** What a cluster of real kubelets needs on top: Deployments, Services, node health, pods of deleted nodes. */
+export const CLUSTER_CONTROLLERS: readonly string[] = [
+  ...KUBE_CONTROLLERS,
+  'deployment-controller',
+  'replicaset-controller',
+  'endpoints-controller',
+  'endpointslice-controller',
+  'node-lifecycle-controller', // removes the not-ready taint once a kubelet reports Ready; marks lost nodes
+  'taint-eviction-controller',
+  'pod-garbage-collector-controller', // pods bound to a deleted Node go away
+  'root-ca-certificate-publisher-controller', // kube-root-ca.crt, which every projected token volume needs
+  'disruption-controller', // the chart's PodDisruptionBudget gets a real status
+];
+
+/** Fixed ports inside a network namespace of our own (nothing else listens there). */
+const NETNS_PORTS = { etcd: 2379, etcdPeer: 2380, apiserver: 6443 } as const;
 
 /** Runs test/tools/ensure-tools.sh once per process (memoised; retried after a failure) and returns the bin folder. */
 export function ensureTools(): Promise<string> {
@@ -235,21 +273,25 @@ interface Pki {
   caPem: string;
   serverCert: string;
   serverKey: string;
+  kubeletClientCert: string;
+  kubeletClientKey: string;
   saKey: string;
   saPub: string;
 }
 
 /** A throwaway CA and kube-apiserver serving certificate (test/servers/test-ca.ts), and a service-account key. */
-function makePki(dir: string): Pki {
+function makePki(dir: string, extraIps: readonly string[]): Pki {
   const pki = join(dir, 'pki');
   mkdirSync(pki, { recursive: true, mode: 0o700 });
   const ca = createTestCa(pki, 'ssm-agent-operator-test-ca');
   const server = ca.issue({
     name: 'server',
     commonName: 'kube-apiserver',
-    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-    ips: ['127.0.0.1', '10.96.0.1'],
+    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+    ips: ['127.0.0.1', '10.96.0.1', ...extraIps],
   });
+  // kube-apiserver's client identity towards kubelets (kubectl logs/exec); system:masters passes their webhook authz.
+  const kubeletClient = ca.issue({ name: 'kubelet-client', commonName: 'kube-apiserver-kubelet-client', organization: 'system:masters', client: true });
   // Service-account token signing key (ES256).
   const { privateKey, publicKey } = generateKeyPairSync('ec', {
     namedCurve: 'prime256v1',
@@ -260,7 +302,16 @@ function makePki(dir: string): Pki {
   const saPub = join(pki, 'sa.pub');
   writeFileSync(saKey, privateKey, { mode: 0o600 });
   writeFileSync(saPub, publicKey);
-  return { caCert: ca.certFile, caPem: ca.cert, serverCert: server.certFile, serverKey: server.keyFile, saKey, saPub };
+  return {
+    caCert: ca.certFile,
+    caPem: ca.cert,
+    serverCert: server.certFile,
+    serverKey: server.keyFile,
+    kubeletClientCert: kubeletClient.certFile,
+    kubeletClientKey: kubeletClient.keyFile,
+    saKey,
+    saPub,
+  };
 }
 
 function kubeconfigYaml(server: string, caPem: string, userName: string, token: string): string {
@@ -290,15 +341,20 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   const logDir = opts.logDir ? resolve(opts.logDir) : join(dir, 'logs');
   mkdirSync(logDir, { recursive: true });
   const bin = (name: string) => join(binDir, name);
+  const network = opts.network;
+  /** The command line of a server: inside the network namespace when there is one. */
+  const server = (name: string, args: string[]): { command: string; args: string[] } =>
+    network ? { command: 'ip', args: ['netns', 'exec', network.netns, bin(name), ...args] } : { command: bin(name), args };
 
   let etcd: ManagedProcess | undefined;
   let apiserver: ManagedProcess | undefined;
   let kcm: ManagedProcess | undefined;
+  let scheduler: ManagedProcess | undefined;
   let stopping: Promise<void> | undefined;
 
   const stopAll = (): Promise<void> => {
     stopping ??= (async () => {
-      const results = await Promise.allSettled([kcm?.stop(5_000), apiserver?.stop(10_000)]);
+      const results = await Promise.allSettled([scheduler?.stop(5_000), kcm?.stop(5_000), apiserver?.stop(10_000)]);
       results.push(...(await Promise.allSettled([etcd?.stop(10_000)])));
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -317,7 +373,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   process.once('exit', onExit);
 
   try {
-    const pki = makePki(dir);
+    const pki = makePki(dir, network ? [network.address] : []);
     const adminToken = randomBytes(24).toString('hex');
     const tokenFile = join(dir, 'pki', 'tokens.csv');
     const users: StaticUser[] = [{ name: 'admin', token: adminToken, groups: ['system:masters'] }, ...(opts.users ?? [])];
@@ -329,17 +385,17 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
 
     // --- etcd -------------------------------------------------------------------------------------------------
     let etcdPort = 0;
+    let etcdEndpoint = '';
     for (let attempt = 1; ; attempt++) {
-      etcdPort = await freePort();
-      const peerPort = await freePort();
+      etcdPort = network ? NETNS_PORTS.etcd : await freePort();
+      const peerPort = network ? NETNS_PORTS.etcdPeer : await freePort();
       const peer = `http://127.0.0.1:${peerPort}`;
       const client = `http://127.0.0.1:${etcdPort}`;
+      etcdEndpoint = network ? `http://127.0.0.1:${await network.forward(etcdPort)}` : client;
+      const health = `${etcdEndpoint}/health`;
       etcd = startProcess({
         name: 'etcd',
-        command: bin('etcd'),
-        logPath: join(logDir, 'etcd.log'),
-        cwd: dir,
-        args: [
+        ...server('etcd', [
           '--name=default',
           `--data-dir=${join(dir, `etcd-${attempt}`)}`,
           `--listen-client-urls=${client}`,
@@ -350,35 +406,49 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
           '--initial-cluster-state=new',
           '--unsafe-no-fsync', // throwaway data: durability buys nothing here, speed does
           '--log-level=warn',
-        ],
+        ]),
+        logPath: join(logDir, 'etcd.log'),
+        cwd: dir,
       });
       try {
         const proc = etcd;
         await waitUntil(proc, 'etcd /health', ETCD_TIMEOUT_MS, async () => {
-          const r = await request(`${client}/health`);
+          const r = await request(health);
           return r.status === 200 && /"health":\s*"true"/.test(r.body);
         });
         break;
       } catch (err) {
         await etcd.stop(2_000);
-        if (!(err instanceof StartError && err.addressInUse && attempt < START_ATTEMPTS)) throw err;
+        if (!(err instanceof StartError && err.addressInUse && attempt < START_ATTEMPTS && !network)) throw err;
       }
     }
-    const etcdEndpoint = `http://127.0.0.1:${etcdPort}`;
+    const etcdInside = `http://127.0.0.1:${etcdPort}`;
 
     // --- kube-apiserver ----------------------------------------------------------------------------------------
     let port = 0;
+    /** the port this process reaches kube-apiserver on (a forwarder's when the servers run in a namespace) */
+    let localPort = 0;
     const apiserverArgs = (p: number): string[] => [
-      `--etcd-servers=${etcdEndpoint}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--etcd-servers=${etcdInside}`,
+      ...(network
+        ? [
+            '--bind-address=0.0.0.0',
+            `--advertise-address=${network.address}`,
+            // real kubelets: the Node authorizer and NodeRestriction confine each to its own Node and pods
+            '--authorization-mode=Node,RBAC',
+            '--enable-admission-plugins=NodeRestriction',
+            // kubectl logs/exec: dial kubelets by address (nodes have no DNS names), as a client they trust
+            '--kubelet-preferred-address-types=InternalIP',
+            `--kubelet-client-certificate=${pki.kubeletClientCert}`,
+            `--kubelet-client-key=${pki.kubeletClientKey}`,
+          ]
+        : ['--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', '--authorization-mode=RBAC']),
       `--secure-port=${p}`,
       `--cert-dir=${join(dir, 'pki')}`,
       `--tls-cert-file=${pki.serverCert}`,
       `--tls-private-key-file=${pki.serverKey}`,
       `--client-ca-file=${pki.caCert}`,
       `--token-auth-file=${tokenFile}`,
-      '--authorization-mode=RBAC',
       `--service-account-key-file=${pki.saPub}`,
       `--service-account-signing-key-file=${pki.saKey}`,
       '--service-account-issuer=https://kubernetes.default.svc',
@@ -392,7 +462,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
     ];
     const readyz = () =>
       waitUntil(apiserver as ManagedProcess, 'kube-apiserver /readyz', READY_TIMEOUT_MS, async () => {
-        const r = await request(`https://127.0.0.1:${port}/readyz`, { ca: pki.caPem, token: adminToken });
+        const r = await request(`https://127.0.0.1:${localPort}/readyz`, { ca: pki.caPem, token: adminToken });
         return r.status === 200;
       });
     /**
@@ -401,13 +471,18 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
      */
     const launchApiserver = async (samePort: boolean): Promise<void> => {
       for (let attempt = 1; ; attempt++) {
-        if (!samePort) port = await freePort();
+        if (network) {
+          port = NETNS_PORTS.apiserver;
+          localPort ||= await network.forward(port);
+        } else if (!samePort) {
+          port = await freePort();
+          localPort = port;
+        }
         apiserver = startProcess({
           name: 'kube-apiserver',
-          command: bin('kube-apiserver'),
+          ...server('kube-apiserver', apiserverArgs(port)),
           logPath: join(logDir, 'kube-apiserver.log'),
           cwd: dir,
-          args: apiserverArgs(port),
         });
         try {
           await readyz();
@@ -415,42 +490,43 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
         } catch (err) {
           await apiserver.stop(2_000);
           if (!(err instanceof StartError && err.addressInUse && attempt < START_ATTEMPTS)) throw err;
-          if (samePort) await sleep(500 * attempt);
+          if (samePort || network) await sleep(500 * attempt);
         }
       }
     };
     await launchApiserver(false);
-    const server = `https://127.0.0.1:${port}`;
+    const apiServerUrl = `https://127.0.0.1:${localPort}`;
+    /** how the other servers reach kube-apiserver: its own loopback inside the namespace, or ours */
+    const insideUrl = `https://127.0.0.1:${port}`;
     const kubeconfigPath = join(dir, 'admin.kubeconfig');
-    writeFileSync(kubeconfigPath, kubeconfigYaml(server, pki.caPem, 'admin', adminToken), { mode: 0o600 });
+    writeFileSync(kubeconfigPath, kubeconfigYaml(apiServerUrl, pki.caPem, 'admin', adminToken), { mode: 0o600 });
 
     // --- kube-controller-manager -------------------------------------------------------------------------------
     if (opts.controllerManager ?? true) {
       const kcmKubeconfig = join(dir, 'kube-controller-manager.kubeconfig');
-      writeFileSync(kcmKubeconfig, kubeconfigYaml(server, pki.caPem, 'kube-controller-manager', adminToken), {
+      writeFileSync(kcmKubeconfig, kubeconfigYaml(insideUrl, pki.caPem, 'kube-controller-manager', adminToken), {
         mode: 0o600,
       });
       kcm = startProcess({
         name: 'kube-controller-manager',
-        command: bin('kube-controller-manager'),
-        logPath: join(logDir, 'kube-controller-manager.log'),
-        cwd: dir,
-        args: [
+        ...server('kube-controller-manager', [
           `--kubeconfig=${kcmKubeconfig}`,
-          `--controllers=${KUBE_CONTROLLERS}`,
+          `--controllers=${(opts.controllers ?? KUBE_CONTROLLERS).join(',')}`,
           '--leader-elect=false',
           '--secure-port=0', // no serving endpoint at all
           `--service-account-private-key-file=${pki.saKey}`,
           `--root-ca-file=${pki.caCert}`,
           '--use-service-account-credentials=false',
           '--v=1',
-        ],
+        ]),
+        logPath: join(logDir, 'kube-controller-manager.log'),
+        cwd: dir,
       });
       // The serviceaccount controller creating "default" in "default" proves the controllers run (and pods in
       // the default namespace pass ServiceAccount admission from then on).
       const proc = kcm;
       await waitUntil(proc, 'serviceaccount default/default', CONTROLLERS_TIMEOUT_MS, async () => {
-        const r = await request(`${server}/api/v1/namespaces/default/serviceaccounts/default`, {
+        const r = await request(`${apiServerUrl}/api/v1/namespaces/default/serviceaccounts/default`, {
           ca: pki.caPem,
           token: adminToken,
         });
@@ -458,15 +534,27 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
       });
     }
 
+    // --- kube-scheduler --------------------------------------------------------------------------------------------
+    if (opts.scheduler) {
+      const schedKubeconfig = join(dir, 'kube-scheduler.kubeconfig');
+      writeFileSync(schedKubeconfig, kubeconfigYaml(insideUrl, pki.caPem, 'kube-scheduler', adminToken), { mode: 0o600 });
+      scheduler = startProcess({
+        name: 'kube-scheduler',
+        ...server('kube-scheduler', [`--kubeconfig=${schedKubeconfig}`, '--leader-elect=false', '--secure-port=0', '--v=1']),
+        logPath: join(logDir, 'kube-scheduler.log'),
+        cwd: dir,
+      });
+    }
+
     const kubeConfigForToken = (token: string, userName = 'user'): KubeConfig => {
       const kc = new KubeConfig();
-      kc.loadFromString(kubeconfigYaml(server, pki.caPem, userName, token));
+      kc.loadFromString(kubeconfigYaml(apiServerUrl, pki.caPem, userName, token));
       return kc;
     };
 
     const cp: ControlPlane = {
       kubeconfigPath,
-      server,
+      server: apiServerUrl,
       binDir,
       dir,
       logDir,
@@ -486,7 +574,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
         return registerNode(kc.makeApiClient(CoreV1Api), name, nodeOpts);
       },
       pids() {
-        return [etcd, apiserver, kcm]
+        return [etcd, apiserver, kcm, scheduler]
           .filter((p): p is ManagedProcess => p !== undefined && p.exitStatus() === undefined && p.pid > 0)
           .map((p) => p.pid);
       },
@@ -500,7 +588,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
         await launchApiserver(true);
       },
       kubectl(args: string[], input?: string): Promise<KubectlResult> {
-        return runKubectl(['--kubeconfig', kubeconfigPath, '--cache-dir', join(dir, 'kubectl-cache'), ...args], input);
+        return runKubectl(bin('kubectl'), ['--kubeconfig', kubeconfigPath, '--cache-dir', join(dir, 'kubectl-cache'), ...args], input);
       },
       async stop() {
         await stopAll();
@@ -586,9 +674,10 @@ async function registerNode(core: CoreV1Api, name: string, opts: AddNodeOptions)
   }
 }
 
-function runKubectl(args: string[], input?: string): Promise<KubectlResult> {
+/** The kubectl built with the cluster (same version as the API server); the one on PATH only without it. */
+function runKubectl(kubectl: string, args: string[], input?: string): Promise<KubectlResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('kubectl', args, { stdio: ['pipe', 'pipe', 'pipe'], env: serverEnv() });
+    const child = spawn(existsSync(kubectl) ? kubectl : 'kubectl', args, { stdio: ['pipe', 'pipe', 'pipe'], env: serverEnv() });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

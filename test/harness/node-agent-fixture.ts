@@ -76,6 +76,8 @@ export interface NodeAgentFixtureOptions {
   versions: readonly string[];
   /** temp directory name prefix */
   tempPrefix?: string;
+  /** MiB of padding in each package, so it is as large as the real one (~30 MB); default 0 */
+  padMiB?: number;
 }
 
 /** GET /metrics of a node agent on loopback (bounded). */
@@ -119,7 +121,7 @@ export async function createNodeAgentFixture(opts: NodeAgentFixtureOptions): Pro
     const keys: string[] = [];
     for (const version of opts.versions) {
       mkdirSync(join(mirrorDir, version, 'debian_amd64'), { recursive: true });
-      const deb = await buildStandInDeb({ version, outDir: join(work, 'build', version) });
+      const deb = await buildStandInDeb({ version, outDir: join(work, 'build', version), ...(opts.padMiB ? { padMiB: opts.padMiB } : {}) });
       copyFileSync(deb, debPath(version));
       keys.push(await signStandIn(debPath(version)));
     }

@@ -9,22 +9,23 @@ const runs = new Map<string, Promise<string>>();
  * is streamed to ours (a first build is worth watching). Memoised per script; a failed run is forgotten, so the
  * next call tries again.
  */
-export function runSetupScriptOnce(path: string): Promise<string> {
-  let run = runs.get(path);
+export function runSetupScriptOnce(path: string, args: readonly string[] = []): Promise<string> {
+  const key = [path, ...args].join('\0');
+  let run = runs.get(key);
   if (run === undefined) {
-    const started = runSetupScript(path);
+    const started = runSetupScript(path, args);
     started.catch(() => {
-      if (runs.get(path) === started) runs.delete(path);
+      if (runs.get(key) === started) runs.delete(key);
     });
-    runs.set(path, started);
+    runs.set(key, started);
     run = started;
   }
   return run;
 }
 
-function runSetupScript(path: string): Promise<string> {
+function runSetupScript(path: string, args: readonly string[]): Promise<string> {
   return new Promise<string>((resolvePromise, reject) => {
-    const child = spawn('bash', [path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [path, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -36,7 +37,7 @@ function runSetupScript(path: string): Promise<string> {
     child.once('close', (code) => {
       const result = stdout.trim().split('\n').pop() ?? '';
       if (code === 0 && result !== '') resolvePromise(result);
-      else reject(new Error(`${path} failed (code ${String(code)}):\n${stderr.split('\n').slice(-30).join('\n')}`));
+      else reject(new Error(`${[path, ...args].join(' ')} failed (code ${String(code)}):\n${stderr.split('\n').slice(-30).join('\n')}`));
     });
   });
 }

@@ -21,12 +21,44 @@ export const STAND_IN_PATHS = {
   registration: '/var/lib/amazon/ssm/registration',
   vaultKey: '/var/lib/amazon/ssm/Vault/Store/RegistrationKey',
   vaultManifest: '/var/lib/amazon/ssm/Vault/Manifest',
+  vaultDir: '/var/lib/amazon/ssm/Vault',
+  vaultStore: '/var/lib/amazon/ssm/Vault/Store',
+  vaultFingerprint: '/var/lib/amazon/ssm/Vault/Store/InstanceFingerprint',
+  /** test-only: where the stand-in finds the SSM emulator (the real agent: Ssm.Endpoint in its config) */
+  endpointFile: '/etc/amazon/ssm/stand-in-ssm-endpoint',
+  /** test-only timings: ping_seconds, retry_seconds, client_timeout_seconds, register_attempts */
+  settings: '/etc/amazon/ssm/stand-in-settings',
   /** one line per successful registration (stand-in only), so tests can count registrations */
   registrationsLog: '/var/lib/amazon/ssm/stand-in-registrations.log',
   agentLog: '/var/log/amazon/ssm/amazon-ssm-agent.log',
   configTemplate: '/etc/amazon/ssm/amazon-ssm-agent.json.template',
   seelogTemplate: '/etc/amazon/ssm/seelog.xml.template',
 } as const;
+
+export interface StandInSettings {
+  /** the SSM emulator's URL */
+  emulatorUrl?: string;
+  /** seconds between pings (UpdateInstanceInformation); the real agent's HealthFrequencyMinutes is 5 */
+  pingSeconds?: number;
+  /** seconds between role-token retries */
+  retrySeconds?: number;
+  /** the SSM client timeout of one attempt (the real agent: 60) */
+  clientTimeoutSeconds?: number;
+  /** attempts of -register's RegisterManagedInstance (the real agent: 3) */
+  registerAttempts?: number;
+}
+
+/** Writes the stand-in's test-only endpoint and timing files into a host (before or after the package is installed). */
+export async function configureStandIn(host: { writeFileAtomic(path: string, content: string, mode: number): Promise<void> }, s: StandInSettings): Promise<void> {
+  if (s.emulatorUrl !== undefined) await host.writeFileAtomic(STAND_IN_PATHS.endpointFile, s.emulatorUrl, 0o644);
+  const lines = [
+    s.pingSeconds !== undefined ? `ping_seconds=${s.pingSeconds}` : '',
+    s.retrySeconds !== undefined ? `retry_seconds=${s.retrySeconds}` : '',
+    s.clientTimeoutSeconds !== undefined ? `client_timeout_seconds=${s.clientTimeoutSeconds}` : '',
+    s.registerAttempts !== undefined ? `register_attempts=${s.registerAttempts}` : '',
+  ].filter((l) => l !== '');
+  await host.writeFileAtomic(STAND_IN_PATHS.settings, `${lines.join('\n')}\n`, 0o644);
+}
 
 /** Activation codes that make the stand-in's `-register` fail like the real service; any other code succeeds. */
 export const STAND_IN_ACTIVATION_CODES = {
@@ -76,11 +108,13 @@ export interface BuildStandInOptions {
   version: string;
   /** where the .deb goes (created if missing) */
   outDir: string;
+  /** MiB of incompressible padding, so the package is as large as the real one (~30 MB); default 0 */
+  padMiB?: number;
 }
 
 /** Builds amazon-ssm-agent_<version>-1_<arch>.deb (the stand-in) with dpkg-deb and returns its path. */
 export async function buildStandInDeb(opts: BuildStandInOptions): Promise<string> {
-  const out = await mustExec('bash', [BUILD_SCRIPT, opts.version, opts.outDir]);
+  const out = await mustExec('bash', [BUILD_SCRIPT, opts.version, opts.outDir, String(opts.padMiB ?? 0)]);
   const path = out.trim().split('\n').pop() ?? '';
   if (!path.endsWith('.deb')) throw new Error(`${BUILD_SCRIPT} printed no .deb path: ${out}`);
   return path;

@@ -65,6 +65,20 @@ export interface StartSystemdHostOptions {
   waitForBoot?: boolean;
   /** default 60 s */
   bootTimeoutMs?: number;
+  /** the cached root filesystem to boot; default the node-agent test host's (ensure-rootfs.sh) */
+  imageDir?: string;
+  /** read-only directories laid over the image, highest first (per-host configuration; the image stays shared) */
+  overlayDirs?: readonly string[];
+  /** a network namespace to boot in (/run/netns/NAME); default: the test process's own (nspawn shares it) */
+  networkNamespacePath?: string;
+  /** more systemd-nspawn arguments (binds, capabilities, system-call filters) */
+  nspawnArgs?: readonly string[];
+  /**
+   * Which cgroup hierarchies get a cgroup of this host's own: 'systemd' (cgroup2 and name=systemd, enough for
+   * systemd) or 'all' (every v1 controller too, under this process's own cgroup: kubelet creates /kubepods in each,
+   * and two nodes must never share one)
+   */
+  cgroups?: 'systemd' | 'all';
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -76,17 +90,18 @@ const HALT_TIMEOUT_MS = 15_000;
 const POLL_MS = 50;
 
 // Runs inside the private mount namespace (and PID namespace) made by unshare, then becomes systemd-nspawn.
-// $1 mount point for the tmpfs, $2 lower (cached rootfs), $3 machine name, $4… cgroup dirs to join.
+// $1 mount point for the tmpfs, $2 lower dirs (colon-separated, highest first), $3 machine name, $4 how many cgroup
+// dirs follow, then those cgroup dirs (made by the caller) to join, then extra systemd-nspawn arguments.
 const LAUNCH = `set -eu
-mnt=$1; lower=$2; name=$3; shift 3
-for cg in "$@"; do mkdir -p "$cg"; echo $$ > "$cg/cgroup.procs"; done
+mnt=$1; lower=$2; name=$3; n=$4; shift 4
+while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs"; shift; n=$((n - 1)); done
 mkdir -p /run/systemd/nspawn
 mount -t tmpfs -o mode=0755 ssm-nspawn-run /run/systemd/nspawn
 mount -t tmpfs -o mode=0755 ssm-host-upper "$mnt"
 mkdir "$mnt/upper" "$mnt/work" "$mnt/root"
 mount -t overlay ssm-host-root -o "lowerdir=$lower,upperdir=$mnt/upper,workdir=$mnt/work" "$mnt/root"
 exec systemd-nspawn --quiet --register=no --keep-unit --boot --link-journal=no --console=read-only \\
-  --machine="$name" --directory="$mnt/root"
+  --machine="$name" --directory="$mnt/root" "$@"
 `;
 
 /** Runs test/tools/ensure-rootfs.sh once per process (memoised; retried after a failure) and returns the cached rootfs directory. */
@@ -159,28 +174,82 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** The writable cgroup hierarchies a process can be moved into: cgroup2 mounts and v1 name=systemd. */
-function cgroupRoots(): string[] {
+/**
+ * The writable cgroup hierarchies a process can be moved into, each as the directory under which this host's
+ * cgroups go: 'systemd' → cgroup2 mounts and v1 name=systemd, at their roots (as before); 'all' → every writable
+ * hierarchy, under this process's own cgroup in it (so a sandbox's limits still apply to the nodes).
+ */
+function cgroupRoots(which: 'systemd' | 'all' = 'systemd'): string[] {
   let mountinfo: string;
+  let own = new Map<string, string>();
   try {
     mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+    if (which === 'all') own = ownCgroups();
   } catch {
     return [];
   }
   const roots: string[] = [];
+  const seen = new Set<string>();
   for (const line of mountinfo.split('\n')) {
     const [left, right] = line.split(' - ');
     if (!left || !right) continue;
     const fields = left.split(' ');
     const [fstype, , superOptions = ''] = right.split(' ');
+    const superblock = fields[2] ?? '';
     const mountPoint = fields[4];
     const mountOptions = fields[5] ?? '';
-    if (!mountPoint || mountOptions.split(',').includes('ro')) continue;
-    if (fstype === 'cgroup2' || (fstype === 'cgroup' && superOptions.split(',').includes('name=systemd'))) {
+    if (!mountPoint || mountOptions.split(',').includes('ro') || seen.has(superblock)) continue;
+    const opts = superOptions.split(',');
+    const systemdOnes = fstype === 'cgroup2' || (fstype === 'cgroup' && opts.includes('name=systemd'));
+    if (which === 'systemd' && systemdOnes) {
       roots.push(mountPoint);
+      seen.add(superblock);
+    } else if (which === 'all' && (fstype === 'cgroup' || fstype === 'cgroup2')) {
+      // /proc/self/cgroup names a v1 hierarchy by its controllers (or name=…), cgroup2 by the empty string
+      const key = fstype === 'cgroup2' ? '' : opts.filter((o) => o !== 'rw' && o !== 'ro').sort().join(',');
+      roots.push(join(mountPoint, own.get(key) ?? '/'));
+      seen.add(superblock);
     }
   }
   return roots;
+}
+
+/** This process's cgroup path per hierarchy, keyed by its sorted controller list ('' for cgroup2). */
+function ownCgroups(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (m) out.set((m[1] ?? '').split(',').sort().join(','), m[2] ?? '/');
+  }
+  return out;
+}
+
+/**
+ * Makes a cgroup directory and its missing parents. A new cpuset cgroup starts with no CPUs and no memory nodes,
+ * and no process can join it until both are set: copy them from the parent at each level.
+ */
+function makeCgroupDir(dir: string): void {
+  const missing: string[] = [];
+  let d = dir;
+  for (let i = 0; i < 64; i++) {
+    try {
+      statSync(d);
+      break;
+    } catch {
+      missing.unshift(d);
+      d = dirname(d);
+    }
+  }
+  for (const m of missing) {
+    mkdirSync(m);
+    for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+      try {
+        if (readFileSync(join(m, file), 'utf8').trim() === '') writeFileSync(join(m, file), readFileSync(join(dirname(m), file), 'utf8').trim());
+      } catch {
+        // not a cpuset hierarchy
+      }
+    }
+  }
 }
 
 /** Removes a cgroup directory tree bottom-up (rmdir only works on empty cgroups; busy ones stay). */
@@ -222,7 +291,7 @@ export function removeStaleHosts(): number {
   } catch {
     left++;
   }
-  const cgRoots = readComm(1) === 'systemd' ? [] : cgroupRoots();
+  const cgRoots = readComm(1) === 'systemd' ? [] : [...new Set([...cgroupRoots('systemd'), ...cgroupRoots('all')])];
   for (const root of cgRoots) {
     const parent = join(root, CGROUP_PARENT);
     let names: string[];
@@ -252,9 +321,11 @@ function installExitHook(): void {
 export async function startSystemdHost(opts: StartSystemdHostOptions = {}): Promise<SystemdHost> {
   const name = opts.name ?? `ssm-host-${randomBytes(3).toString('hex')}`;
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) throw new Error(`invalid host name: ${name}`);
-  const imageDir = await ensureRootfs();
+  const imageDir = opts.imageDir ?? (await ensureRootfs());
   const pid1IsSystemd = readComm(1) === 'systemd';
-  const cgRoots = pid1IsSystemd ? [] : cgroupRoots();
+  // With a systemd PID 1 nspawn gets its cgroup from it; kubelet nodes still need one in every hierarchy.
+  const cgroupMode = opts.cgroups ?? 'systemd';
+  const cgRoots = pid1IsSystemd && cgroupMode === 'systemd' ? [] : cgroupRoots(cgroupMode);
   removeStaleHosts();
   installExitHook();
 
@@ -268,12 +339,18 @@ export async function startSystemdHost(opts: StartSystemdHostOptions = {}): Prom
   // The same relative path in every hierarchy: in hybrid mode nspawn mirrors its cgroup2 path into name=systemd.
   const cgroupName = `${TEMP_PREFIX}${process.pid}-${name}-${randomBytes(3).toString('hex')}`;
   const cgroupDirs = cgRoots.map((root) => join(root, CGROUP_PARENT, cgroupName));
+  for (const dir of cgroupDirs) makeCgroupDir(dir);
+  const lowerDirs = [...(opts.overlayDirs ?? []), imageDir].join(':');
+  const nspawnArgs = [
+    ...(opts.networkNamespacePath ? [`--network-namespace-path=${opts.networkNamespacePath}`] : []),
+    ...(opts.nspawnArgs ?? []),
+  ];
 
   const proc = startProcess({
     name: `systemd-nspawn ${name}`,
     command: 'unshare',
     args: ['--pid', '--fork', '--kill-child', '--mount', '--propagation', 'private', '--',
-      'sh', '-c', LAUNCH, 'ssm-host-launch', mountPoint, imageDir, name, ...cgroupDirs],
+      'sh', '-c', LAUNCH, 'ssm-host-launch', mountPoint, lowerDirs, name, String(cgroupDirs.length), ...cgroupDirs, ...nspawnArgs],
     logPath,
     env: serverEnv(),
   });

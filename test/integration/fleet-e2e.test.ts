@@ -133,7 +133,10 @@ test('both hosts register with the managed activation and show up in status and 
 });
 
 test('instances SSM sees Online are counted, and they are tagged with their node', async () => {
-  for (const i of emulator.state.instances()) emulator.state.ping(i.instanceId);
+  // Online comes from the agents' own pings (UpdateInstanceInformation signed with their role credentials), as in SSM.
+  await waitFor('both agents to ping', () => emulator.state.instances().every((i) => emulator.state.pingStatus(i) === 'Online'), 120_000, 500);
+  const pinged = new Set(emulator.state.callsTo('UpdateInstanceInformation').filter((c) => c.code === 'OK').map((c) => String(c.input.InstanceId)));
+  assert.equal(pinged.size, 2, 'each instance pinged for itself');
   await waitFor('two online nodes', async () => (await getConfig())?.status?.nodes?.online === 2, 60_000, 500);
   // The count is SSM's view, not the node agents': an instance SSM has lost drops out.
   const [first] = emulator.state.instances();

@@ -62,7 +62,7 @@ after(async () => {
 
 test('a fresh host: installed from the mirror, configured, ssm-user with a valid sudoers file, registered', async () => {
   const report = await converger.pass(config());
-  assert.deepEqual(statusOf(report), { detect: 'ok', install: 'changed', configure: 'changed', 'ssm-user': 'changed', register: 'changed', observe: 'ok' }, JSON.stringify(report.outcomes));
+  assert.deepEqual(statusOf(report), { detect: 'ok', install: 'changed', configure: 'changed', 'ssm-user': 'changed', register: 'changed', observe: 'ok', 'agent-health': 'ok' }, JSON.stringify(report.outcomes));
   assert.equal(report.observation?.version, V1);
   assert.equal(report.observation?.serviceActive, true);
   assert.match(report.observation?.registration?.instanceId ?? '', /^mi-[0-9a-f]{17}$/);
@@ -82,7 +82,7 @@ test('a second pass changes nothing: same files, same service start', async () =
   const before = await Promise.all(paths.map(mtime));
   const started = await serviceStart();
   const report = await converger.pass(config());
-  assert.deepEqual(statusOf(report), { detect: 'ok', install: 'ok', configure: 'ok', 'ssm-user': 'ok', register: 'ok', observe: 'ok' }, JSON.stringify(report.outcomes));
+  assert.deepEqual(statusOf(report), { detect: 'ok', install: 'ok', configure: 'ok', 'ssm-user': 'ok', register: 'ok', observe: 'ok', 'agent-health': 'ok' }, JSON.stringify(report.outcomes));
   assert.deepEqual(await Promise.all(paths.map(mtime)), before);
   assert.equal(await serviceStart(), started);
 });

@@ -179,7 +179,8 @@ describe('operator/aws against the SSM emulator', () => {
     const byActivationTag = await api.listManagedInstances({ tagFilters: { cluster: 'c1' } });
     assert.deepEqual(byActivationTag.map((i) => i.instanceId), [id]);
     const [listed] = byActivationTag;
-    assert.equal(listed?.pingStatus, 'Online');
+    // as in SSM: not Online until the agent itself pings (UpdateInstanceInformation)
+    assert.equal(listed?.pingStatus, 'ConnectionLost');
     assert.equal(listed?.resourceType, 'ManagedInstance');
     assert.equal(listed?.name, 'node-host');
     assert.equal(listed?.agentVersion, '3.3.1142.0');
@@ -192,6 +193,7 @@ describe('operator/aws against the SSM emulator', () => {
     assert.deepEqual((await api.listManagedInstances({ tagFilters: { 'ssmagent.io/node': 'worker-1', cluster: 'c1' } })).map((i) => i.instanceId), [id]);
     assert.deepEqual(await api.listManagedInstances({ tagFilters: { 'ssmagent.io/node': 'worker-2' } }), []);
 
+    emulator.state.ping(id);
     const unknown = 'mi-0123456789abcdef0';
     let described = await api.describeInstances([id, unknown]);
     assert.deepEqual([...described.keys()], [id]);
@@ -410,7 +412,12 @@ describe('the emulator as a standalone process', () => {
       assert.equal(clock.status, 200);
       assert.equal((await api.describeActivation(activation.id))?.expired, true);
       const faults = await fetch(`${info.control}faults`, { method: 'POST', body: JSON.stringify({ throttleNext: 1 }) });
-      assert.deepEqual(await faults.json(), { throttle: 1, fail: 0 });
+      assert.deepEqual(await faults.json(), { throttle: 1, fail: 0, roleToken: null });
+      const denied = await fetch(`${info.control}faults`, { method: 'POST', body: JSON.stringify({ roleToken: 'AccessDenied' }) });
+      assert.equal(((await denied.json()) as { roleToken: string }).roleToken, 'AccessDenied');
+      const bad = await fetch(`${info.control}faults`, { method: 'POST', body: JSON.stringify({ roleToken: 'Sometimes' }) });
+      assert.equal(bad.status, 400);
+      await fetch(`${info.control}faults`, { method: 'POST', body: JSON.stringify({ roleToken: null }) });
       assert.equal((await api.listManagedInstances()).length, 1);
       const state = (await (await fetch(`${info.control}state`)).json()) as { instances: { instanceId: string }[]; calls: { code: string }[] };
       assert.equal(state.instances[0]?.instanceId, reg.body.InstanceId);

@@ -58,8 +58,13 @@ describe('stand-in amazon-ssm-agent package', { timeout: 300_000 }, () => {
     assert.equal(install.code, 0, install.stdout + install.stderr);
     assert.equal((await h.run(['dpkg-query', '-W', '-f', '${Version}', 'amazon-ssm-agent'])).stdout, `${VERSION}-1`);
     assert.equal((await h.run(['systemctl', 'is-enabled', 'amazon-ssm-agent'])).stdout.trim(), 'enabled');
-    await waitFor('the service to be active', async () => (await h.run(['systemctl', 'is-active', 'amazon-ssm-agent'])).stdout.trim() === 'active', 10_000);
     await waitFor('the service to log its start', async () => (await h.host.readFile(P.agentLog))?.toString().includes('TEST STAND-IN'), 10_000);
+    // Unregistered, the real agent (and so the stand-in) exits 0 and systemd starts it again 90 s later.
+    await waitFor(
+      'the unregistered service to wait for its restart',
+      async () => (await h.run(['systemctl', 'show', '-p', 'SubState', '--value', 'amazon-ssm-agent'])).stdout.trim() === 'auto-restart',
+      30_000,
+    );
     const unit = await h.run(['systemctl', 'show', 'amazon-ssm-agent', '-p', 'ExecStart', '-p', 'Restart', '-p', 'FragmentPath']);
     assert.match(unit.stdout, /FragmentPath=\/(usr\/)?lib\/systemd\/system\/amazon-ssm-agent\.service/);
     assert.match(unit.stdout, /Restart=always/);

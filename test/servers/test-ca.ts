@@ -18,6 +18,10 @@ export interface IssueOptions {
   dnsNames?: readonly string[];
   ips?: readonly string[];
   commonName?: string;
+  /** O= of the subject (Kubernetes reads it as the group of a client certificate) */
+  organization?: string;
+  /** a client certificate (clientAuth) instead of a server one; needs no DNS name or IP */
+  client?: boolean;
   /** Default: one hour ago. */
   notBefore?: Date;
   /** Default: one day from now. */
@@ -50,13 +54,14 @@ function sanSection(opts: { dnsNames?: readonly string[]; ips?: readonly string[
   return lines.join('\n');
 }
 
-function config(dir: string, commonName: string, san?: string): string {
+function config(dir: string, commonName: string, san?: string, organization?: string): string {
   return `
 [req]
 distinguished_name = dn
 prompt = no
 [dn]
 CN = ${commonName}
+${organization ? `O = ${organization}` : ''}
 [v3_ca]
 basicConstraints = critical, CA:TRUE
 keyUsage = critical, keyCertSign, cRLSign
@@ -67,6 +72,10 @@ keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
 subjectKeyIdentifier = hash
 ${san ? 'subjectAltName = @alt\n[alt]\n' + san : ''}
+[v3_client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = clientAuth
 [ca]
 default_ca = test_ca
 [test_ca]
@@ -81,6 +90,7 @@ unique_subject = no
 copy_extensions = none
 [policy_any]
 commonName = supplied
+organizationName = optional
 `;
 }
 
@@ -105,13 +115,14 @@ export function createTestCa(dir: string, commonName = 'ssm-agent-operator test 
     dir,
     issue(opts) {
       const conf = join(dir, `${opts.name}.cnf`);
-      writeFileSync(conf, config(dir, opts.commonName ?? opts.dnsNames?.[0] ?? opts.ips?.[0] ?? opts.name, sanSection(opts)));
+      const cn = opts.commonName ?? opts.dnsNames?.[0] ?? opts.ips?.[0] ?? opts.name;
+      writeFileSync(conf, config(dir, cn, opts.client ? undefined : sanSection(opts), opts.organization));
       const csr = join(dir, `${opts.name}.csr`);
       openssl(['req', '-new', ...KEY_ARGS, '-keyout', join(dir, `${opts.name}.key`), '-out', csr, '-config', conf]);
       const notBefore = opts.notBefore ?? new Date(Date.now() - 3_600_000);
       const notAfter = opts.notAfter ?? new Date(Date.now() + 86_400_000);
       openssl([
-        'ca', '-batch', '-notext', '-config', conf, '-extensions', 'v3_server',
+        'ca', '-batch', '-notext', '-config', conf, '-extensions', opts.client ? 'v3_client' : 'v3_server',
         '-startdate', asn1Time(notBefore), '-enddate', asn1Time(notAfter), '-in', csr, '-out', join(dir, `${opts.name}.crt`),
       ]);
       return files(dir, opts.name);

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Builds, once, the Debian root filesystem that the systemd test host (test/harness/systemd-host.ts) boots with
-# systemd-nspawn, and prints its path on stdout (progress goes to stderr).
+# Builds, once, a Debian root filesystem booted with systemd-nspawn, and prints its path on stdout (progress goes
+# to stderr). Two flavours:
+#   ensure-rootfs.sh        the systemd test host of the node-agent tests (test/harness/systemd-host.ts);
+#   ensure-rootfs.sh node   a Kubernetes node of the real-cluster tests (test/harness/cluster/): the same plus
+#                           containerd, runc, iptables, conntrack and the CNI plugins. kubelet and kube-proxy are
+#                           not baked in (they are bound read-only from the tools cache, same version as the API
+#                           server), nor is any configuration: the harness lays that over the root per node.
 #
 # - debootstrap --variant=minbase + what a node needs (systemd as init, dbus, sudo/visudo, useradd, …);
 # - cached OUTSIDE the repo in ${SSM_OPERATOR_CACHE:-$HOME/.cache/ssm-agent-operator}/rootfs/<suite>-v<N>-<hash>,
@@ -13,12 +18,19 @@
 set -euo pipefail
 
 SUITE="${SSM_ROOTFS_SUITE:-bookworm}"
+FLAVOUR="${1:-host}"
 ROOTFS_VERSION=1
 PACKAGES=(systemd systemd-sysv dbus sudo passwd login ca-certificates procps)
+case "$FLAVOUR" in
+  host) PREFIX="" ;;
+  # What kubelet, containerd and the CNI bridge need inside a node; util-linux and iproute2 for nsenter/ip.
+  node) PREFIX="node-"; PACKAGES+=(containerd runc iptables conntrack containernetworking-plugins util-linux iproute2) ;;
+  *) echo "[ensure-rootfs] unknown flavour '$FLAVOUR' (host or node)" >&2; exit 2 ;;
+esac
 
 CACHE="${SSM_OPERATOR_CACHE:-$HOME/.cache/ssm-agent-operator}/rootfs"
 HASH="$(printf '%s\n' "$SUITE" "$ROOTFS_VERSION" "${PACKAGES[@]}" | sha256sum | cut -c1-8)"
-KEY="${SUITE}-v${ROOTFS_VERSION}-${HASH}"
+KEY="${PREFIX}${SUITE}-v${ROOTFS_VERSION}-${HASH}"
 FINAL="$CACHE/$KEY"
 
 log() { echo "[ensure-rootfs] $*" >&2; }
@@ -75,7 +87,8 @@ find_mirror() {
 }
 
 mkdir -p "$CACHE"
-exec 9>"$CACHE/.lock"
+# One lock per entry: the host and node flavours build side by side.
+exec 9>"$CACHE/.lock-$KEY"
 flock 9
 if [ -d "$FINAL" ]; then # another run built it while we waited
   echo "$FINAL"
@@ -123,17 +136,28 @@ ln -s /etc/machine-id "$R/var/lib/dbus/machine-id"
 for unit in systemd-firstboot.service console-getty.service getty@tty1.service; do
   ln -sf /dev/null "$R/etc/systemd/system/$unit"
 done
+if [ "$FLAVOUR" = node ]; then
+  # A node has no outside network: nothing on it may wait for time sync or package lists. containerd starts only
+  # once the harness's node-prep unit has made cgroups and /proc/sys/net writable (it is re-enabled by the
+  # harness's drop-ins, not here).
+  for unit in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
+    ln -sf /dev/null "$R/etc/systemd/system/$unit"
+  done
+  rm -f "$R/etc/systemd/system/multi-user.target.wants/containerd.service"
+fi
 # The host name is the machine name systemd-nspawn is given (-M), not one baked into the image.
 rm -f "$R/etc/hostname"
 # Keep the image small: package caches and lists are not needed (tests install local .deb files).
 rm -rf "$R"/var/cache/apt/archives/*.deb "$R"/var/cache/apt/*.bin "$R"/var/lib/apt/lists/*_* "$R"/var/log/*.log
 # Sanity: the tools the node agent relies on are there.
-for tool in /usr/sbin/visudo /usr/sbin/useradd /usr/bin/systemctl /usr/bin/dpkg /usr/bin/sudo /lib/systemd/systemd; do
+TOOLS=(/usr/sbin/visudo /usr/sbin/useradd /usr/bin/systemctl /usr/bin/dpkg /usr/bin/sudo /lib/systemd/systemd)
+[ "$FLAVOUR" = node ] && TOOLS+=(/usr/bin/containerd /usr/bin/ctr /usr/sbin/runc /usr/sbin/iptables /usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/loopback /usr/bin/nsenter /usr/sbin/ip)
+for tool in "${TOOLS[@]}"; do
   [ -x "$R$tool" ] || { log "the root filesystem lacks $tool"; exit 1; }
 done
 cat >"$R/etc/ssm-test-rootfs" <<EOF
-TEST ROOT FILESYSTEM for ssm-agent-operator (systemd-nspawn test host)
-suite=$SUITE version=$ROOTFS_VERSION packages=${PACKAGES[*]}
+TEST ROOT FILESYSTEM for ssm-agent-operator (systemd-nspawn $FLAVOUR)
+flavour=$FLAVOUR suite=$SUITE version=$ROOTFS_VERSION packages=${PACKAGES[*]}
 mirror=$MIRROR built=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 EOF
 cp "$TMP/debootstrap.log" "$R/var/log/ssm-debootstrap.log"

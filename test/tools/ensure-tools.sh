@@ -13,6 +13,9 @@ HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 CACHE="${SSM_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ssm-agent-operator}"
 BIN="$CACHE/bin"
 mkdir -p "$BIN"
+# Concurrent runs (two test processes, a test and the demo) wait for one build instead of racing each other.
+exec 8>"$CACHE/.tools.lock"
+flock 8
 
 log() { printf '[ensure-tools] %s\n' "$*" >&2; }
 need_go() { command -v go >/dev/null || { log "Go is required to build $1 (install Go >= 1.25 or set KUBEBUILDER_ASSETS)"; exit 1; }; }

@@ -50,8 +50,9 @@ test('the DaemonSet is privileged on the host and schedules as the spec says', (
   assert.equal(pod.hostPID, true);
   assert.equal(pod.hostNetwork, true);
   assert.equal(pod.containers[0]?.securityContext.privileged, true);
-  assert.ok(pod.volumes.some((v) => v.hostPath?.path === '/'));
-  assert.ok(pod.containers[0]?.volumeMounts.some((m) => m.mountPath === '/host'));
+  // The host is reached through nsenter into PID 1 (hostPID) and /proc/1/root only: no host directory is mounted.
+  assert.deepEqual(pod.volumes.filter((v) => v.hostPath), [], 'no hostPath volume');
+  assert.equal(pod.containers[0]?.volumeMounts.some((m) => m.mountPath === '/host'), false);
   assert.deepEqual(pod.nodeSelector, { 'node.kubernetes.io/os': 'linux' });
   assert.equal(pod.tolerations.length, 1);
   assert.ok(pod.affinity);

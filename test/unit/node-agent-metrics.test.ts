@@ -45,3 +45,33 @@ test('node-agent metrics follow the pass and pass promtool check metrics', async
   assert.equal((text.match(/^ssm_agent_info\{/gm) ?? []).length, 1, 'one info series: the old version is gone');
   execFileSync('/usr/bin/promtool', ['check', 'metrics'], { input: text });
 });
+
+test('metrics reflect the last pass only: a step absent from it has no gauges; the agent\'s own health and its reason', async () => {
+  const m = createNodeAgentMetrics();
+  const base = report();
+  recordPass(
+    m,
+    {
+      ...base,
+      outcomes: [...base.outcomes, { step: 'agent-health', status: 'failed' as const, reason: 'CredentialsUnavailable', message: 'denied' }],
+      health: { healthy: false, problem: { reason: 'CredentialsUnavailable' as const, code: 'AccessDeniedException', detail: 'x', fix: 'y' } },
+    },
+    'Hybrid',
+  );
+  let text = await m.registry.metrics();
+  assert.match(text, /^ssm_agent_healthy 0$/m);
+  assert.match(text, /^ssm_agent_health_problem\{reason="CredentialsUnavailable",code="AccessDeniedException"\} 1$/m);
+  assert.match(text, /^ssm_node_agent_step_status\{step="agent-health",status="failed"\} 1$/m);
+  execFileSync('/usr/bin/promtool', ['check', 'metrics'], { input: text });
+
+  // an Uninstall pass: other steps, no health
+  recordPass(m, { at: new Date(), facts: {}, outcomes: [{ step: 'detect', status: 'ok' as const }, { step: 'uninstall', status: 'changed' as const }] }, 'Hybrid');
+  text = await m.registry.metrics();
+  assert.doesNotMatch(text, /ssm_node_agent_step_status\{step="install"/, 'install did not run in the last pass');
+  assert.doesNotMatch(text, /ssm_node_agent_step_status\{step="agent-health"/);
+  assert.match(text, /^ssm_node_agent_step_status\{step="uninstall",status="changed"\} 1$/m);
+  assert.doesNotMatch(text, /^ssm_agent_healthy /m, 'no agent, no health');
+  assert.doesNotMatch(text, /^ssm_agent_health_problem\{/m);
+  // the failure counters stay (counters count; gauges describe now)
+  assert.match(text, /^ssm_node_agent_step_failures_total\{step="agent-health",reason="CredentialsUnavailable"\} 1$/m);
+});

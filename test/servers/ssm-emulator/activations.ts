@@ -11,6 +11,8 @@ import { epochSeconds, SsmError } from './wire.ts';
 export interface OperationContext {
   state: EmulatorState;
   userAgent?: string;
+  /** the managed instance the request authenticated as (its registration key or its role credentials) */
+  instanceId?: string;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -143,8 +145,6 @@ export function registerManagedInstance(body: JsonObject, { state, userAgent }: 
     activationId: activation.activationId,
     iamRole: activation.iamRole,
     registrationDate: now,
-    // the agent starts and pings right after registering
-    lastPingDateTime: now,
     platformType: 'Linux',
     fingerprint: fingerprint ?? '',
     publicKey: publicKey ?? '',
@@ -154,5 +154,7 @@ export function registerManagedInstance(body: JsonObject, { state, userAgent }: 
     ...(activation.defaultInstanceName !== undefined ? { name: activation.defaultInstanceName } : {}),
     ...(agentVersion !== undefined ? { agentVersion } : {}),
   });
+  // Online only once the agent itself pings (UpdateInstanceInformation with its role credentials), as in SSM.
+  delete state.instanceMap.get(record.instanceId)?.lastPingDateTime;
   return { InstanceId: record.instanceId };
 }

@@ -1,13 +1,14 @@
 // The test-control API of a standalone emulator (another process's tests cannot reach the in-process objects).
 // Not part of AWS's API; plain JSON under /__emulator/:
 //   GET  /__emulator/state                      → {now, activations, instances, calls}
-//   POST /__emulator/faults {throttleNext?, failNext?, failStatus?, throttleRate?, operations?, clear?}
+//   POST /__emulator/faults {throttleNext?, failNext?, failStatus?, throttleRate?, operations?, clear?,
+//                            roleToken?: "AccessDenied"|"Expired"|"Throttled"|null}
 //   POST /__emulator/clock  {advanceMs?, set?: ISO date, reset?: true} → {now}
 //   POST /__emulator/ping   {instanceId, agentVersion?, platformName?, …}
 //   POST /__emulator/ping-status {instanceId, status: "Online"|"ConnectionLost"|"Inactive"|null}
 //   POST /__emulator/reset
 import type { EmulatorClock } from './clock.ts';
-import type { EmulatorFaults } from './faults.ts';
+import type { EmulatorFaults, RoleTokenFault } from './faults.ts';
 import type { EmulatorState, InstanceHeartbeat, PingStatus } from './state.ts';
 import type { WireResponse } from './wire.ts';
 
@@ -69,7 +70,10 @@ export function handleControl(method: string, url: string, raw: Buffer, env: Env
         if (failNext !== undefined) env.faults.failNext(failNext, { ...scope, status: num(b.failStatus) ?? 500 });
         const rate = num(b.throttleRate);
         if (rate !== undefined) env.faults.throttleRate(rate, scope);
-        return json(200, env.faults.pending());
+        if (b.roleToken === null) env.faults.roleToken(undefined);
+        else if (b.roleToken === 'AccessDenied' || b.roleToken === 'Expired' || b.roleToken === 'Throttled') env.faults.roleToken(b.roleToken satisfies RoleTokenFault);
+        else if (b.roleToken !== undefined) return json(400, { error: 'roleToken must be AccessDenied, Expired, Throttled or null' });
+        return json(200, { ...env.faults.pending(), roleToken: env.faults.roleTokenFault() ?? null });
       }
       case 'clock': {
         if (b.reset === true) env.clock.reset();

@@ -2,6 +2,11 @@
 // (ThrottlingException, HTTP 400, "Rate exceeded", as SSM answers) for the next N calls or above a rate, and
 // server errors (InternalServerError, HTTP 500 by default) for the next N calls. Each switch can be limited to
 // some operations. Rates run on wall time (the SDK's retries wait in wall time).
+// A separate, persistent switch breaks the credentials of registered agents until it is turned off:
+//   AccessDenied  RequestManagedInstanceRoleToken answers AccessDeniedException (the role's trust policy, a
+//                 missing permission);
+//   Expired       role tokens are issued but refused on use as ExpiredTokenException;
+//   Throttled     RequestManagedInstanceRoleToken answers ThrottlingException.
 import { SsmError, type SsmErrorType } from './wire.ts';
 
 export interface FaultScope {
@@ -9,7 +14,13 @@ export interface FaultScope {
   operations?: readonly string[];
 }
 
+export type RoleTokenFault = 'AccessDenied' | 'Expired' | 'Throttled';
+
 export interface EmulatorFaults {
+  /** breaks the agents' role credentials until called again with undefined */
+  roleToken(fault: RoleTokenFault | undefined): void;
+  /** the role-token switch */
+  roleTokenFault(): RoleTokenFault | undefined;
   /** the next `n` matching calls answer ThrottlingException */
   throttleNext(n: number, scope?: FaultScope): void;
   /** matching calls above `perSecond` (token bucket of `burst`, default max(1, perSecond)) answer ThrottlingException */
@@ -46,9 +57,14 @@ export function createFaults(wall: () => number = Date.now): EmulatorFaults {
     message: '',
   };
   let failAfter: Counted & { status: number; type: SsmErrorType } = { left: 0, operations: undefined, status: 500, type: 'InternalServerError' };
+  let roleToken: RoleTokenFault | undefined;
   let rate: { perSecond: number; burst: number; tokens: number; at: number; operations: readonly string[] | undefined } | undefined;
 
   return {
+    roleToken(fault) {
+      roleToken = fault;
+    },
+    roleTokenFault: () => roleToken,
     throttleNext(n, scope) {
       throttle = { left: n, operations: scope?.operations };
     },
@@ -73,9 +89,14 @@ export function createFaults(wall: () => number = Date.now): EmulatorFaults {
       fail = { ...fail, left: 0 };
       failAfter = { ...failAfter, left: 0 };
       rate = undefined;
+      roleToken = undefined;
     },
     pending: () => ({ throttle: throttle.left, fail: fail.left, rate: rate?.perSecond }),
     check(operation) {
+      if (operation === 'RequestManagedInstanceRoleToken' && roleToken === 'AccessDenied') {
+        return new SsmError('AccessDeniedException', 'Systems Manager could not assume the IAM role of this instance\'s activation: check the role\'s trust policy (ssm.amazonaws.com) and its AmazonSSMManagedInstanceCore policy.');
+      }
+      if (operation === 'RequestManagedInstanceRoleToken' && roleToken === 'Throttled') return new SsmError('ThrottlingException', 'Rate exceeded', 400);
       if (throttle.left > 0 && matches(throttle.operations, operation)) {
         throttle.left--;
         return new SsmError('ThrottlingException', 'Rate exceeded', 400);

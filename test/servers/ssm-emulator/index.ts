@@ -4,3 +4,5 @@ export type { EmulatorState, ActivationRecord, InstanceRecord, CallRecord, PingS
 export type { EmulatorFaults, FaultScope } from './faults.ts';
 export type { EmulatorClock } from './clock.ts';
 export { CONTROL_PREFIX } from './control.ts';
+export type { RoleTokenFault } from './faults.ts';
+export { ROLE_TOKEN_LIFETIME_MS, type RoleCredential } from './role-token.ts';

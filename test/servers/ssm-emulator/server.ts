@@ -12,7 +12,9 @@ import { handleControl, CONTROL_PREFIX } from './control.ts';
 import { createFaults, type EmulatorFaults } from './faults.ts';
 import type { Json, JsonObject } from './input.ts';
 import { addTagsToResource, deregisterManagedInstance, describeInstanceInformation, listTagsForResource } from './instances.ts';
-import { verifySigV4 } from './sigv4.ts';
+import { verifyRsaSignature } from './rsa-auth.ts';
+import { requestManagedInstanceRoleToken, updateInstanceInformation } from './role-token.ts';
+import { verifySigV4, type AuthFailure, type AuthSuccess } from './sigv4.ts';
 import { EmulatorState } from './state.ts';
 import { CONTENT_TYPE, errorResponse, okResponse, SsmError, TARGET_PREFIX, type WireResponse } from './wire.ts';
 
@@ -33,10 +35,16 @@ export const OPERATIONS: Readonly<Record<string, Operation>> = {
   DeregisterManagedInstance: deregisterManagedInstance,
   AddTagsToResource: addTagsToResource,
   ListTagsForResource: listTagsForResource,
+  RequestManagedInstanceRoleToken: requestManagedInstanceRoleToken,
+  UpdateInstanceInformation: updateInstanceInformation,
 };
 
 /** Operations SSM serves without credentials (the agent registers with AnonymousCredentials). */
 const ANONYMOUS_OPERATIONS = new Set(['RegisterManagedInstance']);
+/** Operations a managed instance signs with its registration key (rsa-auth.ts) rather than with an access key. */
+const INSTANCE_KEY_OPERATIONS = new Set(['RequestManagedInstanceRoleToken']);
+/** Operations the agent makes with its role credentials; nothing else may use them here. */
+const ROLE_CREDENTIAL_OPERATIONS = new Set(['UpdateInstanceInformation']);
 const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface SsmEmulatorOptions {
@@ -112,14 +120,23 @@ function handleApi(
     return failWith(new SsmError('SerializationException', `Expected Content-Type ${CONTENT_TYPE}, got ${JSON.stringify(contentType)}`));
   }
   let accessKeyId: string | undefined;
+  let instanceId: string | undefined;
   const anonymous = ANONYMOUS_OPERATIONS.has(operation) && req.headers.authorization === undefined;
-  if (!anonymous) {
-    const auth = verifySigV4(
-      { method: req.method, target: req.url ?? '/', headers: req.headers, body },
-      { credentials: env.keys, region: env.region, service: 'ssm', now: new Date(env.wall()) },
-    );
+  const request = { method: req.method, target: req.url ?? '/', headers: req.headers, body };
+  if (INSTANCE_KEY_OPERATIONS.has(operation)) {
+    const auth = verifyRsaSignature(request, {
+      publicKeyOf: (id) => env.state.instanceMap.get(id)?.publicKey,
+      region: env.region,
+      now: new Date(env.wall()),
+    });
     if (!auth.ok) return failWith(new SsmError(auth.type, auth.message));
+    instanceId = auth.instanceId;
+    accessKeyId = auth.instanceId;
+  } else if (!anonymous) {
+    const auth = authenticateAccessKey(request, operation, env);
+    if (auth instanceof SsmError) return failWith(auth);
     accessKeyId = auth.accessKeyId;
+    instanceId = auth.instanceId;
   }
   let parsed: Json;
   try {
@@ -137,7 +154,7 @@ function handleApi(
   const handler = OPERATIONS[operation] as Operation;
   try {
     const userAgent = String(req.headers['user-agent'] ?? '');
-    const output = handler(input, { state: env.state, userAgent });
+    const output = handler(input, { state: env.state, userAgent, ...(instanceId !== undefined ? { instanceId } : {}) });
     const lost = env.faults.checkAfter(operation);
     if (lost) return failWith(lost, ctx);
     return { ...base, ...ctx, response: okResponse(output, requestId) };
@@ -146,6 +163,33 @@ function handleApi(
     console.error(`ssm-emulator: ${operation} failed:`, err);
     return failWith(new SsmError('InternalServerError', ''), ctx);
   }
+}
+
+/**
+ * SigV4 with the emulator's IAM key, or with a managed instance's role credentials (then the session token must
+ * match, the credentials must not have expired, and only the agent's own operations are allowed).
+ */
+function authenticateAccessKey(
+  request: { method: string; target: string; headers: IncomingMessage['headers']; body: Buffer },
+  operation: string,
+  env: { state: EmulatorState; faults: EmulatorFaults; region: string; keys: ReadonlyMap<string, string>; wall: () => number },
+): { accessKeyId: string; instanceId?: string } | SsmError {
+  const secrets = new Map(env.keys);
+  for (const [id, c] of env.state.roleCredentialMap) secrets.set(id, c.secretAccessKey);
+  const auth: AuthSuccess | AuthFailure = verifySigV4(request, { credentials: secrets, region: env.region, service: 'ssm', now: new Date(env.wall()) });
+  if (!auth.ok) return new SsmError(auth.type, auth.message);
+  const role = env.state.roleCredentialMap.get(auth.accessKeyId);
+  if (!role) return { accessKeyId: auth.accessKeyId };
+  if (request.headers['x-amz-security-token'] !== role.sessionToken) {
+    return new SsmError('UnrecognizedClientException', 'The security token included in the request is invalid.');
+  }
+  if (env.faults.roleTokenFault() === 'Expired' || role.expiresAt.getTime() <= env.state.clock.now().getTime()) {
+    return new SsmError('ExpiredTokenException', 'The security token included in the request is expired');
+  }
+  if (!ROLE_CREDENTIAL_OPERATIONS.has(operation)) {
+    return new SsmError('AccessDeniedException', `User: arn:aws:sts::123456789012:assumed-role/${env.state.instanceMap.get(role.instanceId)?.iamRole ?? 'role'}/${role.instanceId} is not authorized to perform: ssm:${operation}`);
+  }
+  return { accessKeyId: auth.accessKeyId, instanceId: role.instanceId };
 }
 
 export async function startSsmEmulator(opts: SsmEmulatorOptions = {}): Promise<SsmEmulator> {

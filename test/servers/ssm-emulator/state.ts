@@ -4,6 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EmulatorClock } from './clock.ts';
 import type { JsonObject, Tag } from './input.ts';
+import type { RoleCredential } from './role-token.ts';
 
 export type PingStatus = 'Online' | 'ConnectionLost' | 'Inactive';
 export type PlatformType = 'Linux' | 'Windows' | 'MacOS';
@@ -85,6 +86,8 @@ export class EmulatorState {
   readonly activationMap = new Map<string, ActivationRecord>();
   /** instances by id, in registration order */
   readonly instanceMap = new Map<string, InstanceRecord>();
+  /** temporary credentials handed out by RequestManagedInstanceRoleToken, by access key id */
+  readonly roleCredentialMap = new Map<string, RoleCredential>();
   private readonly callLog: CallRecord[] = [];
 
   constructor(clock: EmulatorClock, pingTimeoutMs = 10 * 60 * 1000) {
@@ -178,6 +181,7 @@ export class EmulatorState {
   reset(): void {
     this.activationMap.clear();
     this.instanceMap.clear();
+    this.roleCredentialMap.clear();
     this.callLog.length = 0;
   }
 

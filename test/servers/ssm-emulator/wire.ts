@@ -22,6 +22,7 @@ export type SsmErrorType =
   | 'InvalidPublicKey'
   | 'InvalidResourceId'
   | 'InvalidResourceType'
+  | 'MachineFingerprintDoesNotMatch'
   | 'RegistrationLimitExceeded'
   | 'TooManyTagsError'
   | 'TooManyUpdates'
@@ -34,13 +35,16 @@ export type SsmErrorType =
   | 'MissingAuthenticationTokenException'
   | 'IncompleteSignatureException'
   | 'InvalidSignatureException'
-  | 'UnrecognizedClientException';
+  | 'UnrecognizedClientException'
+  | 'AccessDeniedException'
+  | 'ExpiredTokenException';
 
 /** Errors the request framework raises (rather than SSM itself) carry the coral namespace in `__type`. */
 const FRAMEWORK_ERRORS: ReadonlySet<SsmErrorType> = new Set([
   'MissingAuthenticationTokenException',
   'UnknownOperationException',
   'SerializationException',
+  'ExpiredTokenException',
 ]);
 
 export class SsmError extends Error {
