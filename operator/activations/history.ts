@@ -48,3 +48,18 @@ export async function recordActivationIds(client: KubeClient, config: string, id
   });
   return next;
 }
+
+/**
+ * Set on the config just before CreateActivation and cleared once the Secret names the new activation: when the
+ * operator dies in between, the next pass knows an activation may exist that nothing names, and sweeps it without
+ * waiting for the orphan age (activations/step.ts).
+ */
+export const ANNOTATION_ACTIVATION_INTENT = 'ssmagent.io/activation-creating';
+
+/** Sets (an ISO time) or clears (null) the intent annotation. Throws on failure. */
+export async function setActivationIntent(client: KubeClient, config: string, at: string | null): Promise<void> {
+  await client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name: config }), {
+    contentType: 'application/merge-patch+json',
+    body: { metadata: { annotations: { [ANNOTATION_ACTIVATION_INTENT]: at } } },
+  });
+}

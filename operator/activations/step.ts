@@ -22,7 +22,7 @@ import {
   type StoredActivation,
 } from './plan.ts';
 import { TAG_CLUSTER, TAG_CONFIG } from './tags.ts';
-import { activationHistory, recordActivationIds } from './history.ts';
+import { ANNOTATION_ACTIVATION_INTENT, activationHistory, recordActivationIds, setActivationIntent } from './history.ts';
 
 export const KEY_ACTIVATION_ID = 'activationId';
 export const KEY_ACTIVATION_CODE = 'activationCode';
@@ -187,6 +187,13 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
 
   // create or rotate: the new activation first, then the Secret; the old id stays listed until nothing needs it.
   const expiresAt = expirationDate(now, managed.expirationDays);
+  // Intent first: should this process die before the Secret names the new activation, the next pass sweeps it.
+  try {
+    await setActivationIntent(client, config.metadata.name, now.toISOString());
+  } catch (err) {
+    return { ...done, error: `recording the intent to create an activation on the config: ${errorMessage(err)}` };
+  }
+  const clearIntent = () => setActivationIntent(client, config.metadata.name, null).then(() => undefined, (err: unknown) => `clearing the activation intent: ${errorMessage(err)}`);
   let created: { id: string; code: string };
   try {
     created = await ssm.createActivation({
@@ -206,8 +213,9 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
   try {
     known = [...new Set([...(await recordActivationIds(client, config.metadata.name, [created.id])), ...known])];
   } catch (err) {
-    // Nothing names the new activation yet, so no node can have used it: it goes again (best effort).
-    await ssm.deleteActivation(created.id).catch(() => undefined);
+    // Nothing names the new activation yet, so no node can have used it: it goes again (best effort; the intent
+    // stays for the sweep should this delete fail).
+    if ((await ssm.deleteActivation(created.id).catch(() => undefined)) !== undefined) await clearIntent();
     const message = `recording activation ${created.id} on the config: ${errorMessage(err)}`;
     return { action: action.kind, condition: createFailedVerdict(message), error: message, activationIds: known };
   }
@@ -223,8 +231,10 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
       return { action: action.kind, condition: createFailedVerdict(`writing Secret ${secretName}: ${errorMessage(err)}`), error: `writing Secret ${secretName}: ${errorMessage(err)}`, activationIds: known };
     }
   }
+  const intentError = await clearIntent();
   return withRecordError({
     action: action.kind,
+    ...(intentError ? { error: intentError } : {}),
     condition: createdVerdict(action, created.id, expiresAt),
     activation: { id: created.id, expiresAt: expiresAt.toISOString(), registrationsUsed: 0, registrationLimit: managed.registrationLimit },
     activationIds: known,
@@ -234,6 +244,9 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
 /** An unnamed activation younger than this may still be on its way into the Secret (another replica's pass, a
  * write in flight): it is left for a later sweep. */
 export const ORPHAN_MIN_AGE_MS = 10 * 60_000;
+/** An intent older than this belongs to a pass that is over (CreateActivation is one attempt of at most 10 s, plus
+ * throttling retries of a few seconds). */
+export const INTENT_SETTLED_MS = 2 * 60_000;
 /** Deletions per pass, so a pass stays short whatever SSM holds. */
 const MAX_ORPHANS_PER_PASS = 10;
 
@@ -245,17 +258,23 @@ async function sweepOrphanActivations(input: ActivationStepInput, secretName: st
   const { client, ssm, namespace, config, clusterName } = input;
   const name = config.metadata.name;
   const named = (s: StoredActivation | undefined) => new Set(s ? [s.id, ...(s.previousIds ?? [])] : []);
+  // An intent left by a pass that did not finish, old enough that the pass cannot still be running: whatever it
+  // created without naming it can go now.
+  const intent = Date.parse(config.metadata.annotations?.[ANNOTATION_ACTIVATION_INTENT] ?? '');
+  const staleIntent = Number.isFinite(intent) && now.getTime() - intent >= INTENT_SETTLED_MS;
+  const minAge = staleIntent ? 0 : ORPHAN_MIN_AGE_MS;
   try {
     const listed = await ssm.listActivationsNamed(name);
     const known = named(secret);
     const orphans = listed
       .filter((a) => a.tags[TAG_CLUSTER] === clusterName && a.tags[TAG_CONFIG] === name && !known.has(a.id))
-      .filter((a) => a.createdAt === undefined || now.getTime() - a.createdAt.getTime() >= ORPHAN_MIN_AGE_MS)
+      .filter((a) => a.createdAt === undefined || now.getTime() - a.createdAt.getTime() >= minAge)
       .slice(0, MAX_ORPHANS_PER_PASS);
     for (const a of orphans) {
       if (named(storedActivation(await readSecret(client, namespace, secretName))).has(a.id)) continue;
       await ssm.deleteActivation(a.id);
     }
+    if (staleIntent) await setActivationIntent(client, name, null);
     return undefined;
   } catch (err) {
     return `sweeping orphaned activations: ${errorMessage(err)}`;

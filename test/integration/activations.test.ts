@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { createSsmApi, type SsmApi } from '../../operator/aws/index.ts';
 import { DAY_MS } from '../../operator/activations/plan.ts';
 import { ANNOTATION_PREVIOUS_ACTIVATIONS, reconcileActivation } from '../../operator/activations/step.ts';
-import { ANNOTATION_ACTIVATION_IDS } from '../../operator/activations/history.ts';
+import { ANNOTATION_ACTIVATION_IDS, ANNOTATION_ACTIVATION_INTENT } from '../../operator/activations/history.ts';
 import { reconcileInstances } from '../../operator/instances/step.ts';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import { parseSpec } from '../../operator/api/validate.ts';
@@ -196,6 +196,20 @@ describe('managed activation: crash safety', () => {
     await ssm.deleteActivation(userMade.id);
   });
 
+  test('a crash after CreateActivation leaves the intent on the config: the next pass sweeps the orphan at once', async () => {
+    const tags = { 'ssmagent.io/cluster': CLUSTER, 'ssmagent.io/config': CONFIG };
+    const orphan = await ssm.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 5, expirationDate: new Date(now().getTime() + 10 * DAY_MS), tags, defaultInstanceName: CONFIG });
+    // What the dead pass wrote before calling CreateActivation, three minutes ago.
+    await env.client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name: CONFIG }), {
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { annotations: { [ANNOTATION_ACTIVATION_INTENT]: new Date(now().getTime() - 3 * 60_000).toISOString() } } },
+    });
+    const out = await step(0);
+    assert.equal(out.error, undefined, out.error);
+    assert.equal(emulator.state.activation(orphan.id), undefined, 'swept without waiting for the orphan age');
+    assert.equal((await getConfig(CONFIG)).metadata.annotations?.[ANNOTATION_ACTIVATION_INTENT], undefined, 'the intent is cleared');
+  });
+
   test('a Secret write that timed out but succeeded keeps the new activation (it is live)', async () => {
     const before = decode((await getSecret(SECRET))?.data.activationId);
     emulator.state.activationMap.delete(before); // so the next pass creates one
@@ -212,6 +226,7 @@ describe('managed activation: crash safety', () => {
     const named = decode((await getSecret(SECRET))?.data.activationId);
     assert.notEqual(named, before);
     assert.ok(emulator.state.activation(named), 'the activation the Secret names exists');
+    assert.equal((await getConfig(CONFIG)).metadata.annotations?.[ANNOTATION_ACTIVATION_INTENT], undefined, 'the intent is cleared once the Secret names it');
     assert.equal((await step(0)).action, 'keep');
   });
 });
