@@ -15,6 +15,9 @@ export interface NodeAgentSettings {
   probeCaFile?: string;
 }
 
+/** The longest timer setTimeout takes (2^31-1 ms), in whole seconds. */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
 export function readNodeAgentSettings(env: Record<string, string | undefined>): { ok: true; settings: NodeAgentSettings } | { ok: false; errors: string[] } {
   const errors: string[] = [];
   const int = (name: string, fallback: number, max = Number.MAX_SAFE_INTEGER) => {
@@ -29,7 +32,8 @@ export function readNodeAgentSettings(env: Record<string, string | undefined>): 
     nodeName: env.NODE_NAME || 'unknown',
     hostPid: int('HOST_PID', 1),
     metricsPort: int('METRICS_PORT', NODE_AGENT_METRICS_PORT, 65535),
-    passIntervalMs: int('PASS_INTERVAL_SECONDS', 300) * 1000,
+    // at most 24 days: a longer timer overflows setTimeout (2^31-1 ms) and fires at once, in a tight loop
+    passIntervalMs: int('PASS_INTERVAL_SECONDS', 300, MAX_TIMER_SECONDS) * 1000,
     imdsEndpoint: env.IMDS_ENDPOINT || 'http://169.254.169.254',
     ...(env.PROBE_CA_FILE ? { probeCaFile: env.PROBE_CA_FILE } : {}),
     // Only a revision-shaped value: it is echoed in /readyz and reported to the operator.

@@ -13,7 +13,10 @@ if (!parsed.ok) {
 }
 const kc = new KubeConfig();
 kc.loadFromDefault();
-const operator = await startOperator(kc, parsed.settings, log);
+const operator = await startOperator(kc, parsed.settings, log).catch((err: unknown) => {
+  log.fatal(err instanceof Error ? err.message : String(err));
+  process.exit(2);
+});
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -14,6 +14,7 @@ export interface OperatorSettings {
   retryPeriodMs: number;
   resyncMs: number;
   workers: number;
+  /** The cluster's identity in SSM tags; '' derives it from the kube-system namespace's UID (cluster/identity.ts). */
   clusterName: string;
   /** Port of the fleet channel (TLS WebSocket); 0 turns it off. */
   fleetPort: number;
@@ -31,12 +32,15 @@ export interface OperatorSettings {
 
 type Env = Record<string, string | undefined>;
 
-function positiveNumber(env: Env, name: string, fallback: number, errors: string[]): number {
+/** The longest timer setTimeout/setInterval take (2^31-1 ms), in seconds: a longer one fires at once, in a tight loop. */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+function positiveNumber(env: Env, name: string, fallback: number, errors: string[], max = MAX_TIMER_SECONDS): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) {
-    errors.push(`${name}=${JSON.stringify(raw)} must be a positive number`);
+  if (!Number.isFinite(n) || n <= 0 || n > max) {
+    errors.push(`${name}=${JSON.stringify(raw)} must be a positive number of at most ${max}`);
     return fallback;
   }
   return n;
@@ -64,7 +68,7 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
     retryPeriodMs: positiveNumber(env, 'RETRY_PERIOD_SECONDS', 2, errors) * 1000,
     resyncMs: positiveNumber(env, 'RESYNC_SECONDS', 600, errors) * 1000,
     workers: positiveNumber(env, 'WORKERS', 2, errors),
-    clusterName: env.CLUSTER_NAME || 'kubernetes',
+    clusterName: env.CLUSTER_NAME?.trim() ?? '',
     fleetPort: env.FLEET_PORT === '0' ? 0 : positiveNumber(env, 'FLEET_PORT', 8443, errors),
     serviceName: env.OPERATOR_SERVICE_NAME || 'ssm-agent-operator',
     ...(env.FLEET_ADVERTISE_ADDRESS ? { fleetAdvertiseAddress: env.FLEET_ADVERTISE_ADDRESS } : {}),

@@ -7,6 +7,7 @@ import type { HostFacts } from '../steps/facts.ts';
 import type { AgentPackages, FetchResult } from '../steps/install.ts';
 import type { ProxySettings } from './download.ts';
 import { fetchVerifiedPackage } from './fetch.ts';
+import { effectiveProxy } from '../proxy/effective-proxy.ts';
 import { resolveLatestVersion } from './latest-version.ts';
 
 export interface AgentPackagesOptions {
@@ -24,14 +25,12 @@ async function readSecretFile(dir: string, key: string): Promise<string | undefi
   return readFile(join(dir, key), 'utf8').catch(() => undefined);
 }
 
-/** The proxy for downloads: inline URLs, or the ones in the mounted proxy Secret (they carry credentials). */
+/** The proxy for downloads: inline URLs, or the ones in the mounted proxy Secret (they carry credentials).
+ * Throws when the Secret's values are unusable (effective-proxy.ts): a download must not quietly go direct. */
 export async function proxySettings(proxy: NodeAgentConfig['proxy'], readSecret = readSecretFile): Promise<ProxySettings> {
-  if (!proxy.secretDir) {
-    return { noProxy: proxy.noProxy, ...(proxy.httpsProxy ? { httpsProxy: proxy.httpsProxy } : {}), ...(proxy.httpProxy ? { httpProxy: proxy.httpProxy } : {}) };
-  }
-  const httpsProxy = (await readSecret(proxy.secretDir, 'httpsProxy'))?.trim();
-  const httpProxy = (await readSecret(proxy.secretDir, 'httpProxy'))?.trim();
-  return { noProxy: proxy.noProxy, ...(httpsProxy ? { httpsProxy } : {}), ...(httpProxy ? { httpProxy } : {}) };
+  const r = await effectiveProxy(proxy, readSecret);
+  if (!r.ok) throw new Error(r.message);
+  return r.proxy;
 }
 
 export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPackages {

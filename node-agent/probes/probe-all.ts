@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import { effectiveProxy } from '../proxy/effective-proxy.ts';
 import { probeEndpoint } from './probe-endpoint.ts';
 import { ENDPOINT_NAMES, type EndpointName, type ProbeResult } from './types.ts';
 
@@ -26,11 +27,9 @@ export interface ProbeAllOptions {
  * http.ProxyFromEnvironment (the agent's), http_proxy does not apply to https:// URLs, so it is not used here.
  */
 export async function httpsProxyOf(proxy: NodeAgentConfig['proxy']): Promise<string | undefined> {
-  if (proxy.httpsProxy) return proxy.httpsProxy;
-  if (!proxy.secretDir) return undefined;
-  const text = await readFile(join(proxy.secretDir, 'httpsProxy'), 'utf8').catch(() => undefined);
-  const url = text?.trim();
-  return url === '' ? undefined : url;
+  // A bad proxy Secret is reported by the configure step; the probes then show what going direct gives.
+  const r = await effectiveProxy(proxy, (dir, key) => readFile(join(dir, key), 'utf8').catch(() => undefined));
+  return r.ok ? r.proxy.httpsProxy : undefined;
 }
 
 export async function probeAll(config: ProbeConfig, opts: ProbeAllOptions = {}): Promise<ProbeResult[]> {

@@ -2,6 +2,7 @@
 // file baked into the node image keeps its other settings; default endpoints are left for the agent to derive.
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
 import { defaultEndpoint } from '../../operator/api/regions.ts';
+import { CONTROL_CHARACTER } from '../../operator/api/proxy-url.ts';
 
 type Json = { [key: string]: unknown };
 
@@ -35,9 +36,17 @@ export function renderAgentConfigFile(config: NodeAgentConfig, existing: string 
   return `${JSON.stringify(doc, null, 4)}\n`;
 }
 
-/** The proxy drop-in for the agent's unit (lowercase variables, as the agent reads them); undefined: no proxy. */
-export function renderProxyDropIn(proxy: { httpsProxy?: string; httpProxy?: string; noProxy: string[] }): string | undefined {
+/**
+ * The proxy drop-in for the agent's unit (lowercase variables, as the agent reads them); undefined: no proxy.
+ * Throws on a value with a control character, whatever validated it before: in a unit file a newline starts a new
+ * directive (ExecStartPre=… runs as root), so such a value is never written, escaped or not.
+ */
+export function renderProxyDropIn(proxy: { httpsProxy?: string | undefined; httpProxy?: string | undefined; noProxy: string[] }): string | undefined {
   if (!proxy.httpsProxy && !proxy.httpProxy) return undefined;
+  const values: [string, string | undefined][] = [['https_proxy', proxy.httpsProxy], ['http_proxy', proxy.httpProxy], ...proxy.noProxy.map((v): [string, string] => ['no_proxy', v])];
+  for (const [name, value] of values) {
+    if (value !== undefined && CONTROL_CHARACTER.test(value)) throw new Error(`refusing to write the proxy drop-in: a ${name} value contains a control character`);
+  }
   const quote = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%')}"`;
   const lines = ['# Written by ssm-agent-operator: the proxy of the SsmAgentConfig. Do not edit; it is rewritten.', '[Service]'];
   if (proxy.httpsProxy) lines.push(`Environment=${quote(`https_proxy=${proxy.httpsProxy}`)}`);

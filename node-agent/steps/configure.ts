@@ -2,7 +2,8 @@
 import type { Host } from '../host/host.ts';
 import { renderAgentConfigFile, renderProxyDropIn } from './agent-config-file.ts';
 import { AGENT_CONFIG, agentUnit, proxyDropIn } from './paths.ts';
-import { must, type Step, type StepContext } from './step.ts';
+import { effectiveProxy } from '../proxy/effective-proxy.ts';
+import { must, StepError, type Step, type StepContext } from './step.ts';
 
 interface Desired {
   configFile: string;
@@ -10,21 +11,14 @@ interface Desired {
   unit: string;
 }
 
-/** Proxy URLs with credentials come from a mounted Secret; they win over nothing (the API forbids both). */
-export async function effectiveProxy(ctx: StepContext) {
-  const p = ctx.config.proxy;
-  if (!p.secretDir) return p;
-  return {
-    ...p,
-    httpsProxy: (await ctx.readSecret(p.secretDir, 'httpsProxy'))?.trim() || undefined,
-    httpProxy: (await ctx.readSecret(p.secretDir, 'httpProxy'))?.trim() || undefined,
-  };
-}
-
+/** What the files should say. A bad proxy Secret fails the step before anything is written (the drop-in stays
+ * as it was: removing it would silently take the proxy away). */
 async function desired(ctx: StepContext): Promise<Desired> {
+  const proxy = await effectiveProxy(ctx.config.proxy, ctx.readSecret);
+  if (!proxy.ok) throw new StepError(proxy.reason, proxy.message);
   const existing = (await ctx.host.readFile(AGENT_CONFIG))?.toString('utf8');
   const unit = agentUnit(ctx.facts.snapAgent);
-  return { configFile: renderAgentConfigFile(ctx.config, existing), dropIn: renderProxyDropIn(await effectiveProxy(ctx)), unit };
+  return { configFile: renderAgentConfigFile(ctx.config, existing), dropIn: renderProxyDropIn(proxy.proxy), unit };
 }
 
 async function differs(host: Host, path: string, want: string | undefined): Promise<boolean> {

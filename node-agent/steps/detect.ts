@@ -2,6 +2,7 @@
 import type { Host } from '../host/host.ts';
 import type { HostFacts } from './facts.ts';
 import { detectEc2 } from './imds.ts';
+import { DMI_FILES, ec2HardwareFromDmi } from './dmi.ts';
 import { debArch, immutableOsAdvice, parseOsRelease } from './os-release.ts';
 
 async function has(host: Host, command: string): Promise<boolean> {
@@ -25,5 +26,11 @@ export async function detectHost(host: Host, imdsEndpoint: string): Promise<Host
   const snap = await host.run(['sh', '-c', 'command -v snap >/dev/null && snap list amazon-ssm-agent']);
   facts.snapAgent = snap.code === 0;
   facts.ec2 = await detectEc2(imdsEndpoint);
+  const dmi: Partial<Record<(typeof DMI_FILES)[number], string>> = {};
+  for (const f of DMI_FILES) {
+    const text = (await host.readFile(f).catch(() => undefined))?.toString('utf8');
+    if (text !== undefined) dmi[f] = text;
+  }
+  facts.ec2Hardware = ec2HardwareFromDmi(dmi);
   return facts;
 }

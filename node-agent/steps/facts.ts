@@ -11,6 +11,8 @@ export interface HostFacts {
   /** Immutable OSes cannot take a package: the reason and the advice. */
   unsupported?: { reason: string; message: string };
   ec2?: { instanceId: string; region: string };
+  /** The firmware says EC2 (dmi.ts), whether or not IMDS answered. */
+  ec2Hardware?: boolean;
   /** Installed agent version, when installed. */
   installedVersion?: string;
   /** Desired version resolved (for "latest"). */

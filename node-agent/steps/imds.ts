@@ -1,5 +1,6 @@
-// EC2 detection through IMDSv2 (session token first), with a short timeout: on a non-EC2 host 169.254.169.254
-// does not answer, and the node agent must not hang on it. The node agent runs on the host network.
+// EC2 detection through IMDSv2 (session token first), with a short timeout and a few tries: on a non-EC2 host
+// 169.254.169.254 does not answer, and the node agent must not hang on it; on an EC2 host one lost answer must not
+// make it "not EC2". The node agent runs on the host network. The DMI vendor (dmi.ts) is the second signal.
 import { request } from 'node:http';
 
 function call(url: URL, method: 'GET' | 'PUT', headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: string } | undefined> {
@@ -19,9 +20,23 @@ function call(url: URL, method: 'GET' | 'PUT', headers: Record<string, string>, 
   });
 }
 
-export async function detectEc2(endpoint: string, timeoutMs = 1000): Promise<{ instanceId: string; region: string } | undefined> {
+export interface DetectEc2Options {
+  /** tries of the token request (default 3): one lost packet or a busy IMDS must not make an EC2 host "hybrid" */
+  attempts?: number;
+  /** pause before the n-th retry: n × this (default 250 ms) */
+  retryDelayMs?: number;
+}
+
+export async function detectEc2(endpoint: string, timeoutMs = 1000, opts: DetectEc2Options = {}): Promise<{ instanceId: string; region: string } | undefined> {
   const base = new URL(endpoint);
-  const token = await call(new URL('/latest/api/token', base), 'PUT', { 'X-aws-ec2-metadata-token-ttl-seconds': '60' }, timeoutMs);
+  const attempts = Math.max(1, Math.min(10, opts.attempts ?? 3));
+  let token: { status: number; body: string } | undefined;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    token = await call(new URL('/latest/api/token', base), 'PUT', { 'X-aws-ec2-metadata-token-ttl-seconds': '60' }, timeoutMs);
+    // 4xx other than throttling is an answer (IMDSv2 disabled, say): retrying does not change it.
+    if (token && (token.status === 200 || (token.status >= 400 && token.status < 500 && token.status !== 429))) break;
+    if (attempt < attempts) await new Promise((resolve) => setTimeout(resolve, attempt * (opts.retryDelayMs ?? 250)));
+  }
   if (!token || token.status !== 200 || !token.body) return undefined;
   const headers = { 'X-aws-ec2-metadata-token': token.body };
   const [id, region] = await Promise.all([

@@ -8,6 +8,8 @@ import type { Host } from '../host/host.ts';
 import type { HostFacts } from './facts.ts';
 import { installedAgentVersion } from './installed-version.ts';
 import { NODE_AGENT_HOST_DIR } from './paths.ts';
+import { identityProblem, readPackageIdentity } from '../package/identity.ts';
+import { compareVersions, isVersion } from '../../operator/api/agent-version.ts';
 import { must, StepError, type Step, type StepContext } from './step.ts';
 
 export type FetchResult = { ok: true; path: string; cleanup(): Promise<void> } | { ok: false; reason: string; message: string };
@@ -64,6 +66,8 @@ export interface InstallStepOptions extends Partial<PackageFiles> {
 
 export function createInstallStep(packages: AgentPackages, opts: InstallStepOptions = {}): Step {
   let latest: { version: string; at: number } | undefined;
+  /** the highest version "latest" has resolved to (in this process) */
+  let highestLatest: string | undefined;
   const files: PackageFiles = { place: opts.place ?? hostFiles.place, remove: opts.remove ?? hostFiles.remove };
   // A failed install (a held dpkg lock, a bad package) waits before the next attempt: without it every pass would
   // download ~30 MB again.
@@ -83,6 +87,15 @@ export function createInstallStep(packages: AgentPackages, opts: InstallStepOpti
         throw new StepError('VersionLookupFailed', `cannot find out which version "latest" is: ${(err as Error).message}`);
       }
     }
+    const installed = ctx.facts.installedVersion;
+    // A latest/VERSION older than what runs (or than what latest said before) is a rolled-back or replayed file:
+    // following it would downgrade the fleet. Pin agent.version to downgrade on purpose.
+    const floor = [installed, highestLatest].filter((v): v is string => v !== undefined && isVersion(v));
+    const above = floor.find((v) => isVersion(latest?.version ?? '') && compareVersions(latest?.version ?? '', v) < 0);
+    if (above) {
+      throw new StepError('LatestWentBackwards', `"latest" now says ${latest.version}, older than ${above} (${above === installed ? 'installed' : 'what latest said before'}): not downgrading; pin spec.agent.version to ${latest.version} to downgrade on purpose`);
+    }
+    if (isVersion(latest.version) && (!highestLatest || compareVersions(latest.version, highestLatest) > 0)) highestLatest = latest.version;
     return latest.version;
   }
 
@@ -100,6 +113,10 @@ export function createInstallStep(packages: AgentPackages, opts: InstallStepOpti
     const onHost = `${NODE_AGENT_HOST_DIR}/amazon-ssm-agent-${version}.${format}`;
     await files.place(localPath, host.hostPath(onHost));
     try {
+      const identity = await readPackageIdentity(host, format, onHost);
+      if (!identity) throw new StepError('PackageUnreadable', `the downloaded ${format} package cannot be read by ${format === 'deb' ? 'dpkg-deb' : 'rpm'}; nothing was installed`);
+      const problem = ctx.facts.arch ? identityProblem(identity, { version, arch: ctx.facts.arch, format }) : undefined;
+      if (problem) throw new StepError('PackageIdentityMismatch', problem);
       if (ctx.facts.snapAgent) await must(host, ['snap', 'remove', 'amazon-ssm-agent'], 'SnapRemoveFailed');
       if (format === 'deb') await must(host, ['dpkg', '-i', onHost], 'InstallFailed', { timeoutMs: HOST_COMMAND_MAX_SECONDS * 1000 });
       else await must(host, ['rpm', '-U', '--oldpackage', '--replacepkgs', onHost], 'InstallFailed', { timeoutMs: HOST_COMMAND_MAX_SECONDS * 1000 });

@@ -2,7 +2,7 @@
 // create a duplicate managed instance); failures back off, and the activation code never reaches a log, the
 // environment or a message.
 import { backoffDelay } from '../../operator/runtime/backoff.ts';
-import { effectiveProxy } from './configure.ts';
+import { effectiveProxy } from '../proxy/effective-proxy.ts';
 import { agentBinary, agentUnit, REGISTRATION_FILE } from './paths.ts';
 import { classifyRegisterFailure, parseRegistration } from './registration.ts';
 import { StepError, type Step, type StepContext } from './step.ts';
@@ -15,7 +15,10 @@ export const REGISTER_TIMEOUT_MS = 300_000;
 
 /** The proxy the agent will use, for -register too (it reads https_proxy/http_proxy/no_proxy like Go's httpproxy). */
 async function proxyEnv(ctx: StepContext): Promise<Record<string, string>> {
-  const p = await effectiveProxy(ctx);
+  const r = await effectiveProxy(ctx.config.proxy, ctx.readSecret);
+  // A bad proxy Secret: registering direct instead would fail later and look like a network problem.
+  if (!r.ok) throw new StepError(r.reason, r.message);
+  const p = r.proxy;
   if (!p.httpsProxy && !p.httpProxy) return {};
   return {
     ...(p.httpsProxy ? { https_proxy: p.httpsProxy } : {}),
@@ -24,13 +27,26 @@ async function proxyEnv(ctx: StepContext): Promise<Record<string, string>> {
   };
 }
 
-export type RegistrationNeed = { register: false; why: string } | { register: true };
+export type RegistrationNeed = { register: false; why: string; refuse?: { reason: string; message: string } } | { register: true };
 
-/** Whether this host needs a hybrid registration. Pure. */
-export function registrationNeed(mode: 'Auto' | 'EC2' | 'Hybrid', ec2: boolean, current: { region: string } | undefined, region: string): RegistrationNeed {
+/** Whether this host needs a hybrid registration. Pure. `ec2Hardware`: the firmware says EC2 (dmi.ts). */
+export function registrationNeed(mode: 'Auto' | 'EC2' | 'Hybrid', ec2: boolean, current: { region: string } | undefined, region: string, ec2Hardware = false): RegistrationNeed {
   if (mode === 'EC2') return { register: false, why: 'mode EC2: the agent uses the instance profile' };
   if (mode === 'Auto' && ec2) return { register: false, why: 'an EC2 instance: the agent uses the instance profile' };
   if (current && current.region === region) return { register: false, why: 'already registered in this region' };
+  // Auto on EC2 hardware whose IMDS did not answer: registering it as hybrid would make it a managed instance for
+  // good (and a duplicate once IMDS is back). Wait for IMDS instead, or let the spec say Hybrid.
+  if (mode === 'Auto' && ec2Hardware) {
+    return {
+      register: false,
+      why: 'EC2 hardware without IMDS',
+      refuse: {
+        reason: 'ImdsUnreachable',
+        message:
+          'this host is an EC2 instance (its DMI vendor says so) but IMDS at 169.254.169.254 did not answer after 3 tries, so mode Auto does not register it as hybrid: allow IMDSv2 from the host (instance metadata options: http-endpoint enabled, http-tokens optional or required), or set spec.registration.mode to Hybrid to register it as a managed instance on purpose',
+      },
+    };
+  }
   return { register: true };
 }
 
@@ -44,7 +60,8 @@ export function createRegisterStep(opts: { baseDelayMs?: number; maxDelayMs?: nu
   return {
     name: 'register',
     async check(ctx) {
-      const need = registrationNeed(ctx.config.registration.mode, ctx.facts.ec2 !== undefined, await current(ctx), ctx.config.region);
+      const need = registrationNeed(ctx.config.registration.mode, ctx.facts.ec2 !== undefined, await current(ctx), ctx.config.region, ctx.facts.ec2Hardware === true);
+      if (!need.register && need.refuse) throw new StepError(need.refuse.reason, need.refuse.message);
       if (!need.register) {
         failures = 0;
         return need.why === 'already registered in this region' ? { needed: false } : { skip: 'NotHybrid', message: need.why };

@@ -22,6 +22,7 @@ import {
   type StoredActivation,
 } from './plan.ts';
 import { TAG_CLUSTER, TAG_CONFIG } from './tags.ts';
+import { ANNOTATION_ACTIVATION_INTENT, activationHistory, recordActivationIds, setActivationIntent } from './history.ts';
 
 export const KEY_ACTIVATION_ID = 'activationId';
 export const KEY_ACTIVATION_CODE = 'activationCode';
@@ -49,6 +50,8 @@ export interface ActivationOutcome {
   activation?: ActivationReport;
   /** a failure to retry with backoff */
   error?: string;
+  /** every activation this config has used, as far as known after this pass (history.ts): whose instances are its */
+  activationIds: string[];
 }
 
 interface SecretObject {
@@ -117,7 +120,8 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
   const now = (input.now ?? (() => new Date()))();
   const spec = config.spec.registration.activation;
   const secretName = activationSecretName(config);
-  if (!spec || !secretName || config.spec.registration.mode === 'EC2') return { action: 'none' };
+  let known = activationHistory(config.metadata.annotations);
+  if (!spec || !secretName || config.spec.registration.mode === 'EC2') return { action: 'none', activationIds: known };
   const managed = spec.managed;
 
   let secret: StoredActivation | undefined;
@@ -135,8 +139,27 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
       action: 'none',
       condition: { status: 'Unknown', reason: 'CheckFailed', message: `Could not check the activation: ${errorMessage(err)}; retrying.` },
       error: `activation check: ${errorMessage(err)}`,
+      activationIds: known,
     };
   }
+  // Activations of this config that nothing names (a crash between CreateActivation and the Secret write, an answer
+  // lost after SSM acted): nobody holds their codes, so they go. Only when the Secret could be read.
+  const sweepError = managed ? await sweepOrphanActivations(input, secretName, secret, now) : undefined;
+
+  // What the Secret names is this config's (a user's Secret: once SSM confirms the activation exists); recorded on
+  // the config so that instances registered with it stay recognisable after the Secret moves on.
+  const inUse = secret ? (managed ? [secret.id, ...(secret.previousIds ?? [])] : current ? [secret.id] : []) : [];
+  known = [...new Set([...known, ...inUse])];
+  let recordError: string | undefined;
+  try {
+    known = [...new Set([...(await recordActivationIds(client, config.metadata.name, inUse)), ...known])];
+  } catch (err) {
+    recordError = `recording the activation ids on the config: ${errorMessage(err)}`;
+  }
+  const withRecordError = (o: ActivationOutcome): ActivationOutcome => {
+    const extra = recordError ?? sweepError;
+    return extra && !o.error ? { ...o, error: extra } : o;
+  };
 
   const plan = planActivation({
     managed: managed && { iamRole: managed.iamRole, registrationLimit: managed.registrationLimit, expirationDays: managed.expirationDays, ...(managed.tags ? { tags: managed.tags } : {}) },
@@ -149,14 +172,14 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
     agentsStillOnOld: input.agentsStillOnOld,
   });
   const action = plan.action;
-  const done: ActivationOutcome = { action: action.kind, condition: plan.condition, ...(plan.activation ? { activation: plan.activation } : {}) };
-  if (action.kind === 'keep' || !managed) return done;
+  const done: ActivationOutcome = { action: action.kind, condition: plan.condition, ...(plan.activation ? { activation: plan.activation } : {}), activationIds: known };
+  if (action.kind === 'keep' || !managed) return withRecordError(done);
 
   if (action.kind === 'delete-old') {
     try {
       for (const id of action.ids) await ssm.deleteActivation(id);
       await writeSecret(client, activationSecret(config, namespace, { ...(secret as StoredActivation), previousIds: action.keep }));
-      return done;
+      return withRecordError(done);
     } catch (err) {
       return { ...done, error: `deleting old activations: ${errorMessage(err)}` };
     }
@@ -164,6 +187,13 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
 
   // create or rotate: the new activation first, then the Secret; the old id stays listed until nothing needs it.
   const expiresAt = expirationDate(now, managed.expirationDays);
+  // Intent first: should this process die before the Secret names the new activation, the next pass sweeps it.
+  try {
+    await setActivationIntent(client, config.metadata.name, now.toISOString());
+  } catch (err) {
+    return { ...done, error: `recording the intent to create an activation on the config: ${errorMessage(err)}` };
+  }
+  const clearIntent = () => setActivationIntent(client, config.metadata.name, null).then(() => undefined, (err: unknown) => `clearing the activation intent: ${errorMessage(err)}`);
   let created: { id: string; code: string };
   try {
     created = await ssm.createActivation({
@@ -177,21 +207,78 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
   } catch (err) {
     const message = errorMessage(err);
     // A rotation that fails leaves the old activation in use: report it as it stands.
-    return { action: action.kind, condition: createFailedVerdict(message), ...(plan.activation ? { activation: plan.activation } : {}), error: `creating an activation: ${message}` };
+    return { action: action.kind, condition: createFailedVerdict(message), ...(plan.activation ? { activation: plan.activation } : {}), error: `creating an activation: ${message}`, activationIds: known };
+  }
+  // Recorded before any node can learn its code: every instance registered with it is then known to be this config's.
+  try {
+    known = [...new Set([...(await recordActivationIds(client, config.metadata.name, [created.id])), ...known])];
+  } catch (err) {
+    // Nothing names the new activation yet, so no node can have used it: it goes again (best effort; the intent
+    // stays for the sweep should this delete fail).
+    if ((await ssm.deleteActivation(created.id).catch(() => undefined)) !== undefined) await clearIntent();
+    const message = `recording activation ${created.id} on the config: ${errorMessage(err)}`;
+    return { action: action.kind, condition: createFailedVerdict(message), error: message, activationIds: known };
   }
   const previousIds = action.kind === 'rotate' ? [...action.previousIds.filter((id) => id !== action.oldId), action.oldId] : action.previousIds;
   try {
     await writeSecret(client, activationSecret(config, namespace, { id: created.id, code: created.code, previousIds }));
   } catch (err) {
-    // The Secret still names the old activation: the new one is an orphan, so it goes again (best effort).
-    await ssm.deleteActivation(created.id).catch(() => undefined);
-    return { action: action.kind, condition: createFailedVerdict(`writing Secret ${secretName}: ${errorMessage(err)}`), error: `writing Secret ${secretName}: ${errorMessage(err)}` };
+    // A write that timed out may still have landed: look before deciding. If the Secret names the new activation,
+    // it is live (nodes may be registering with it) and must stay; if not, it is an orphan that the sweep deletes
+    // once it is old enough — never here, while the write might still be in flight.
+    const landed = await readSecret(client, namespace, secretName).then(storedActivation, () => undefined);
+    if (landed?.id !== created.id) {
+      return { action: action.kind, condition: createFailedVerdict(`writing Secret ${secretName}: ${errorMessage(err)}`), error: `writing Secret ${secretName}: ${errorMessage(err)}`, activationIds: known };
+    }
   }
-  return {
+  const intentError = await clearIntent();
+  return withRecordError({
     action: action.kind,
+    ...(intentError ? { error: intentError } : {}),
     condition: createdVerdict(action, created.id, expiresAt),
     activation: { id: created.id, expiresAt: expiresAt.toISOString(), registrationsUsed: 0, registrationLimit: managed.registrationLimit },
-  };
+    activationIds: known,
+  });
+}
+
+/** An unnamed activation younger than this may still be on its way into the Secret (another replica's pass, a
+ * write in flight): it is left for a later sweep. */
+export const ORPHAN_MIN_AGE_MS = 10 * 60_000;
+/** An intent older than this belongs to a pass that is over (CreateActivation is one attempt of at most 10 s, plus
+ * throttling retries of a few seconds). */
+export const INTENT_SETTLED_MS = 2 * 60_000;
+/** Deletions per pass, so a pass stays short whatever SSM holds. */
+const MAX_ORPHANS_PER_PASS = 10;
+
+/**
+ * Deletes this config's managed activations (DefaultInstanceName and the cluster and config tags) that the Secret
+ * does not name, re-reading the Secret right before each delete. Returns an error to retry, or undefined.
+ */
+async function sweepOrphanActivations(input: ActivationStepInput, secretName: string, secret: StoredActivation | undefined, now: Date): Promise<string | undefined> {
+  const { client, ssm, namespace, config, clusterName } = input;
+  const name = config.metadata.name;
+  const named = (s: StoredActivation | undefined) => new Set(s ? [s.id, ...(s.previousIds ?? [])] : []);
+  // An intent left by a pass that did not finish, old enough that the pass cannot still be running: whatever it
+  // created without naming it can go now.
+  const intent = Date.parse(config.metadata.annotations?.[ANNOTATION_ACTIVATION_INTENT] ?? '');
+  const staleIntent = Number.isFinite(intent) && now.getTime() - intent >= INTENT_SETTLED_MS;
+  const minAge = staleIntent ? 0 : ORPHAN_MIN_AGE_MS;
+  try {
+    const listed = await ssm.listActivationsNamed(name);
+    const known = named(secret);
+    const orphans = listed
+      .filter((a) => a.tags[TAG_CLUSTER] === clusterName && a.tags[TAG_CONFIG] === name && !known.has(a.id))
+      .filter((a) => a.createdAt === undefined || now.getTime() - a.createdAt.getTime() >= minAge)
+      .slice(0, MAX_ORPHANS_PER_PASS);
+    for (const a of orphans) {
+      if (named(storedActivation(await readSecret(client, namespace, secretName))).has(a.id)) continue;
+      await ssm.deleteActivation(a.id);
+    }
+    if (staleIntent) await setActivationIntent(client, name, null);
+    return undefined;
+  } catch (err) {
+    return `sweeping orphaned activations: ${errorMessage(err)}`;
+  }
 }
 
 /**
@@ -199,12 +286,19 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
  * — the Secret goes with the config (ownerReference), so nothing could use them any more. Hosts already registered
  * stay registered. Returns an error to retry, or undefined.
  */
-export async function deleteManagedActivations(input: { client: KubeClient; ssm: SsmApi; namespace: string; config: SsmAgentConfig }): Promise<string | undefined> {
+export async function deleteManagedActivations(input: { client: KubeClient; ssm: SsmApi; namespace: string; config: SsmAgentConfig; clusterName?: string }): Promise<string | undefined> {
   const name = input.config.spec.registration.activation?.managed ? activationSecretName(input.config) : undefined;
   if (!name) return undefined;
   try {
     const stored = storedActivation(await readSecret(input.client, input.namespace, name));
     for (const id of [...(stored?.previousIds ?? []), ...(stored ? [stored.id] : [])]) await input.ssm.deleteActivation(id);
+    // and any orphan of this config (its code was never stored, so nothing can use it)
+    if (input.clusterName !== undefined) {
+      const config = input.config.metadata.name;
+      for (const a of await input.ssm.listActivationsNamed(config)) {
+        if (a.tags[TAG_CLUSTER] === input.clusterName && a.tags[TAG_CONFIG] === config) await input.ssm.deleteActivation(a.id);
+      }
+    }
     return undefined;
   } catch (err) {
     return `deleting the managed activation: ${errorMessage(err)}`;

@@ -44,6 +44,8 @@ export const NodeAgentConfig = Type.Object({
     noProxy: Type.Array(Str),
     /** Directory of the mounted proxy Secret (httpsProxy, httpProxy), when the URLs carry credentials. */
     secretDir: Type.Optional(Str),
+    /** That Secret's name, for messages. */
+    secretName: Type.Optional(Str),
   }),
   /** Resolved host names, overrides or the regional defaults. */
   endpoints: Type.Object({ ssm: Str, ec2messages: Str, ssmmessages: Str, s3: Str }),

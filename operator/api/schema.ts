@@ -2,7 +2,7 @@
 // runtime validation are all generated from these schemas: change the API here and run `npm run generate`.
 import { CloneType, Type, type Static, type TObject } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { cel, HttpUrl, IntOrString, MatchingString, StringEnum, StringMap } from './schema-helpers.ts';
+import { AnnotationMap, cel, Duration, HttpUrl, IntOrString, LabelMap, MatchingString, qualifiedName, QUALIFIED_NAME_HELP, StringEnum } from './schema-helpers.ts';
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 const HOST_NAME = '^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\\\\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*$';
@@ -19,7 +19,13 @@ export const SecretReference = Type.Object(
 
 export const Toleration = Type.Object(
   {
-    key: Type.Optional(Type.String({ maxLength: 317, description: 'Taint key the toleration applies to; empty with operator Exists matches every taint.' })),
+    key: Type.Optional(
+      Type.String({
+        maxLength: 317,
+        description: 'Taint key the toleration applies to; empty with operator Exists matches every taint.',
+        ...cel({ rule: `self == '' || ${qualifiedName('self')}`, message: `must be empty or a label key: ${QUALIFIED_NAME_HELP}` }),
+      }),
+    ),
     operator: Type.Optional(StringEnum(['Exists', 'Equal'] as const, { description: 'Exists or Equal (default Equal).' })),
     value: Type.Optional(Type.String({ maxLength: 63, description: 'Taint value to match when operator is Equal.' })),
     effect: Type.Optional(StringEnum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const, { description: 'Taint effect to match; empty matches all effects.' })),
@@ -33,7 +39,7 @@ export const Toleration = Type.Object(
 
 const NodeSelectorRequirement = Type.Object(
   {
-    key: Type.String({ maxLength: 317, description: 'Label key (or field name for matchFields).' }),
+    key: Type.String({ maxLength: 317, description: 'Label key (or field name for matchFields).', ...cel({ rule: qualifiedName('self'), message: `must be a label key: ${QUALIFIED_NAME_HELP}` }) }),
     operator: StringEnum(['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt'] as const, { description: 'How the key relates to values.' }),
     values: Type.Optional(Type.Array(Type.String({ maxLength: 63 }), { maxItems: 64, description: 'Values for In/NotIn (one or more), Gt/Lt (exactly one integer); empty for Exists/DoesNotExist.' })),
   },
@@ -83,6 +89,8 @@ export const AgentSource = Type.Object(
   {
     mirror: Type.Optional(
       HttpUrl({
+        credentials:
+          'must not carry credentials (user:password@): they would be stored in clear in the SsmAgentConfig and the node agents\' ConfigMap; serve the mirror without them (restrict it by network) — a Secret reference for the mirror is not supported yet',
         description:
           'Base URL of a mirror of the agent packages (air-gapped clusters). The node agent fetches {mirror}/{version}/{os_arch}/amazon-ssm-agent.{deb|rpm} and .sig, the same layout as the regional S3 bucket. Default: the AWS regional bucket.',
       }),
@@ -146,7 +154,17 @@ export const ManagedActivation = Type.Object(
     iamRole: Type.String({ minLength: 1, maxLength: 64, description: 'IAM service role the managed instances assume, e.g. SSMServiceRole.' }),
     registrationLimit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'How many hosts one activation may register (1-1000).' }),
     expirationDays: Type.Integer({ minimum: 1, maximum: 30, default: 30, description: 'Days until the activation expires (1-30); the operator rotates it before then.' }),
-    tags: Type.Optional(StringMap({ description: 'Extra tags put on the activation and the managed instances.' })),
+    tags: Type.Optional(
+      Type.Record(Type.String(), Type.String({ maxLength: 256 }), {
+        // SSM allows 50 tags per resource; the operator adds ssmagent.io/cluster, /config and /node.
+        maxProperties: 47,
+        description: 'Extra tags put on the activation and the managed instances (at most 47: SSM allows 50 and the operator adds 3).',
+        ...cel(
+          { rule: "self.all(k, size(k) >= 1 && size(k) <= 128 && !k.startsWith('aws:'))", message: 'tag keys must be 1-128 characters and must not start with aws: (reserved by AWS)' },
+          { rule: "self.all(k, !k.startsWith('ssmagent.io/'))", message: 'tag keys under ssmagent.io/ are the operator\'s own' },
+        ),
+      }),
+    ),
   },
   { description: 'An activation the operator creates, stores and rotates itself.' },
 );
@@ -194,10 +212,13 @@ export const SsmUser = Type.Object(
   { description: 'The ssm-user account used by Session Manager.' },
 );
 
+const PROXY_CREDENTIALS =
+  "must not carry credentials (user:password@): they would be stored in clear in the SsmAgentConfig and the node agents' ConfigMap; put the proxy URLs in a Secret (keys httpsProxy, httpProxy) and name it in spec.proxy.secretRef instead";
+
 export const Proxy = Type.Object(
   {
-    httpsProxy: Type.Optional(HttpUrl({ description: 'Proxy for HTTPS traffic (https_proxy), e.g. http://proxy.example.com:3128.' })),
-    httpProxy: Type.Optional(HttpUrl({ description: 'Proxy for HTTP traffic (http_proxy).' })),
+    httpsProxy: Type.Optional(HttpUrl({ description: 'Proxy for HTTPS traffic (https_proxy), e.g. http://proxy.example.com:3128.', credentials: PROXY_CREDENTIALS })),
+    httpProxy: Type.Optional(HttpUrl({ description: 'Proxy for HTTP traffic (http_proxy).', credentials: PROXY_CREDENTIALS })),
     noProxy: Type.Optional(
       Type.Array(MatchingString('^[^\\\\s,]+$', 'must be one host, domain (.example.com), IP or CIDR without spaces or commas', { maxLength: 253, description: 'A host, domain suffix, IP or CIDR.' }), {
         maxItems: 128,
@@ -243,15 +264,39 @@ function defaulted<T extends TObject>(schema: T): T {
   return CloneType(schema, { default: Value.Default(schema, {}) });
 }
 
-const DURATION = '^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$';
-
 export const Connectivity = Type.Object(
   {
-    interval: MatchingString(DURATION, 'must be a duration such as 60s or 5m', { maxLength: 16, default: '60s', description: 'How often each node probes its endpoints.' }),
-    timeout: MatchingString(DURATION, 'must be a duration such as 5s', { maxLength: 16, default: '5s', description: 'Timeout of each probe phase.' }),
+    interval: Duration({ default: '60s', min: '5s', max: '24h', example: '60s or 5m', description: 'How often each node probes its endpoints (5s to 24h).' }),
+    timeout: Duration({ default: '5s', min: '100ms', max: '60s', example: '5s', description: 'Timeout of each probe phase (100ms to 60s), shorter than interval.' }),
   },
-  { description: 'Connectivity probes (DNS, TCP, TLS, HTTPS) from every node to the SSM endpoints.' },
+  {
+    description: 'Connectivity probes (DNS, TCP, TLS, HTTPS) from every node to the SSM endpoints.',
+    ...cel({
+      rule: "!self.interval.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') || !self.timeout.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') || duration(self.timeout) < duration(self.interval)",
+      message: 'timeout must be shorter than interval',
+    }),
+  },
 );
+
+/** CEL: the quantity text of an int-or-string value (string() of an int is its decimal form). */
+const quantityText = (v: string) => `string(${v})`;
+const asQuantity = (v: string) => `isQuantity(${quantityText(v)})`;
+
+/** A container's requests or limits: standard or domain-qualified resource names, valid non-negative quantities. */
+function ResourceList(description: string) {
+  return Type.Record(
+    Type.String(),
+    IntOrString({
+      description: 'A quantity such as 100m, 64Mi or 1.',
+      ...cel({ rule: `${asQuantity('self')} && !quantity(${quantityText('self')}).isLessThan(quantity('0'))`, message: 'must be a non-negative quantity such as 100m, 64Mi or 1' }),
+    }),
+    {
+      maxProperties: 4,
+      description,
+      ...cel({ rule: "self.all(k, k in ['cpu', 'memory', 'ephemeral-storage'] || k.startsWith('hugepages-') || k.contains('/'))", message: 'resource names must be cpu, memory, ephemeral-storage, hugepages-<size> or a domain-qualified name' }),
+    },
+  );
+}
 
 export const DaemonSetOptions = Type.Object(
   {
@@ -262,14 +307,23 @@ export const DaemonSetOptions = Type.Object(
       }),
     ),
     imagePullSecrets: Type.Optional(Type.Array(Type.Object({ name: SecretReference.properties.name }, { description: 'A pull Secret.' }), { maxItems: 16, description: "Pull Secrets in the operator's namespace." })),
-    priorityClassName: Type.Optional(Type.String({ maxLength: 253, description: 'PriorityClass of the node-agent pods, e.g. system-node-critical.' })),
+    priorityClassName: Type.Optional(
+      MatchingString(DNS_LABEL, 'must be a PriorityClass name (lowercase letters, digits, "-" and ".")', { maxLength: 253, description: 'PriorityClass of the node-agent pods, e.g. system-node-critical.' }),
+    ),
     resources: Type.Optional(
       Type.Object(
         {
-          requests: Type.Optional(Type.Record(Type.String(), IntOrString({ description: 'A quantity.' }), { description: 'Requested cpu/memory.' })),
-          limits: Type.Optional(Type.Record(Type.String(), IntOrString({ description: 'A quantity.' }), { description: 'cpu/memory limits.' })),
+          requests: Type.Optional(ResourceList('Requested cpu/memory.')),
+          limits: Type.Optional(ResourceList('cpu/memory limits.')),
         },
-        { description: 'Resources of the node-agent container. Default: requests 10m/64Mi, limit 128Mi memory.' },
+        {
+          description: 'Resources of the node-agent container. Default: requests 10m/64Mi, limit 128Mi memory.',
+          ...cel({
+            // (a value that is no quantity is refused by its own rule, with its own message)
+            rule: `!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || !quantity(${quantityText('self.requests[k]')}).isGreaterThan(quantity(${quantityText('self.limits[k]')})))`,
+            message: 'requests must not exceed limits (the API server refuses such a pod)',
+          }),
+        },
       ),
     ),
     maxUnavailable: IntOrString({
@@ -277,8 +331,8 @@ export const DaemonSetOptions = Type.Object(
       description: 'How many nodes may have their node agent restarting at once during a rollout: a number >= 1 or a percentage such as "10%".',
       ...cel({ rule: "type(self) == int ? self >= 1 : self.matches('^([1-9][0-9]?|100)%$')", message: 'must be an integer >= 1 or a percentage from 1% to 100%' }),
     }),
-    serviceAccountAnnotations: Type.Optional(StringMap({ description: "Annotations on the node agents' ServiceAccount (e.g. eks.amazonaws.com/role-arn)." })),
-    podAnnotations: Type.Optional(StringMap({ description: 'Extra annotations on the node-agent pods.' })),
+    serviceAccountAnnotations: Type.Optional(AnnotationMap({ description: "Annotations on the node agents' ServiceAccount (e.g. eks.amazonaws.com/role-arn)." })),
+    podAnnotations: Type.Optional(AnnotationMap({ description: 'Extra annotations on the node-agent pods.' })),
   },
   { description: 'How the node-agent DaemonSet runs.' },
 );
@@ -312,7 +366,7 @@ export const SsmAgentConfigSpec = Type.Object(
       description: 'AWS region the hosts register in, e.g. us-east-1.',
       ...cel({ rule: "self.matches('^[a-z]{2}(-[a-z]+)+-[0-9]+$')", message: 'must be an AWS region such as us-east-1, eu-west-2 or cn-north-1' }),
     }),
-    nodeSelector: Type.Optional(StringMap({ description: 'Labels a node must have to be covered by this config. Empty: every node.' })),
+    nodeSelector: Type.Optional(LabelMap({ description: 'Labels a node must have to be covered by this config. Empty: every node.' })),
     tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 64, description: 'Tolerations of the node-agent pods; a tainted node is covered only if tolerated. Default: none.' })),
     affinity: Type.Optional(Affinity),
     agent: defaulted(Agent),

@@ -77,6 +77,8 @@ export interface SsmApi {
   describeActivation(id: string): Promise<ActivationInfo | undefined>;
   /** 'absent' when it was already gone */
   deleteActivation(id: string): Promise<'deleted' | 'absent'>;
+  /** every activation whose DefaultInstanceName is `name`, all pages */
+  listActivationsNamed(name: string): Promise<ActivationInfo[]>;
   /** every hybrid managed instance (mi-…) carrying all of `tagFilters`, all pages */
   listManagedInstances(opts?: { tagFilters?: Record<string, string> }): Promise<ManagedInstanceInfo[]>;
   /** the instances among `ids` that SSM knows, by id */
@@ -151,8 +153,17 @@ export function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** An SsmApi over an existing client (tests, or a client shared by several callers). */
-export function ssmApiFor(client: SSMClient): SsmApi {
+/** Errors that prove SSM did not act: only these are retried for a call that is not idempotent. */
+const NOT_EXECUTED = ['ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded'];
+const CREATE_ATTEMPTS = 5;
+
+/**
+ * An SsmApi over an existing client (tests, or a client shared by several callers). `once` (default `client`) sends
+ * CreateActivation: give it a client without retries (maxAttempts 1), because a retried create after a lost answer
+ * makes a second activation whose code nobody has; only answers that prove nothing happened (throttling) are
+ * retried, here.
+ */
+export function ssmApiFor(client: SSMClient, once: SSMClient = client): SsmApi {
   async function describeAll(filters: InstanceInformationStringFilter[]): Promise<ManagedInstanceInfo[]> {
     const out: ManagedInstanceInfo[] = [];
     let nextToken: string | undefined;
@@ -176,16 +187,25 @@ export function ssmApiFor(client: SSMClient): SsmApi {
   return {
     client,
     async createActivation(spec) {
-      const out = await client.send(
-        new CreateActivationCommand({
-          IamRole: spec.iamRole,
-          RegistrationLimit: spec.registrationLimit,
-          ExpirationDate: spec.expirationDate,
-          ...(spec.description !== undefined ? { Description: spec.description } : {}),
-          ...(spec.defaultInstanceName !== undefined ? { DefaultInstanceName: spec.defaultInstanceName } : {}),
-          ...(spec.tags && Object.keys(spec.tags).length > 0 ? { Tags: tagList(spec.tags) } : {}),
-        }),
-      );
+      const input = {
+        IamRole: spec.iamRole,
+        RegistrationLimit: spec.registrationLimit,
+        ExpirationDate: spec.expirationDate,
+        ...(spec.description !== undefined ? { Description: spec.description } : {}),
+        ...(spec.defaultInstanceName !== undefined ? { DefaultInstanceName: spec.defaultInstanceName } : {}),
+        ...(spec.tags && Object.keys(spec.tags).length > 0 ? { Tags: tagList(spec.tags) } : {}),
+      };
+      let out;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          out = await once.send(new CreateActivationCommand(input));
+          break;
+        } catch (err) {
+          if (attempt >= CREATE_ATTEMPTS || !isSsmError(err, ...NOT_EXECUTED)) throw err;
+          // full jitter, 100 ms doubling up to 3.2 s
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 100 * 2 ** attempt));
+        }
+      }
       if (!out.ActivationId || !out.ActivationCode) throw new Error('CreateActivation answered without ActivationId or ActivationCode');
       return { id: out.ActivationId, code: out.ActivationCode };
     },
@@ -204,6 +224,22 @@ export function ssmApiFor(client: SSMClient): SsmApi {
         if (isSsmError(err, 'InvalidActivation', 'InvalidActivationId')) return 'absent';
         throw err;
       }
+    },
+
+    async listActivationsNamed(name) {
+      const out: ActivationInfo[] = [];
+      let nextToken: string | undefined;
+      do {
+        const page = await client.send(
+          new DescribeActivationsCommand({ Filters: [{ FilterKey: 'DefaultInstanceName', FilterValues: [name] }], MaxResults: PAGE_SIZE, ...(nextToken ? { NextToken: nextToken } : {}) }),
+        );
+        for (const a of page.ActivationList ?? []) {
+          const info = activationInfo(a);
+          if (info) out.push(info);
+        }
+        nextToken = page.NextToken || undefined;
+      } while (nextToken);
+      return out;
     },
 
     async listManagedInstances(opts = {}) {
@@ -258,11 +294,12 @@ export function ssmApiFor(client: SSMClient): SsmApi {
 
     destroy() {
       client.destroy();
+      if (once !== client) once.destroy();
     },
   };
 }
 
 /** An SsmApi over a new client configured by `opts` (see ssm-client.ts). */
 export function createSsmApi(opts: SsmClientOptions): SsmApi {
-  return ssmApiFor(createSsmClient(opts));
+  return ssmApiFor(createSsmClient(opts), createSsmClient({ ...opts, maxAttempts: 1 }));
 }

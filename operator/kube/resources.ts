@@ -12,6 +12,7 @@ export interface Resource {
 export const RESOURCES = {
   ssmAgentConfig: { group: GROUP, version: VERSION, plural: PLURAL, namespaced: false, kind: 'SsmAgentConfig' },
   node: { group: '', version: 'v1', plural: 'nodes', namespaced: false, kind: 'Node' },
+  namespace: { group: '', version: 'v1', plural: 'namespaces', namespaced: false, kind: 'Namespace' },
   daemonSet: { group: 'apps', version: 'v1', plural: 'daemonsets', namespaced: true, kind: 'DaemonSet' },
   configMap: { group: '', version: 'v1', plural: 'configmaps', namespaced: true, kind: 'ConfigMap' },
   secret: { group: '', version: 'v1', plural: 'secrets', namespaced: true, kind: 'Secret' },

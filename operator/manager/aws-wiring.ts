@@ -12,6 +12,8 @@ import type { SsmClientOptions } from '../aws/ssm-client.ts';
 import { pendingHybridRegistrations } from '../activations/report.ts';
 import { deleteManagedActivations, reconcileActivation, type ActivationOutcome } from '../activations/step.ts';
 import { reconcileInstances } from '../instances/step.ts';
+import { isManagedInstanceId } from '../instances/plan.ts';
+import { activationHistory } from '../activations/history.ts';
 import type { FleetEntry } from '../fleet/fleet-store.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { errorMessage } from '../kube/informer.ts';
@@ -31,6 +33,9 @@ export interface AwsWiring {
   /** The finalizer's SSM part: a managed activation is deleted (its Secret goes with the config); with deletionPolicy
    * Uninstall every instance of the config is deregistered too. Returns an error to retry, or undefined when done. */
   finalize(config: SsmAgentConfig): Promise<string | undefined>;
+  /** A Node was deleted; `instanceId` is what its ssmagent.io/managed-instance-id annotation said. Every config's
+   * next pass deregisters that instance if it is the config's (see instances/plan.ts). */
+  nodeDeleted(node: string, instanceId: string | undefined): void;
   stop(): Promise<void>;
 }
 
@@ -55,6 +60,8 @@ export interface AwsWiringOptions {
 }
 
 const DEFAULT_INTERVAL_MS = 5 * 60_000;
+/** Deleted-node hints kept at most (a mass scale-down of this many nodes between two passes is far beyond normal). */
+const MAX_DELETED_NODE_HINTS = 10_000;
 
 /**
  * Systems Manager is called only for configs that need it: an activation to manage or check, or hybrid (mi-)
@@ -87,6 +94,10 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
   const intervalMs = opts.intervalMs ?? DEFAULT_INTERVAL_MS;
   const outcomes = new Map<string, AwsOutcome>();
   const schedule = new Map<string, { nextAt: number; failures: number }>();
+  /** deleted Nodes whose annotation named an instance, until a pass settles it (bounded, oldest dropped) */
+  const deletedNodes = new Map<string, string>();
+  /** ignored instances already warned about, per config (one Event each, not one per pass) */
+  const warned = new Map<string, Set<string>>();
   let running: Promise<void> | undefined;
   let stopped = false;
 
@@ -115,10 +126,20 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
       config: name,
       nodes: nodeReports(name),
       existingNodes: new Set(opts.nodeNames()),
+      ownActivations: new Set(activation.activationIds),
+      deletedNodes: new Map(deletedNodes),
       deregisterOnNodeDelete: config.spec.registration.deregisterOnNodeDelete,
       uninstall: false,
     });
     errors.push(...instances.errors);
+    for (const id of instances.settledHints) for (const [node, hinted] of deletedNodes) if (hinted === id) deletedNodes.delete(node);
+    for (const i of instances.ignored) {
+      const key = `${i.node}/${i.id}/${i.reason}`;
+      if (warned.get(name)?.has(key)) continue;
+      warned.set(name, new Set([...(warned.get(name) ?? []), key]));
+      opts.log.warn({ config: name, instanceId: i.id, node: i.node, reason: i.reason }, i.message);
+      opts.onEvent?.(name, { type: 'Warning', reason: 'InstanceNotOwned', message: `${i.message}.` });
+    }
     for (const d of instances.deregistered) {
       opts.log.info({ config: name, instanceId: d.id, node: d.node, reason: d.reason }, 'deregistered managed instance');
       opts.onEvent?.(name, { type: 'Normal', reason: 'InstanceDeregistered', message: `Deregistered managed instance ${d.id}: ${d.message} (${d.reason}).` });
@@ -170,6 +191,7 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
       if (!live.has(name)) {
         schedule.delete(name);
         outcomes.delete(name);
+        warned.delete(name);
       }
     }
   }
@@ -197,7 +219,7 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
       const parsed = parseSpec(config.spec);
       if (!parsed.ok || !needsSsm({ ...config, spec: parsed.spec }, opts.fleet?.(config.metadata.name) ?? [])) return undefined;
       const ssm = opts.ssmFor(parsed.spec.region);
-      const activationError = await deleteManagedActivations({ client: opts.client, ssm, namespace: opts.namespace, config: { ...config, spec: parsed.spec } });
+      const activationError = await deleteManagedActivations({ client: opts.client, ssm, namespace: opts.namespace, clusterName: opts.clusterName, config: { ...config, spec: parsed.spec } });
       if (parsed.spec.deletionPolicy !== 'Uninstall') return activationError;
       const name = config.metadata.name;
       const out = await reconcileInstances({
@@ -206,6 +228,8 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
         config: name,
         nodes: nodeReports(name),
         existingNodes: new Set(opts.nodeNames()),
+        // what the passes recorded: every activation the config used (a managed one's Secret ids among them)
+        ownActivations: new Set(activationHistory(config.metadata.annotations)),
         deregisterOnNodeDelete: parsed.spec.registration.deregisterOnNodeDelete,
         uninstall: true,
       });
@@ -215,6 +239,13 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
       }
       const errors = [...(activationError ? [activationError] : []), ...out.errors];
       return errors.length > 0 ? errors.join('; ') : undefined;
+    },
+    nodeDeleted(node, instanceId) {
+      if (!isManagedInstanceId(instanceId)) return;
+      deletedNodes.delete(node);
+      deletedNodes.set(node, instanceId);
+      while (deletedNodes.size > MAX_DELETED_NODE_HINTS) deletedNodes.delete(deletedNodes.keys().next().value as string);
+      for (const c of opts.configs()) this.poke(c.metadata.name);
     },
     async stop() {
       stopped = true;

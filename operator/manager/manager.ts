@@ -13,6 +13,8 @@ import { ensureOwnedBy, installationOwner } from '../kube/installation-owner.ts'
 import { LeaderElector } from '../kube/leader-election.ts';
 import { RESOURCES, resourcePath, type Resource } from '../kube/resources.ts';
 import { ALL_OWNED_SELECTOR, LABEL_CONFIG } from '../manifests/names.ts';
+import { resolveClusterName } from '../cluster/identity.ts';
+import { NODE_ANNOTATION_INSTANCE_ID } from '../api/group.ts';
 import { startHttpServer } from '../observability/http-server.ts';
 import { createOperatorMetrics, type OperatorMetrics } from '../observability/metrics.ts';
 import type { OperatorSettings } from '../settings.ts';
@@ -43,6 +45,14 @@ export interface Operator {
 
 export async function startOperator(kc: KubeConfig, settings: OperatorSettings, log: Logger): Promise<Operator> {
   const client = new KubeClient(kc);
+  let clusterName: string;
+  try {
+    clusterName = await resolveClusterName(client, settings.clusterName);
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+  log.info({ clusterName }, 'cluster identity in SSM tags');
   const metrics = createOperatorMetrics();
   const abort = new AbortController();
   const queue = new WorkQueue();
@@ -84,9 +94,12 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     RESOURCES.node,
     (e) => {
       if (e.type === 'delete' && e.object.metadata?.name) {
-        store.forget(e.object.metadata.name);
-        // Its managed instance is deregistered by the next SSM pass of each config: run those now.
-        for (const c of configs.list()) aws?.poke(c.metadata.name);
+        const name = e.object.metadata.name;
+        // What the Node said its instance was, before its report is forgotten: an instance not yet tagged with its
+        // node would otherwise be orphaned. The next SSM pass of each config deregisters it if it is theirs.
+        const reportedId = store.get(name)?.state.observation?.instanceId;
+        aws?.nodeDeleted(name, e.object.metadata.annotations?.[NODE_ANNOTATION_INSTANCE_ID] ?? reportedId);
+        store.forget(name);
       }
       if (nodeEventMatters(e)) enqueue('all', `node ${e.type}`);
     },
@@ -245,7 +258,7 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     aws = startAwsWiring({
       client,
       namespace: settings.namespace,
-      clusterName: settings.clusterName,
+      clusterName,
       log,
       ssmFor: ssmApis.ssmFor,
       configs: () => configs.list(),

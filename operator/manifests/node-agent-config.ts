@@ -37,7 +37,7 @@ export function renderNodeAgentConfig(config: SsmAgentConfig, action: 'Manage' |
       ...(spec.proxy?.httpsProxy ? { httpsProxy: spec.proxy.httpsProxy } : {}),
       ...(spec.proxy?.httpProxy ? { httpProxy: spec.proxy.httpProxy } : {}),
       noProxy,
-      ...(spec.proxy?.secretRef ? { secretDir: PROXY_SECRET_DIR } : {}),
+      ...(spec.proxy?.secretRef ? { secretDir: PROXY_SECRET_DIR, secretName: spec.proxy.secretRef.name } : {}),
     },
     endpoints: { ssm: endpoint('ssm'), ec2messages: endpoint('ec2messages'), ssmmessages: endpoint('ssmmessages'), s3: endpoint('s3') },
     connectivity: {

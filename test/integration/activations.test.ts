@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { createSsmApi, type SsmApi } from '../../operator/aws/index.ts';
 import { DAY_MS } from '../../operator/activations/plan.ts';
 import { ANNOTATION_PREVIOUS_ACTIVATIONS, reconcileActivation } from '../../operator/activations/step.ts';
+import { ANNOTATION_ACTIVATION_IDS, ANNOTATION_ACTIVATION_INTENT } from '../../operator/activations/history.ts';
 import { reconcileInstances } from '../../operator/instances/step.ts';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import { parseSpec } from '../../operator/api/validate.ts';
@@ -136,6 +137,10 @@ describe('managed activation', () => {
     assert.equal(decode(after?.data.activationId), newId);
     assert.equal(after?.metadata.annotations?.[ANNOTATION_PREVIOUS_ACTIVATIONS], undefined);
     assert.equal((await step(0)).action, 'keep');
+    // Both stay recorded on the config as its own: instances registered with the deleted one are still its.
+    const history = (await getConfig(CONFIG)).metadata.annotations?.[ANNOTATION_ACTIVATION_IDS]?.split(',');
+    assert.deepEqual(history, [firstId, newId]);
+    assert.deepEqual(moved.activationIds.slice().sort(), [firstId, newId].sort());
   });
 
   test('an activation deleted behind the operator’s back is recreated, through throttling', async () => {
@@ -166,6 +171,63 @@ describe('managed activation', () => {
     assert.match(out.condition?.message ?? '', /cannot be assumed.*iam:PassRole/);
     // Next pass (faults gone) recovers.
     assert.equal((await step(0)).action, 'create');
+  });
+});
+
+describe('managed activation: crash safety', () => {
+  test('an activation left by a crash between CreateActivation and the Secret write is swept once old enough; others stay', async () => {
+    const live = decode((await getSecret(SECRET))?.data.activationId);
+    const tags = { 'ssmagent.io/cluster': CLUSTER, 'ssmagent.io/config': CONFIG };
+    const expirationDate = new Date(now().getTime() + 10 * DAY_MS);
+    // What a crashed pass leaves: created with this config's name and tags, its code gone with the process.
+    const orphan = await ssm.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 5, expirationDate, tags, defaultInstanceName: CONFIG });
+    const otherCluster = await ssm.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 5, expirationDate, tags: { ...tags, 'ssmagent.io/cluster': 'other' }, defaultInstanceName: CONFIG });
+    const userMade = await ssm.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 5, expirationDate, defaultInstanceName: CONFIG });
+    assert.equal((await step(0)).error, undefined);
+    assert.ok(emulator.state.activation(orphan.id), 'too young: it may still be on its way into the Secret');
+    emulator.clock.advance(11 * 60_000);
+    const out = await step(0);
+    assert.equal(out.error, undefined, out.error);
+    assert.equal(emulator.state.activation(orphan.id), undefined, 'the orphan is deleted');
+    assert.ok(emulator.state.activation(live), 'the activation the Secret names stays');
+    assert.ok(emulator.state.activation(otherCluster.id), 'another cluster’s stays');
+    assert.ok(emulator.state.activation(userMade.id), 'one without our tags stays');
+    await ssm.deleteActivation(otherCluster.id);
+    await ssm.deleteActivation(userMade.id);
+  });
+
+  test('a crash after CreateActivation leaves the intent on the config: the next pass sweeps the orphan at once', async () => {
+    const tags = { 'ssmagent.io/cluster': CLUSTER, 'ssmagent.io/config': CONFIG };
+    const orphan = await ssm.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 5, expirationDate: new Date(now().getTime() + 10 * DAY_MS), tags, defaultInstanceName: CONFIG });
+    // What the dead pass wrote before calling CreateActivation, three minutes ago.
+    await env.client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name: CONFIG }), {
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { annotations: { [ANNOTATION_ACTIVATION_INTENT]: new Date(now().getTime() - 3 * 60_000).toISOString() } } },
+    });
+    const out = await step(0);
+    assert.equal(out.error, undefined, out.error);
+    assert.equal(emulator.state.activation(orphan.id), undefined, 'swept without waiting for the orphan age');
+    assert.equal((await getConfig(CONFIG)).metadata.annotations?.[ANNOTATION_ACTIVATION_INTENT], undefined, 'the intent is cleared');
+  });
+
+  test('a Secret write that timed out but succeeded keeps the new activation (it is live)', async () => {
+    const before = decode((await getSecret(SECRET))?.data.activationId);
+    emulator.state.activationMap.delete(before); // so the next pass creates one
+    // The write reaches the API server, then the client gives up waiting.
+    const flaky = Object.create(env.client) as typeof env.client;
+    flaky.request = async <T,>(method: string, path: string, options?: Parameters<typeof env.client.request>[2]): Promise<T> => {
+      const result = await env.client.request<T>(method, path, options);
+      if (method === 'PATCH' && path.endsWith(`/secrets/${SECRET}`)) throw new Error('PATCH secret: The operation was aborted due to timeout');
+      return result;
+    };
+    const out = await reconcileActivation({ client: flaky, ssm, namespace: NAMESPACE, clusterName: CLUSTER, config: await getConfig(CONFIG), agentsStillOnOld: 0, now });
+    assert.equal(out.error, undefined, out.error);
+    assert.equal(out.action, 'create');
+    const named = decode((await getSecret(SECRET))?.data.activationId);
+    assert.notEqual(named, before);
+    assert.ok(emulator.state.activation(named), 'the activation the Secret names exists');
+    assert.equal((await getConfig(CONFIG)).metadata.annotations?.[ANNOTATION_ACTIVATION_INTENT], undefined, 'the intent is cleared once the Secret names it');
+    assert.equal((await step(0)).action, 'keep');
   });
 });
 
@@ -202,11 +264,15 @@ describe('managed instances', () => {
     await env.createNode('hy-node-b', { pool: 'hybrid' });
     const ours = { 'ssmagent.io/cluster': CLUSTER, 'ssmagent.io/config': CONFIG };
     const tagList = (t: Record<string, string>) => Object.entries(t).map(([Key, Value]) => ({ Key, Value }));
-    const a = emulator.state.addInstance({ tags: tagList({ ...ours, 'ssmagent.io/node': 'hy-node-a' }) });
+    const activationId = decode((await getSecret(SECRET))?.data.activationId);
+    const foreign = '00000000-0000-4000-8000-000000000000';
+    const a = emulator.state.addInstance({ activationId, tags: tagList({ ...ours, 'ssmagent.io/node': 'hy-node-a' }) });
     // registered through the activation: it has the activation's tags but not yet the node's
-    const b = emulator.state.addInstance({ tags: tagList(ours) });
-    const gone = emulator.state.addInstance({ tags: tagList({ ...ours, 'ssmagent.io/node': 'hy-node-deleted' }) });
-    const otherCluster = emulator.state.addInstance({ tags: tagList({ ...ours, 'ssmagent.io/cluster': 'other', 'ssmagent.io/node': 'hy-node-deleted' }) });
+    const b = emulator.state.addInstance({ activationId, tags: tagList(ours) });
+    const gone = emulator.state.addInstance({ activationId, tags: tagList({ ...ours, 'ssmagent.io/node': 'hy-node-deleted' }) });
+    const otherCluster = emulator.state.addInstance({ activationId: foreign, tags: tagList({ ...ours, 'ssmagent.io/cluster': 'other', 'ssmagent.io/node': 'hy-node-deleted' }) });
+    // the same tags as ours, but another activation (another cluster left at the same identity)
+    const lookAlike = emulator.state.addInstance({ activationId: foreign, tags: tagList({ ...ours, 'ssmagent.io/node': 'hy-node-deleted' }) });
     const untagged = emulator.state.addInstance({ tags: [] });
     emulator.state.setPingStatus(b.instanceId, 'ConnectionLost');
 
@@ -221,13 +287,14 @@ describe('managed instances', () => {
         { node: 'hy-node-b', instanceId: b.instanceId },
       ],
       existingNodes: new Set(nodes.items.map((n) => n.metadata.name)),
+      ownActivations: new Set([activationId]),
       deregisterOnNodeDelete: true,
       uninstall: false,
     });
     assert.deepEqual(out.errors, []);
     assert.deepEqual(out.deregistered.map((d) => [d.id, d.reason]), [[gone.instanceId, 'NodeDeleted']]);
     assert.equal(emulator.state.instance(gone.instanceId), undefined);
-    for (const kept of [a, b, otherCluster, untagged]) assert.ok(emulator.state.instance(kept.instanceId), `${kept.instanceId} stays`);
+    for (const kept of [a, b, otherCluster, lookAlike, untagged]) assert.ok(emulator.state.instance(kept.instanceId), `${kept.instanceId} stays`);
     assert.deepEqual(out.tagged, [b.instanceId]);
     assert.equal(emulator.state.tags('ManagedInstance', b.instanceId)?.['ssmagent.io/node'], 'hy-node-b');
     assert.equal(out.online, 1);
@@ -239,12 +306,14 @@ describe('managed instances', () => {
       config: CONFIG,
       nodes: [],
       existingNodes: new Set(nodes.items.map((n) => n.metadata.name)),
+      ownActivations: new Set([activationId]),
       deregisterOnNodeDelete: true,
       uninstall: true,
     });
     assert.deepEqual(uninstall.errors, []);
     assert.deepEqual(uninstall.deregistered.map((d) => d.id).sort(), [a.instanceId, b.instanceId].sort());
     assert.ok(emulator.state.instance(otherCluster.instanceId));
+    assert.ok(emulator.state.instance(lookAlike.instanceId));
     assert.ok(emulator.state.instance(untagged.instanceId));
   });
 });
@@ -282,9 +351,11 @@ describe('aws-wiring (the loop the manager runs)', () => {
         { Key: 'ssmagent.io/config', Value: name },
         { Key: 'ssmagent.io/node', Value: node },
       ];
-      const mine = emulator.state.addInstance({ tags: tags('hy-node-a') });
-      const other = emulator.state.addInstance({ tags: [{ Key: 'ssmagent.io/cluster', Value: CLUSTER }, { Key: 'ssmagent.io/config', Value: CONFIG }, { Key: 'ssmagent.io/node', Value: 'hy-node-a' }] });
-      assert.equal(await wiring.finalize(config), undefined);
+      const mine = emulator.state.addInstance({ activationId: id, tags: tags('hy-node-a') });
+      const other = emulator.state.addInstance({ activationId: id, tags: [{ Key: 'ssmagent.io/cluster', Value: CLUSTER }, { Key: 'ssmagent.io/config', Value: CONFIG }, { Key: 'ssmagent.io/node', Value: 'hy-node-a' }] });
+      // The config as the finalizer sees it: with the activation ids the loop recorded on it.
+      const recorded = await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name }));
+      assert.equal(await wiring.finalize(recorded), undefined);
       assert.equal(emulator.state.activation(id), undefined, 'the managed activation is deleted with the config');
       assert.equal(emulator.state.instance(mine.instanceId), undefined, 'Uninstall deregisters the config’s instances');
       assert.ok(emulator.state.instance(other.instanceId), 'another config’s instance stays');

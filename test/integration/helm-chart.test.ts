@@ -425,6 +425,10 @@ test('installed, the operator can manage node-agent RBAC without escalate/bind, 
   assert.equal(await operatorCan(['update', 'leases.coordination.k8s.io', '-n', NAMESPACE]), true);
   assert.equal(await operatorCan(['patch', 'nodes']), true);
   assert.equal(await operatorCan(['create', 'tokenreviews.authentication.k8s.io']), true);
+  // The default cluster identity (clusterName empty) is the kube-system namespace's UID: that one namespace only.
+  assert.equal(await operatorCan(['get', 'namespaces/kube-system']), true, 'get namespace kube-system');
+  assert.equal(await operatorCan(['get', 'namespaces/default']), false, 'no other namespace');
+  assert.equal(await operatorCan(['list', 'namespaces']), false, 'no namespace list');
   if (crdApplied) {
     // kubectl resolves the resource through discovery, so these need the CRD.
     assert.equal(await operatorCan(['watch', 'ssmagentconfigs.ssmagent.io']), true);

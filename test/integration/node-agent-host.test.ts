@@ -2,7 +2,7 @@
 // production nsenter adapter. The agent package is the test's stand-in, served from a loopback mirror and signed
 // with a throwaway key (AWS's buckets and keys cannot be used here).
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
@@ -100,6 +100,44 @@ test('a proxy writes the lowercase drop-in and restarts the agent once; removing
   assert.equal(await serviceStart(), restarted, 'not restarted again');
   assert.equal(outcome(await converger.pass(config()), 'configure')?.status, 'changed');
   assert.equal(await sys.host.stat('/etc/systemd/system/amazon-ssm-agent.service.d/ssm-agent-operator-proxy.conf'), undefined);
+});
+
+test('a proxy Secret value with a newline is a step failure; no directive reaches the drop-in, nothing runs on restart', async () => {
+  const dropIn = '/etc/systemd/system/amazon-ssm-agent.service.d/ssm-agent-operator-proxy.conf';
+  const secretDir = join(fx.work, 'proxy-secret');
+  mkdirSync(secretDir, { recursive: true });
+  const withSecret = (): NodeAgentConfig => {
+    const c = config();
+    return { ...c, proxy: { noProxy: c.proxy.noProxy, secretDir, secretName: 'corp-proxy' } };
+  };
+  try {
+    // A good Secret first: its drop-in must survive the bad value that follows.
+    writeFileSync(join(secretDir, 'httpsProxy'), 'http://user:pw@proxy.corp:3128\n');
+    assert.equal(outcome(await converger.pass(withSecret()), 'configure')?.status, 'changed');
+    const good = (await sys.host.readFile(dropIn))?.toString('utf8');
+    assert.match(good ?? '', /https_proxy=http:\/\/user:pw@proxy\.corp:3128/);
+
+    writeFileSync(join(secretDir, 'httpsProxy'), 'http://p:3128\nExecStartPre=/bin/touch /pwned');
+    const report = await converger.pass(withSecret());
+    const configure = outcome(report, 'configure');
+    assert.equal(configure?.status, 'failed', JSON.stringify(report.outcomes));
+    assert.equal(configure?.reason, 'ProxySecretInvalid');
+    assert.match(configure?.message ?? '', /key httpsProxy of Secret corp-proxy contains a control character/);
+    assert.equal((await sys.host.readFile(dropIn))?.toString('utf8'), good, 'the drop-in is neither rewritten nor removed');
+
+    // Whatever restarts the agent next (a reboot, an admin) runs no injected command.
+    assert.equal((await run(['systemctl', 'daemon-reload'])).code, 0);
+    assert.equal((await run(['systemctl', 'restart', 'amazon-ssm-agent'])).code, 0);
+    assert.equal(await sys.host.stat('/pwned'), undefined, 'no /pwned');
+    const execStartPre = (await run(['systemctl', 'show', '-p', 'ExecStartPre', '--value', 'amazon-ssm-agent'])).stdout;
+    assert.doesNotMatch(execStartPre, /pwned/);
+    assert.doesNotMatch((await sys.host.readFile(dropIn))?.toString('utf8') ?? '', /ExecStartPre/);
+  } finally {
+    rmSync(secretDir, { recursive: true, force: true });
+    await run(['rm', '-f', '/pwned']);
+    await converger.pass(config());
+  }
+  assert.equal(await sys.host.stat(dropIn), undefined, 'back to no proxy');
 });
 
 test('a version bump upgrades the agent and keeps the registration', async () => {

@@ -307,6 +307,25 @@ describe('operator/aws against the SSM emulator', () => {
     emulator.faults.clear();
   });
 
+  test('CreateActivation is not idempotent: a lost answer is not retried (one activation, not two); throttling is', async () => {
+    const before = emulator.state.activations().length;
+    emulator.state.clearCalls();
+    // SSM created it, the answer was lost: a retry would make a second activation whose code nobody keeps.
+    emulator.faults.failAfterNext(1, { operations: ['CreateActivation'] });
+    await rejectsWith(api.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 1, expirationDate: expiresIn(1) }), 'InternalServerError');
+    assert.equal(emulator.state.callsTo('CreateActivation').length, 1, 'sent once');
+    assert.equal(emulator.state.activations().length, before + 1, 'one activation (found later by the orphan sweep), not two');
+    emulator.faults.failNext(1, { operations: ['CreateActivation'] });
+    await rejectsWith(api.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 1, expirationDate: expiresIn(1) }), 'InternalServerError');
+    assert.equal(emulator.state.callsTo('CreateActivation').length, 2, 'a 5xx is not retried either: SSM may have acted');
+    // Throttling proves nothing happened: retried.
+    emulator.faults.throttleNext(2, { operations: ['CreateActivation'] });
+    const created = await api.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 1, expirationDate: expiresIn(1) });
+    assert.ok(emulator.state.activation(created.id));
+    assert.deepEqual(emulator.state.callsTo('CreateActivation').slice(2).map((c) => c.code), ['ThrottlingException', 'ThrottlingException', 'OK']);
+    emulator.faults.clear();
+  });
+
   test('expiry through the clock: Expired in DescribeActivations, registration refused with ActivationExpired', async () => {
     const activation = await api.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 10, expirationDate: expiresIn(1) });
     emulator.clock.advance(2 * DAY_MS);

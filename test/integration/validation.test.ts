@@ -35,6 +35,30 @@ const INVALID: [string, string, string, RegExp][] = [
   ['maxUnavailable bad percent', '  region: us-east-1\n  daemonSet: {maxUnavailable: "150%"}', 'spec.daemonSet.maxUnavailable', /percentage/],
   ['connectivity interval', '  region: us-east-1\n  connectivity: {interval: "one minute"}', 'spec.connectivity.interval', /duration/],
   ['toleration Exists with value', '  region: us-east-1\n  tolerations: [{key: k, operator: Exists, value: v}]', 'spec.tolerations[0]', /value must be empty/],
+  // Credentials in URLs would be stored in clear in the CR and the node agents' ConfigMap (issue 10, Medium 5).
+  ['httpsProxy with credentials', '  region: us-east-1\n  proxy: {httpsProxy: "http://user:pw@proxy.corp:3128"}', 'spec.proxy.httpsProxy', /credentials.*secretRef/],
+  ['httpProxy with a user', '  region: us-east-1\n  proxy: {httpProxy: "http://user@proxy.corp:3128"}', 'spec.proxy.httpProxy', /credentials.*secretRef/],
+  ['mirror with credentials', '  region: us-east-1\n  agent: {source: {mirror: "https://u:p@mirror.corp/ssm"}}', 'spec.agent.source.mirror', /credentials/],
+  // Durations the node agent would reject, or that overflow a timer (issue 10, Medium 8).
+  ['interval 0s', '  region: us-east-1\n  connectivity: {interval: 0s}', 'spec.connectivity.interval', /between 5s and 24h/],
+  ['interval 600h', '  region: us-east-1\n  connectivity: {interval: 600h}', 'spec.connectivity.interval', /between 5s and 24h/],
+  ['timeout 0s', '  region: us-east-1\n  connectivity: {timeout: 0ms}', 'spec.connectivity.timeout', /between 100ms and 60s/],
+  ['timeout not shorter than interval', '  region: us-east-1\n  connectivity: {interval: 10s, timeout: 10s}', 'spec.connectivity', /timeout must be shorter than interval/],
+  // What the API server would refuse later inside the DaemonSet.
+  ['nodeSelector key', '  region: us-east-1\n  nodeSelector: {"bad key": x}', 'spec.nodeSelector', /label keys/],
+  ['nodeSelector value', '  region: us-east-1\n  nodeSelector: {pool: "not a value!"}', 'spec.nodeSelector', /label values/],
+  ['nodeSelector value too long', `  region: us-east-1\n  nodeSelector: {pool: ${'a'.repeat(64)}}`, 'spec.nodeSelector.pool', /more than 63/],
+  ['nodeSelector too many', `  region: us-east-1\n  nodeSelector: {${Array.from({ length: 65 }, (_, i) => `k${i}: v`).join(', ')}}`, 'spec.nodeSelector', /at most 64/],
+  ['toleration key', '  region: us-east-1\n  tolerations: [{key: "bad key", operator: Exists}]', 'spec.tolerations[0].key', /label key/],
+  ['affinity key', '  region: us-east-1\n  affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: "a b", operator: Exists}]}]}}}', 'spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key', /label key/],
+  ['resource quantity', '  region: us-east-1\n  daemonSet: {resources: {requests: {memory: lots}}}', 'spec.daemonSet.resources.requests', /quantit/],
+  ['resource name', '  region: us-east-1\n  daemonSet: {resources: {limits: {mem: 1Gi}}}', 'spec.daemonSet.resources.limits', /cpu, memory/],
+  ['requests above limits', '  region: us-east-1\n  daemonSet: {resources: {requests: {memory: 1Gi}, limits: {memory: 512Mi}}}', 'spec.daemonSet.resources', /requests must not exceed limits/],
+  ['podAnnotations key', '  region: us-east-1\n  daemonSet: {podAnnotations: {"bad key!": x}}', 'spec.daemonSet.podAnnotations', /annotation keys/],
+  ['serviceAccountAnnotations key', '  region: us-east-1\n  daemonSet: {serviceAccountAnnotations: {"/x": v}}', 'spec.daemonSet.serviceAccountAnnotations', /annotation keys/],
+  ['priorityClassName', '  region: us-east-1\n  daemonSet: {priorityClassName: Bad_Name}', 'spec.daemonSet.priorityClassName', /PriorityClass name/],
+  ['activation tags too many', `  region: us-east-1\n  registration: {mode: Hybrid, activation: {managed: {iamRole: r, tags: {${Array.from({ length: 48 }, (_, i) => `t${i}: v`).join(', ')}}}}}`, 'spec.registration.activation.managed.tags', /at most 47/],
+  ['activation tag key aws:', '  region: us-east-1\n  registration: {mode: Hybrid, activation: {managed: {iamRole: r, tags: {"aws:x": v}}}}', 'spec.registration.activation.managed.tags', /aws:/],
 ];
 
 for (const [what, spec, field, fix] of INVALID) {
@@ -69,4 +93,23 @@ test('kubectl explain describes the fields', async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /expirationDays/);
   assert.match(r.stdout.replace(/\s+/g, ' '), /rotates it before then/);
+});
+
+test('values at the edges of the new bounds are accepted', async () => {
+  const spec = [
+    '  region: us-east-1',
+    '  nodeSelector: {"node.kubernetes.io/pool": web-1, empty: ""}',
+    '  tolerations: [{key: "node-role.kubernetes.io/control-plane", operator: Exists}, {operator: Exists}]',
+    '  connectivity: {interval: 1m30s, timeout: 100ms}',
+    '  proxy: {httpsProxy: "http://proxy.corp:3128", noProxy: [".corp"]}',
+    '  agent: {source: {mirror: "https://mirror.corp/ssm/"}}',
+    '  registration: {mode: Hybrid, activation: {managed: {iamRole: r, tags: {team: platform, "cost-center": "42"}}}}',
+    '  daemonSet:',
+    '    priorityClassName: system-node-critical',
+    '    resources: {requests: {cpu: 10m, memory: 64Mi}, limits: {cpu: 1, memory: 64Mi}}',
+    '    podAnnotations: {"example.com/team": "platform"}',
+    '    serviceAccountAnnotations: {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/x"}',
+  ].join('\n');
+  const r = await env.kubectl(['apply', '--dry-run=server', '-f', '-'], doc('edges', spec));
+  assert.equal(r.code, 0, r.stderr);
 });

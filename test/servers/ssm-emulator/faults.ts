@@ -27,12 +27,17 @@ export interface EmulatorFaults {
   throttleRate(perSecond: number, opts?: FaultScope & { burst?: number }): void;
   /** the next `n` matching calls answer a server error: InternalServerError/500 unless told otherwise */
   failNext(n: number, opts?: FaultScope & { status?: number; type?: SsmErrorType; message?: string }): void;
+  /** the next `n` matching calls run (their effect stays), then answer a server error instead of their result:
+   * a response lost after the service acted, which a client cannot tell from a failure */
+  failAfterNext(n: number, opts?: FaultScope & { status?: number; type?: SsmErrorType }): void;
   /** every switch off */
   clear(): void;
   /** what is still armed */
   pending(): { throttle: number; fail: number; rate: number | undefined };
   /** for the server: the fault to answer `operation` with, if any (consumes one armed fault) */
   check(operation: string): SsmError | undefined;
+  /** for the server, after `operation` ran: the error to answer with instead of its result, if any */
+  checkAfter(operation: string): SsmError | undefined;
 }
 
 interface Counted {
@@ -51,6 +56,7 @@ export function createFaults(wall: () => number = Date.now): EmulatorFaults {
     type: 'InternalServerError',
     message: '',
   };
+  let failAfter: Counted & { status: number; type: SsmErrorType } = { left: 0, operations: undefined, status: 500, type: 'InternalServerError' };
   let roleToken: RoleTokenFault | undefined;
   let rate: { perSecond: number; burst: number; tokens: number; at: number; operations: readonly string[] | undefined } | undefined;
 
@@ -75,9 +81,13 @@ export function createFaults(wall: () => number = Date.now): EmulatorFaults {
         message: opts?.message ?? '',
       };
     },
+    failAfterNext(n, opts) {
+      failAfter = { left: n, operations: opts?.operations, status: opts?.status ?? 500, type: opts?.type ?? 'InternalServerError' };
+    },
     clear() {
       throttle = { left: 0, operations: undefined };
       fail = { ...fail, left: 0 };
+      failAfter = { ...failAfter, left: 0 };
       rate = undefined;
       roleToken = undefined;
     },
@@ -101,6 +111,13 @@ export function createFaults(wall: () => number = Date.now): EmulatorFaults {
       if (fail.left > 0 && matches(fail.operations, operation)) {
         fail.left--;
         return new SsmError(fail.type, fail.message, fail.status);
+      }
+      return undefined;
+    },
+    checkAfter(operation) {
+      if (failAfter.left > 0 && matches(failAfter.operations, operation)) {
+        failAfter.left--;
+        return new SsmError(failAfter.type, '', failAfter.status);
       }
       return undefined;
     },

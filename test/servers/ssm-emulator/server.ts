@@ -155,6 +155,8 @@ function handleApi(
   try {
     const userAgent = String(req.headers['user-agent'] ?? '');
     const output = handler(input, { state: env.state, userAgent, ...(instanceId !== undefined ? { instanceId } : {}) });
+    const lost = env.faults.checkAfter(operation);
+    if (lost) return failWith(lost, ctx);
     return { ...base, ...ctx, response: okResponse(output, requestId) };
   } catch (err) {
     if (err instanceof SsmError) return failWith(err, ctx);

@@ -1,0 +1,65 @@
+// Which activations a config has used: the ids of every activation the operator created for it (managed) or found
+// in its Secret (secretRef), recorded on the config itself (annotation ssmagent.io/activation-ids, oldest first).
+// An instance is this config's only if SSM says it registered with one of these: a node agent can report any mi- id,
+// and another cluster's instances can carry the same tags, but ActivationId is set by SSM at registration.
+// The list is capped: the oldest ids fall off, and their instances are then left alone (the safe side).
+import type { KubeClient } from '../kube/client.ts';
+import { RESOURCES, resourcePath } from '../kube/resources.ts';
+
+export const ANNOTATION_ACTIVATION_IDS = 'ssmagent.io/activation-ids';
+/** ~4 years of rotations every 23 days; an annotation stays far below its size limit. */
+export const MAX_ACTIVATION_HISTORY = 64;
+
+const ACTIVATION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The recorded ids (malformed entries dropped). Pure. */
+export function activationHistory(annotations: Readonly<Record<string, string>> | undefined): string[] {
+  return (annotations?.[ANNOTATION_ACTIVATION_IDS] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => ACTIVATION_ID.test(s));
+}
+
+/** `history` with `ids` appended when missing, capped (oldest dropped); undefined when nothing changes. Pure. */
+export function withActivationIds(history: readonly string[], ids: readonly string[]): string[] | undefined {
+  const add = [...new Set(ids.filter((id) => ACTIVATION_ID.test(id) && !history.includes(id)))];
+  if (add.length === 0) return undefined;
+  return [...history, ...add].slice(-MAX_ACTIVATION_HISTORY);
+}
+
+interface ConfigMeta {
+  metadata: { resourceVersion?: string; annotations?: Record<string, string> };
+}
+
+/**
+ * Records `ids` on the config (read fresh, patched with its resourceVersion so a concurrent change is not lost).
+ * Returns the history after the write. Throws on failure: the caller must not hand out an activation it could
+ * not record.
+ */
+export async function recordActivationIds(client: KubeClient, config: string, ids: readonly string[]): Promise<string[]> {
+  const path = resourcePath(RESOURCES.ssmAgentConfig, { name: config });
+  const live = await client.get<ConfigMeta>(path);
+  const history = activationHistory(live.metadata.annotations);
+  const next = withActivationIds(history, ids);
+  if (!next) return history;
+  await client.request('PATCH', path, {
+    contentType: 'application/merge-patch+json',
+    body: { metadata: { resourceVersion: live.metadata.resourceVersion, annotations: { [ANNOTATION_ACTIVATION_IDS]: next.join(',') } } },
+  });
+  return next;
+}
+
+/**
+ * Set on the config just before CreateActivation and cleared once the Secret names the new activation: when the
+ * operator dies in between, the next pass knows an activation may exist that nothing names, and sweeps it without
+ * waiting for the orphan age (activations/step.ts).
+ */
+export const ANNOTATION_ACTIVATION_INTENT = 'ssmagent.io/activation-creating';
+
+/** Sets (an ISO time) or clears (null) the intent annotation. Throws on failure. */
+export async function setActivationIntent(client: KubeClient, config: string, at: string | null): Promise<void> {
+  await client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name: config }), {
+    contentType: 'application/merge-patch+json',
+    body: { metadata: { annotations: { [ANNOTATION_ACTIVATION_INTENT]: at } } },
+  });
+}
