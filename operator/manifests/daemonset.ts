@@ -20,7 +20,10 @@ import type { OwnedInput } from './context.ts';
 import { ANNOTATION_REVISION, nodeAgentName, ownedLabels, ownerReference, podSelectorLabels, revisionConfigMapName } from './names.ts';
 import { activationSecretName } from './secrets.ts';
 
-const DEFAULT_RESOURCES = { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '128Mi' } };
+// Measured on the real-cluster test: a steady node agent uses about 70 MiB of its pod's memory cgroup, and an install
+// of the ~30 MB package takes it to 128 MiB (the old limit, page cache included). 256 MiB leaves room for a download,
+// a verification and a dpkg at once; the request is the steady figure.
+const DEFAULT_RESOURCES = { requests: { cpu: '10m', memory: '96Mi' }, limits: { memory: '256Mi' } };
 
 /** Quantities may be written as numbers in the spec (cpu: 1); the pod spec wants strings. */
 function quantities(map: Record<string, string | number> | undefined): Record<string, string> | undefined {
