@@ -2,10 +2,13 @@
 // their own interval. One pass at a time; nothing here knows whether it runs in a test.
 import type { Logger } from 'pino';
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import { backoffDelay } from '../../operator/runtime/backoff.ts';
 import { readConfigFile } from './config-source.ts';
 import { recordPass, recordReadiness, type NodeAgentMetrics } from './metrics.ts';
 import type { HostConverger, PassReport } from './pass.ts';
 import { convergence, type Readiness } from './readiness.ts';
+
+const RETRY_INITIAL_MS = 15_000;
 
 export interface RunnerOptions {
   configFile: string;
@@ -32,6 +35,8 @@ export class NodeAgentRunner {
   private probeTimer?: NodeJS.Timeout;
   lastPass?: PassReport;
   private lastLoopAt = Date.now();
+  /** passes in a row that left the host unconverged: the next one comes sooner than the interval, with backoff */
+  private unconvergedPasses = 0;
 
   constructor(opts: RunnerOptions) {
     this.opts = opts;
@@ -118,7 +123,7 @@ export class NodeAgentRunner {
         const timer = setTimeout(() => {
           this.pending = true;
           resolve();
-        }, this.opts.passIntervalMs);
+        }, this.nextPassDelayMs());
         this.wake = () => {
           clearTimeout(timer);
           resolve();
@@ -128,12 +133,23 @@ export class NodeAgentRunner {
     }
   }
 
+  /**
+   * A converged host is looked at again after the pass interval. One that is not (a download reset, a dpkg lock)
+   * is retried after 15 s, doubling up to the interval: waiting the whole interval would hold a rollout, which
+   * waits for this pod to be ready, for minutes over a transient error. The steps keep their own backoff.
+   */
+  private nextPassDelayMs(): number {
+    if (this.unconvergedPasses === 0) return this.opts.passIntervalMs;
+    return Math.min(this.opts.passIntervalMs, backoffDelay(this.unconvergedPasses, RETRY_INITIAL_MS, this.opts.passIntervalMs));
+  }
+
   private async passOnce(config: NodeAgentConfig): Promise<void> {
     const report = await this.opts.converger.pass(config, this.stopping.signal);
     this.lastPass = report;
     recordPass(this.opts.metrics, report, config.registration.mode);
     const readiness = this.readiness();
     recordReadiness(this.opts.metrics, readiness);
+    this.unconvergedPasses = readiness.ready ? 0 : this.unconvergedPasses + 1;
     if (!readiness.ready) this.opts.log.warn({ step: readiness.step, reason: readiness.reason, err: readiness.message }, 'host not converged: the pod stays unready');
     for (const o of report.outcomes) {
       if (o.status === 'changed') this.opts.log.info({ step: o.step, change: o.message }, 'host step changed the host');

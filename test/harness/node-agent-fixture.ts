@@ -2,7 +2,7 @@
 // benchmark: a work directory, a stand-in .deb mirror on loopback (the regional bucket's layout, each package
 // signed with a throwaway key), the activation Secret as a directory, the rendered node-agent configuration, and
 // the node-agent process's environment. The systemd host itself comes from systemd-host.ts.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,12 +93,21 @@ export async function createNodeAgentFixture(opts: NodeAgentFixtureOptions): Pro
   const keyFile = join(work, 'signing-keys.asc');
   const debPath = (version: string) => join(mirrorDir, version, 'debian_amd64', 'amazon-ssm-agent.deb');
   const setActivationCode = (code: string) => writeFileSync(join(activationDir, 'activationCode'), code);
+  // Streamed: a 32 MiB package read whole would block this process's event loop, which also carries the cluster's
+  // forwarders, long enough to reset other downloads.
   const mirror = createServer((req, res) => {
+    const path = join(mirrorDir, decodeURIComponent((req.url ?? '/').replace(/^\/mirror\//, '')));
+    let size: number;
     try {
-      res.end(readFileSync(join(mirrorDir, decodeURIComponent((req.url ?? '/').replace(/^\/mirror\//, '')))));
+      const st = statSync(path);
+      if (!st.isFile()) throw new Error('not a file');
+      size = st.size;
     } catch {
       res.writeHead(404).end();
+      return;
     }
+    res.writeHead(200, { 'content-length': size });
+    createReadStream(path).on('error', () => res.destroy()).pipe(res);
   });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
