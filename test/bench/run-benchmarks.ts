@@ -13,9 +13,12 @@
 //
 // Knobs for quick runs (defaults are the figures the issue asks for): BENCH_CHANGES, BENCH_NODES, BENCH_POOLS,
 // BENCH_QUIET_SECONDS (also the fleet windows), BENCH_NODE_AGENT_SECONDS, BENCH_PROBE_RUNS, BENCH_FLEET_AGENTS (comma-separated
-// sizes, default 100,1000,5000), BENCH_ONLY=spec|scale|node-agent|probe|fleet.
+// sizes, default 100,1000,5000), BENCH_ONLY=spec|scale|node-agent|probe|fleet|cluster.
+//   6. cluster: the real cluster (kubelet nodes, helm): image import, apply → all registered beside one node's first
+//      pass, container start → first fleet report, a version rollout beside ⌈N/k⌉ × one node's upgrade.
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { Cleanup, withTimeout } from './cleanup.ts';
+import { printClusterBench, runClusterBench, type ClusterBenchResult } from './cluster-bench.ts';
 import { runFleetScaleBench, sumWrites, type FleetScaleResult, type Writes } from './fleet-scale.ts';
 import { runNodeAgentSteadyBench, type NodeAgentSteadyResult } from './node-agent-steady.ts';
 import { printProbeBench, runProbeBench, type ProbeBenchResult } from './probe-bench.ts';
@@ -40,9 +43,9 @@ const FLEET_AGENTS = (process.env.BENCH_FLEET_AGENTS || '100,1000,5000')
   .map((s) => Number(s.trim()))
   .filter((v) => Number.isInteger(v) && v > 0);
 const ONLY = process.env.BENCH_ONLY ?? '';
-const BENCHES = ['spec', 'scale', 'node-agent', 'probe', 'fleet'];
+const BENCHES = ['spec', 'scale', 'node-agent', 'probe', 'fleet', 'cluster'];
 /** The whole run is bounded: a hang ends with cleanup and a non-zero exit. */
-const OVERALL_TIMEOUT_MS = 30 * 60_000 + NODE_AGENT_SECONDS * 1000 + (ONLY === '' || ONLY === 'fleet' ? FLEET_AGENTS.reduce((a, n) => a + 120_000 + 2 * QUIET_SECONDS * 1000 + n * 60, 0) : 0);
+const OVERALL_TIMEOUT_MS = 30 * 60_000 + (ONLY === '' || ONLY === 'cluster' ? 30 * 60_000 : 0) + NODE_AGENT_SECONDS * 1000 + (ONLY === '' || ONLY === 'fleet' ? FLEET_AGENTS.reduce((a, n) => a + 120_000 + 2 * QUIET_SECONDS * 1000 + n * 60, 0) : 0);
 
 const cleanup = new Cleanup();
 const t0 = performance.now();
@@ -232,6 +235,7 @@ async function main(): Promise<number> {
   let nodeAgent: NodeAgentSteadyResult | undefined;
   let probe: ProbeBenchResult | undefined;
   const fleet: FleetScaleResult[] = [];
+  let cluster: ClusterBenchResult | undefined;
   const failures: string[] = [];
   if (ONLY !== '' && !BENCHES.includes(ONLY)) {
     console.error(`BENCH_ONLY=${ONLY}: not one of ${BENCHES.join(', ')} (or empty for all)`);
@@ -284,6 +288,15 @@ async function main(): Promise<number> {
     }
   }
 
+  if (!interrupted && (ONLY === '' || ONLY === 'cluster')) {
+    try {
+      cluster = await runClusterBench({ log }, cleanup);
+      log(`cluster benchmark done in ${secs(cluster.wallMs)}`);
+    } catch (err) {
+      failures.push(`cluster: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
+
   const k8s = spec?.kubernetesVersion ?? scale?.kubernetesVersion ?? fleet[0]?.kubernetesVersion ?? 'unknown';
   console.log('\n==================================================================== results');
   console.log(
@@ -302,6 +315,7 @@ async function main(): Promise<number> {
   if (nodeAgent) printNodeAgent(nodeAgent);
   if (probe) printProbeBench(probe);
   printFleet(fleet);
+  if (cluster) printClusterBench(cluster);
   console.log(`\nwhole bench, end to end: ${secs(performance.now() - t0)}`);
   for (const f of failures) console.error(`\nFAILED ${f}`);
   return failures.length > 0 ? 1 : 0;
