@@ -2,13 +2,11 @@
 // their own interval. One pass at a time; nothing here knows whether it runs in a test.
 import type { Logger } from 'pino';
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
-import { backoffDelay } from '../../operator/runtime/backoff.ts';
 import { readConfigFile } from './config-source.ts';
 import { recordPass, recordReadiness, type NodeAgentMetrics } from './metrics.ts';
 import type { HostConverger, PassReport } from './pass.ts';
+import { nextPassDelayMs } from './pass-schedule.ts';
 import { convergence, type Readiness } from './readiness.ts';
-
-const RETRY_INITIAL_MS = 15_000;
 
 export interface RunnerOptions {
   configFile: string;
@@ -123,7 +121,7 @@ export class NodeAgentRunner {
         const timer = setTimeout(() => {
           this.pending = true;
           resolve();
-        }, this.nextPassDelayMs());
+        }, nextPassDelayMs(this.unconvergedPasses, this.opts.passIntervalMs));
         this.wake = () => {
           clearTimeout(timer);
           resolve();
@@ -131,16 +129,6 @@ export class NodeAgentRunner {
       });
       this.wake = undefined;
     }
-  }
-
-  /**
-   * A converged host is looked at again after the pass interval. One that is not (a download reset, a dpkg lock)
-   * is retried after 15 s, doubling up to the interval: waiting the whole interval would hold a rollout, which
-   * waits for this pod to be ready, for minutes over a transient error. The steps keep their own backoff.
-   */
-  private nextPassDelayMs(): number {
-    if (this.unconvergedPasses === 0) return this.opts.passIntervalMs;
-    return Math.min(this.opts.passIntervalMs, backoffDelay(this.unconvergedPasses, RETRY_INITIAL_MS, this.opts.passIntervalMs));
   }
 
   private async passOnce(config: NodeAgentConfig): Promise<void> {
