@@ -8,7 +8,7 @@
 //   - a version rollout over N nodes with maxUnavailable 1, beside ⌈N/k⌉ × one node's upgrade (its new pod's
 //     creation → Ready), measured in the same rollout.
 import type { Cleanup } from './cleanup.ts';
-import { NAMESPACE, SIGNING_KEYS_CONFIGMAP, startProductCluster, type ProductCluster } from '../harness/cluster/product.ts';
+import { hybridConfigYaml, NAMESPACE, startProductCluster, type ProductCluster } from '../harness/cluster/product.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const V1 = '3.3.1142.0';
@@ -33,20 +33,7 @@ interface Pod {
   status: { conditions?: { type: string; status: string; lastTransitionTime?: string }[]; containerStatuses?: { state?: { running?: { startedAt?: string } } }[] };
 }
 
-function configYaml(p: ProductCluster, version: string): string {
-  return `apiVersion: ssmagent.io/v1alpha1
-kind: SsmAgentConfig
-metadata: {name: ${CONFIG}}
-spec:
-  region: eu-west-1
-  agent:
-    version: "${version}"
-    source: {mirror: "${p.mirrorUrl}", signingKeys: {configMap: ${SIGNING_KEYS_CONFIGMAP}, key: keys.asc}}
-  registration: {mode: Hybrid, activation: {managed: {iamRole: SSMServiceRole, registrationLimit: 10}}}
-  deletionPolicy: Retain
-  daemonSet: {maxUnavailable: 1}
-`;
-}
+const configYaml = (p: ProductCluster, version: string) => hybridConfigYaml(p, { name: CONFIG, version, deletionPolicy: 'Retain' });
 
 const readyAt = (pod: Pod) => Date.parse(pod.status.conditions?.find((c) => c.type === 'Ready' && c.status === 'True')?.lastTransitionTime ?? '');
 const startedAt = (pod: Pod) => Date.parse(pod.status.containerStatuses?.[0]?.state?.running?.startedAt ?? '');

@@ -8,7 +8,7 @@
 // Needs root (network namespaces, systemd-nspawn); says so and exits 2 otherwise. Every wait is bounded; a failure
 // or Ctrl-C stops everything it started (the harness's processes die with this one).
 import { existsSync } from 'node:fs';
-import { NAMESPACE, RELEASE, SIGNING_KEYS_CONFIGMAP, startProductCluster, type ProductCluster } from '../harness/cluster/product.ts';
+import { hybridConfigYaml, NAMESPACE, RELEASE, startProductCluster, type ProductCluster } from '../harness/cluster/product.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const V1 = '3.3.1142.0';
@@ -41,22 +41,7 @@ async function kubectl(args: string[], input?: string): Promise<string> {
   return out;
 }
 
-function configYaml(version: string): string {
-  return `apiVersion: ssmagent.io/v1alpha1
-kind: SsmAgentConfig
-metadata: {name: ${CONFIG}}
-spec:
-  region: eu-west-1
-  agent:
-    version: "${version}"
-    source: {mirror: "${p?.mirrorUrl ?? ''}", signingKeys: {configMap: ${SIGNING_KEYS_CONFIGMAP}, key: keys.asc}}
-  registration:
-    mode: Hybrid
-    activation: {managed: {iamRole: SSMServiceRole, registrationLimit: 10}}
-  deletionPolicy: Uninstall
-  daemonSet: {maxUnavailable: 1}
-`;
-}
+const configYaml = (version: string) => (p ? hybridConfigYaml(p, { name: CONFIG, version }) : '');
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { NAMESPACE, RELEASE, SIGNING_KEYS_CONFIGMAP, startProductCluster, type ProductCluster } from '../harness/cluster/product.ts';
+import { hybridConfigYaml, NAMESPACE, RELEASE, SIGNING_KEYS_CONFIGMAP, startProductCluster, type ProductCluster } from '../harness/cluster/product.ts';
 import { CHART_DIR } from '../harness/helm.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -40,22 +40,7 @@ const operatorPods = async () =>
 const leader = async () =>
   (await json<{ spec: { holderIdentity?: string } }>(['get', 'lease', '-n', NAMESPACE, 'ssm-agent-operator-leader'])).spec.holderIdentity ?? '';
 
-function configYaml(version: string, extra = ''): string {
-  return `apiVersion: ssmagent.io/v1alpha1
-kind: SsmAgentConfig
-metadata: {name: ${CONFIG}}
-spec:
-  region: eu-west-1
-  agent:
-    version: "${version}"
-    source: {mirror: "${p.mirrorUrl}", signingKeys: {configMap: ${SIGNING_KEYS_CONFIGMAP}, key: keys.asc}}
-  registration:
-    mode: Hybrid
-    activation: {managed: {iamRole: SSMServiceRole, registrationLimit: 10}}
-  deletionPolicy: Uninstall
-  daemonSet: {maxUnavailable: 1}
-${extra}`;
-}
+const configYaml = (version: string) => hybridConfigYaml(p, { name: CONFIG, version });
 
 /** What the host looks like from inside the node, for "was it touched" comparisons. */
 async function hostFingerprint(node: string): Promise<string> {

@@ -48,6 +48,24 @@ export interface ProductCluster {
   stop(): Promise<void>;
 }
 
+/** A Hybrid config with a managed activation over every node, agents from the cluster's mirror (tests, demo, bench). */
+export function hybridConfigYaml(p: Pick<ProductCluster, 'mirrorUrl'>, o: { name: string; version: string; deletionPolicy?: 'Retain' | 'Uninstall' }): string {
+  return `apiVersion: ssmagent.io/v1alpha1
+kind: SsmAgentConfig
+metadata: {name: ${o.name}}
+spec:
+  region: eu-west-1
+  agent:
+    version: "${o.version}"
+    source: {mirror: "${p.mirrorUrl}", signingKeys: {configMap: ${SIGNING_KEYS_CONFIGMAP}, key: keys.asc}}
+  registration:
+    mode: Hybrid
+    activation: {managed: {iamRole: SSMServiceRole, registrationLimit: 10}}
+  deletionPolicy: ${o.deletionPolicy ?? 'Uninstall'}
+  daemonSet: {maxUnavailable: 1}
+`;
+}
+
 export interface StartProductOptions extends StartClusterOptions {
   /** agent versions on the mirror */
   readonly versions: readonly string[];
