@@ -176,11 +176,12 @@ test('helm upgrade changes the operator in place; the hosts are not touched', as
   for (const node of p.nodeNames) assert.equal(await hostFingerprint(node), before.get(node), `${node} untouched by the operator's upgrade`);
 });
 
-test('a version change with maxUnavailable: 1 reaches every host (timeline recorded host by host)', async (t) => {
+test('a version change with maxUnavailable: 1 reaches every host one at a time (timeline recorded host by host)', async (t) => {
   const changedAt = new Map<string, number>();
   const started = Date.now();
   await p.kubectl(['apply', '-f', '-'], configYaml(V2));
   let maxInFlight = 0;
+  let maxUnready = 0;
   await waitFor(
     'every host on the new version',
     async () => {
@@ -189,13 +190,20 @@ test('a version change with maxUnavailable: 1 reaches every host (timeline recor
       // between versions: neither the old nor the new one installed (dpkg in progress) or changed but not yet converged
       const inFlight = versions.filter(([, v]) => v !== V1 && v !== V2).length;
       maxInFlight = Math.max(maxInFlight, inFlight);
+      // a host whose node agent is not ready is one the rollout has taken out of service
+      const unready = (await agentPods()).filter((x) => !x.status.containerStatuses?.every((c) => c.ready)).length;
+      maxUnready = Math.max(maxUnready, unready);
       return changedAt.size === p.nodeNames.length;
     },
     600_000,
     250,
   );
   const timeline = [...changedAt].sort((a, b) => a[1] - b[1]).map(([n, t]) => `${n} +${(t / 1000).toFixed(1)} s`);
-  t.diagnostic(`rollout ${V1} → ${V2}, maxUnavailable 1: ${timeline.join(', ')} (hosts without either version at once: ${maxInFlight})`);
+  t.diagnostic(`rollout ${V1} → ${V2}, maxUnavailable 1: ${timeline.join(', ')} (at most ${maxUnready} node agent(s) unready and ${maxInFlight} host(s) mid-install at once)`);
+  assert.ok(maxUnready <= 1, `never more than one host out of service at once (saw ${maxUnready})`);
+  assert.ok(maxInFlight <= 1, `never more than one host between versions at once (saw ${maxInFlight})`);
+  const times = [...changedAt.values()].sort((a, b) => a - b);
+  assert.ok(times.every((t0, i) => i === 0 || t0 > (times[i - 1] ?? 0)), 'hosts changed one after another');
   await p.kubectl(['rollout', 'status', `daemonset/${DAEMONSET}`, '-n', NAMESPACE, '--timeout=300s']);
   for (const node of p.nodeNames) {
     assert.equal(await p.host.serviceActive(node), true);
