@@ -10,27 +10,11 @@
 import { existsSync } from 'node:fs';
 import { hybridConfigYaml, NAMESPACE, RELEASE, startProductCluster, type ProductCluster } from '../harness/cluster/product.ts';
 import { waitFor } from '../harness/wait.ts';
+import { bold, dim, elapsed, green, indent, note, red, say, section, yellow } from './output.ts';
 
 const V1 = '3.3.1142.0';
 const V2 = '3.3.1200.0';
 const CONFIG = 'fleet';
-const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
-const paint = (code: string) => (s: string) => (color ? `\u001b[${code}m${s}\u001b[0m` : s);
-const bold = paint('1');
-const dim = paint('2');
-const cyan = paint('36');
-const green = paint('32');
-const red = paint('31');
-const yellow = paint('33');
-const started = Date.now();
-const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
-const say = (s: string) => console.log(s);
-const note = (s: string) => console.log(yellow(`» ${s}`));
-const indent = (s: string) => s.replace(/\s+$/, '').split('\n').map((l) => `    ${l}`).join('\n');
-function section(title: string): void {
-  console.log(`\n${bold(cyan(`━━ ${title} ${'━'.repeat(Math.max(4, 70 - title.length))}`))} ${dim(`[${elapsed()}]`)}`);
-}
-
 let p: ProductCluster | undefined;
 
 async function kubectl(args: string[], input?: string): Promise<string> {

@@ -12,6 +12,7 @@ import { startControlPlane, type ControlPlane, type KubectlResult } from '../har
 import { describeExit, logTail, pidAlive, sleep } from '../harness/managed-process.ts';
 import { CRD_FILE, NAMESPACE, REPO } from '../harness/operator-env.ts';
 import { startOperatorProcess, type OperatorProcess } from '../harness/operator-process.ts';
+import { bold, dim, elapsed, green, indent, note, red, say, section, yellow } from './output.ts';
 
 const EXAMPLES = join(REPO, 'examples');
 const WAIT_MS = 30_000;
@@ -20,42 +21,6 @@ const NODE_AGENT_IMAGE = 'ghcr.io/ssm-agent-operator/ssm-agent-operator:0.1.0';
 const PINNED_VERSION = '3.3.1142.0';
 const CONFIG_HASH = 'ssmagent.io/revision';
 const EVENTS_SELECTOR = 'involvedObject.kind=SsmAgentConfig';
-
-// ---------------------------------------------------------------------------------------------------------------
-// Output
-
-const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
-const paint = (code: string) => (s: string) => (color ? `\u001b[${code}m${s}\u001b[0m` : s);
-const bold = paint('1');
-const dim = paint('2');
-const cyan = paint('36');
-const green = paint('32');
-const red = paint('31');
-const yellow = paint('33');
-
-const started = Date.now();
-const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
-
-function section(title: string): void {
-  const head = `${title} `;
-  console.log(`\n${bold(cyan(`━━ ${head}${'━'.repeat(Math.max(4, 72 - head.length))}`))} ${dim(`[${elapsed()}]`)}`);
-}
-
-function say(text: string): void {
-  console.log(text);
-}
-
-function note(text: string): void {
-  console.log(yellow(`» ${text}`));
-}
-
-function indent(text: string): string {
-  return text
-    .replace(/\s+$/, '')
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n');
-}
 
 /** A path as a user in the repo would type it. */
 function shown(arg: string): string {
