@@ -70,6 +70,8 @@ export interface StartProductOptions extends StartClusterOptions {
   /** agent versions on the mirror */
   readonly versions: readonly string[];
   readonly region?: string;
+  /** MiB of padding per package; default PACKAGE_PAD_MIB (as large as the real one) */
+  readonly padMiB?: number;
 }
 
 export async function startProductCluster(opts: StartProductOptions): Promise<ProductCluster> {
@@ -77,7 +79,7 @@ export async function startProductCluster(opts: StartProductOptions): Promise<Pr
   const [cluster, emulator, fixture] = await Promise.all([
     startCluster(opts),
     startSsmEmulator({ region }),
-    createNodeAgentFixture({ versions: opts.versions, tempPrefix: 'ssm-product-', padMiB: PACKAGE_PAD_MIB }),
+    createNodeAgentFixture({ versions: opts.versions, tempPrefix: 'ssm-product-', padMiB: opts.padMiB ?? PACKAGE_PAD_MIB }),
   ]);
   const stop = async () => {
     await cluster.stop().catch(() => undefined);
