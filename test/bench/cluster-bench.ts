@@ -147,6 +147,14 @@ export function printClusterBench(r: ClusterBenchResult): void {
   console.log(`   | kubectl apply → all ${r.nodes} nodes Registered | ${s(r.applyToRegisteredMs)} | slowest node's first pass ${s(max(r.firstPassMs))} | ${(r.applyToRegisteredMs / max(r.firstPassMs)).toFixed(2)}× |`);
   console.log(`   | node-agent container start → first fleet report | ${each(r.startToFleetReportMs, s)} | | |`);
   console.log(`   | rollout of a version, maxUnavailable 1 | ${s(r.rolloutMs)} | ⌈N/k⌉ × one node's upgrade (median ${s(median(r.nodeUpgradeMs))}) = ${s(upgradeRef)} | ${(r.rolloutMs / upgradeRef).toFixed(2)}× |`);
+  // One node's replacement as the DaemonSet controller does it (maxSurge 0): the old pod's termination included.
+  const replaceMs = Object.fromEntries(r.rolloutSteps.flatMap((st) => (st.oldDeleting !== undefined && st.newReady !== undefined ? [[st.node, st.newReady - st.oldDeleting]] : [])));
+  const replaceRef = Math.ceil(r.nodes / 1) * median(replaceMs);
+  console.log(`   | the same rollout | ${s(r.rolloutMs)} | ⌈N/k⌉ × one node's replacement (old pod deleted → new pod Ready, median ${s(median(replaceMs))}) = ${s(replaceRef)} | ${(r.rolloutMs / replaceRef).toFixed(2)}× |`);
+  const sum = (f: (st: RolloutSteps) => number | undefined) => r.rolloutSteps.reduce((a, st) => a + (f(st) ?? 0), 0);
+  const first = r.rolloutSteps[0]?.oldDeleting ?? NaN;
+  const gaps = r.rolloutSteps.slice(1).reduce((a, st, i) => a + ((st.oldDeleting ?? 0) - (r.rolloutSteps[i]?.newReady ?? 0)), 0);
+  console.log(`\n   outside the new pods' own time: apply → first old pod deleting ${s(first)}; old pods terminating (deleting → gone) ${s(sum((st) => (st.oldGone ?? 0) - (st.oldDeleting ?? 0)))} in all; gone → new pod ${s(sum((st) => (st.newCreated ?? 0) - (st.oldGone ?? 0)))}; a pod Ready → the next old pod deleting ${s(gaps)}`);
   const at = (x: number | undefined) => (x === undefined ? '?' : `+${(x / 1000).toFixed(1)}`);
   console.log(`\n   where the rollout's time goes (s after the apply): old pod deleting / gone → new pod created / node agent started → host changed → pod Ready`);
   for (const st of r.rolloutSteps) console.log(`   ${st.node}: ${at(st.oldDeleting)} / ${at(st.oldGone)} → ${at(st.newCreated)} / ${at(st.agentStarted)} → ${at(st.hostChanged)} → ${at(st.newReady)}`);
