@@ -127,7 +127,12 @@ export function buildDaemonSet(input: OwnedInput, revision: string): V1DaemonSet
               ],
               ports: [{ name: 'metrics', containerPort: NODE_AGENT_METRICS_PORT, protocol: 'TCP' }],
               // Ready = the host converged to this pod's revision (not merely "the process runs": that is liveness).
-              readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 1, successThreshold: 1 },
+              // Asked every 2 s: the rolling update waits for each node's convergence to be seen (a 10 s period
+              // cost 5 s a node on average). /readyz answers from the last pass, so asking is cheap. Three misses
+              // (6 s) make a ready pod unready: one slow answer of a busy process is no drift, and a converged
+              // pod flipping unready counts for the DaemonSet controller as another node in flight. A new pod
+              // starts unready whatever the threshold, so the rollout still waits for its host to converge.
+              readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 2, timeoutSeconds: 3, failureThreshold: 3, successThreshold: 1 },
               livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, initialDelaySeconds: 30, periodSeconds: 30, failureThreshold: 5 },
               resources: resources(ds.resources),
               securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },

@@ -26,7 +26,7 @@ export const STAND_IN_PATHS = {
   vaultFingerprint: '/var/lib/amazon/ssm/Vault/Store/InstanceFingerprint',
   /** test-only: where the stand-in finds the SSM emulator (the real agent: Ssm.Endpoint in its config) */
   endpointFile: '/etc/amazon/ssm/stand-in-ssm-endpoint',
-  /** test-only timings: ping_seconds, retry_seconds, client_timeout_seconds, register_attempts */
+  /** test-only timings: ping_seconds, retry_seconds, client_timeout_seconds, register_attempts, install_delay_seconds (postinst) */
   settings: '/etc/amazon/ssm/stand-in-settings',
   /** one line per successful registration (stand-in only), so tests can count registrations */
   registrationsLog: '/var/lib/amazon/ssm/stand-in-registrations.log',
@@ -46,6 +46,8 @@ export interface StandInSettings {
   clientTimeoutSeconds?: number;
   /** attempts of -register's RegisterManagedInstance (the real agent: 3) */
   registerAttempts?: number;
+  /** seconds the package's postinst takes (a slow package manager: dpkg runs that long); at most 600 */
+  installDelaySeconds?: number;
 }
 
 /** Writes the stand-in's test-only endpoint and timing files into a host (before or after the package is installed). */
@@ -56,6 +58,7 @@ export async function configureStandIn(host: { writeFileAtomic(path: string, con
     s.retrySeconds !== undefined ? `retry_seconds=${s.retrySeconds}` : '',
     s.clientTimeoutSeconds !== undefined ? `client_timeout_seconds=${s.clientTimeoutSeconds}` : '',
     s.registerAttempts !== undefined ? `register_attempts=${s.registerAttempts}` : '',
+    s.installDelaySeconds !== undefined ? `install_delay_seconds=${s.installDelaySeconds}` : '',
   ].filter((l) => l !== '');
   await host.writeFileAtomic(STAND_IN_PATHS.settings, `${lines.join('\n')}\n`, 0o644);
 }

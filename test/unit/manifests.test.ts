@@ -105,6 +105,13 @@ test('the pods are ready only when their host converged, and get time to finish 
   const ds = buildDesiredObjects({ config: sampleConfig('c'), context }).find((o) => o.kind === 'DaemonSet') as Obj;
   const pod = (ds.spec?.template as { spec: { terminationGracePeriodSeconds: number; containers: { readinessProbe: { httpGet: { path: string } }; livenessProbe: { httpGet: { path: string } }; env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[] }[] } }).spec;
   assert.equal(pod.containers[0]?.readinessProbe.httpGet.path, '/readyz');
+  // A converged host is seen ready within 2 s (the rollout waits for it on every node), and one slow answer of a
+  // busy node agent does not make a converged pod unready, which the DaemonSet controller would count as a
+  // second node in flight.
+  const probe = pod.containers[0]?.readinessProbe as unknown as { periodSeconds: number; failureThreshold: number; timeoutSeconds: number };
+  assert.ok(probe.periodSeconds <= 2, `readiness period ${probe.periodSeconds} s`);
+  assert.ok(probe.failureThreshold >= 3, `readiness failureThreshold ${probe.failureThreshold}`);
+  assert.ok(probe.timeoutSeconds >= 2, `readiness timeout ${probe.timeoutSeconds} s`);
   assert.equal(pod.containers[0]?.livenessProbe.httpGet.path, '/healthz');
   assert.ok(pod.terminationGracePeriodSeconds > 300, 'longer than the longest host command (dpkg/rpm: 300 s)');
   assert.equal(pod.containers[0]?.env.find((e) => e.name === 'REVISION')?.valueFrom?.fieldRef?.fieldPath, "metadata.annotations['ssmagent.io/revision']");

@@ -52,7 +52,9 @@ export async function startKubeletNode(opts: StartKubeletNodeOptions): Promise<K
     cgroups: 'all',
     // like a real node's disk: what pods write onto the host (the agent package) is reclaimable page cache
     writableLayer: 'disk',
-    bootTimeoutMs: 120_000,
+    // the boot includes importing the images into containerd (ssm-node-images): 20 s on a quiet machine, over
+    // 4 min when several clusters boot on 2 cores at once
+    bootTimeoutMs: 600_000,
     nspawnArgs: [
       // kubelet and runc need what a real node's root has; the node is confined by its own namespaces and cgroups
       '--capability=all',

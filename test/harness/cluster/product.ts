@@ -70,15 +70,28 @@ export interface StartProductOptions extends StartClusterOptions {
   /** agent versions on the mirror */
   readonly versions: readonly string[];
   readonly region?: string;
+  /** MiB of padding per package; default PACKAGE_PAD_MIB (as large as the real one) */
+  readonly padMiB?: number;
 }
 
 export async function startProductCluster(opts: StartProductOptions): Promise<ProductCluster> {
   const region = opts.region ?? 'eu-west-1';
-  const [cluster, emulator, fixture] = await Promise.all([
+  const started = await Promise.allSettled([
     startCluster(opts),
     startSsmEmulator({ region }),
-    createNodeAgentFixture({ versions: opts.versions, tempPrefix: 'ssm-product-', padMiB: PACKAGE_PAD_MIB }),
-  ]);
+    createNodeAgentFixture({ versions: opts.versions, tempPrefix: 'ssm-product-', padMiB: opts.padMiB ?? PACKAGE_PAD_MIB }),
+  ] as const);
+  const [startedCluster, startedEmulator, startedFixture] = started;
+  if (startedCluster.status === 'rejected' || startedEmulator.status === 'rejected' || startedFixture.status === 'rejected') {
+    // What did start is stopped: a mirror or emulator left listening would keep the test process alive for good.
+    await Promise.allSettled([
+      startedCluster.status === 'fulfilled' ? startedCluster.value.stop() : undefined,
+      startedEmulator.status === 'fulfilled' ? startedEmulator.value.stop() : undefined,
+      startedFixture.status === 'fulfilled' ? startedFixture.value.close() : undefined,
+    ]);
+    throw (started.find((r): r is PromiseRejectedResult => r.status === 'rejected') as PromiseRejectedResult).reason;
+  }
+  const [cluster, emulator, fixture] = [startedCluster.value, startedEmulator.value, startedFixture.value];
   const stop = async () => {
     await cluster.stop().catch(() => undefined);
     await Promise.allSettled([emulator.stop(), fixture.close()]);
