@@ -33,7 +33,8 @@ import { podSelectorLabels } from '../manifests/names.ts';
 import { LatestVersions } from '../versions/latest-versions.ts';
 import { undiciTextFetcher } from '../versions/text-fetcher.ts';
 
-const OWNED_KINDS: Resource[] = [RESOURCES.serviceAccount, RESOURCES.clusterRole, RESOURCES.clusterRoleBinding, RESOURCES.configMap, RESOURCES.daemonSet];
+// Every owned kind is namespaced: the operator needs no cluster-wide write but Node annotations (chart RBAC).
+const OWNED_KINDS: Resource[] = [RESOURCES.serviceAccount, RESOURCES.configMap, RESOURCES.daemonSet];
 
 export interface Operator {
   metrics: OperatorMetrics;

@@ -36,6 +36,15 @@ test('desired objects of a full hybrid config match the golden file', () => {
   golden('hybrid', buildDesiredObjects({ config: full, context }));
 });
 
+test('a config owns a ServiceAccount bound to no role, its revision ConfigMap and the DaemonSet: no RBAC object', () => {
+  for (const config of [sampleConfig('default'), full]) {
+    const objects = buildDesiredObjects({ config, context });
+    assert.deepEqual(objects.map((o) => o.kind), ['ServiceAccount', 'ConfigMap', 'DaemonSet']);
+    const sa = objects[0] as Obj & { automountServiceAccountToken?: boolean };
+    assert.equal(sa.automountServiceAccountToken, false, 'no API token is mounted');
+  }
+});
+
 test('the DaemonSet is privileged on the host and schedules as the spec says', () => {
   const ds = buildDesiredObjects({ config: full, context }).find((o) => o.kind === 'DaemonSet') as Obj;
   const pod = (ds.spec?.template as { spec: Record<string, unknown> }).spec as {
