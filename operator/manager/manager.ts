@@ -146,8 +146,15 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     const httpProxy = value('httpProxy');
     return { ...(httpsProxy ? { httpsProxy } : {}), ...(httpProxy ? { httpProxy } : {}) };
   };
+  const readMirrorSecret = async (name: string) => {
+    const secret = await client.get<{ data?: Record<string, string> }>(resourcePath(RESOURCES.secret, { namespace: settings.namespace, name }));
+    const value = (key: string) => (secret.data?.[key] ? Buffer.from(secret.data[key], 'base64').toString('utf8') : undefined);
+    const username = value('username');
+    const password = value('password');
+    return { ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
+  };
   const controller = new SsmAgentConfigController({
-    latest: { versions: latestVersions, readProxySecret },
+    latest: { versions: latestVersions, readProxySecret, readMirrorSecret },
     client,
     log,
     events,

@@ -7,6 +7,7 @@ import {
   ACTIVATION_SECRET_DIR,
   FLEET_CA_DIR,
   FLEET_TOKEN_DIR,
+  MIRROR_SECRET_DIR,
   HOST_COMMAND_MAX_SECONDS,
   NODE_AGENT_CONFIG_DIR,
   NODE_AGENT_CONFIG_FILE,
@@ -77,6 +78,12 @@ function volumes({ config }: OwnedInput, configMapName: string): { volumes: V1Vo
     // Proxy URLs with credentials, mode 0400: they go into the agent's systemd drop-in, never into a ConfigMap.
     list.push({ name: 'proxy', secret: { secretName: proxySecret, optional: true, defaultMode: 0o400 } });
     mounts.push({ name: 'proxy', mountPath: PROXY_SECRET_DIR, readOnly: true });
+  }
+  const mirrorSecret = config.spec.agent.source?.mirrorSecretRef?.name;
+  if (mirrorSecret) {
+    // The mirror's basic credentials (username, password), mode 0400: sent to the mirror's origin only.
+    list.push({ name: 'mirror', secret: { secretName: mirrorSecret, optional: true, defaultMode: 0o400 } });
+    mounts.push({ name: 'mirror', mountPath: MIRROR_SECRET_DIR, readOnly: true });
   }
   return { volumes: list, mounts };
 }
