@@ -9,6 +9,7 @@ import type { ProxySettings } from './download.ts';
 import { fetchVerifiedPackage } from './fetch.ts';
 import { effectiveProxy } from '../proxy/effective-proxy.ts';
 import { resolveLatestVersion } from './latest-version.ts';
+import { basicAuthorization, insecureMirrorProblem, mirrorCredentials } from '../../operator/api/mirror-policy.ts';
 
 export interface AgentPackagesOptions {
   /** Where packages are downloaded to (the node agent passes a directory on the host's disk; default: the OS temp dir). */
@@ -17,6 +18,8 @@ export interface AgentPackagesOptions {
   env?: NodeJS.ProcessEnv;
   /** Reads one key of a mounted Secret (default: the file dir/key). */
   readSecret?(dir: string, key: string): Promise<string | undefined>;
+  /** CA certificates to trust instead of Node's roots for the bucket or mirror (tests; a mirror with a private CA). */
+  ca?: string | Buffer | Array<string | Buffer>;
   /** Called with what the caller should surface (verify: None, unknown "latest"). */
   onWarning?(message: string): void;
 }
@@ -33,15 +36,40 @@ export async function proxySettings(proxy: NodeAgentConfig['proxy'], readSecret 
   return r.proxy;
 }
 
+class MirrorRefused extends Error {
+  readonly reason: 'InsecureMirror' | 'MirrorSecretInvalid';
+  constructor(reason: 'InsecureMirror' | 'MirrorSecretInvalid', message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/**
+ * The mirror as this configuration may use it: refused over plain http unless the package is pinned by its sha256
+ * (the schema refuses it at apply time too), and the Authorization header from the mounted mirror Secret.
+ */
+async function mirrorAccess(agent: NodeAgentConfig['agent'], readSecret: (dir: string, key: string) => Promise<string | undefined>): Promise<{ authorization?: string }> {
+  const insecure = insecureMirrorProblem({ version: agent.version, ...(agent.mirror ? { mirror: agent.mirror } : {}), ...(agent.sha256 ? { sha256: agent.sha256 } : {}) });
+  if (insecure) throw new MirrorRefused('InsecureMirror', `spec.agent.source.mirror: ${insecure}; nothing was downloaded`);
+  if (!agent.mirror || !agent.mirrorSecretDir) return {};
+  const name = agent.mirrorSecretName ?? 'of spec.agent.source.mirrorSecretRef';
+  const creds = mirrorCredentials(await readSecret(agent.mirrorSecretDir, 'username'), await readSecret(agent.mirrorSecretDir, 'password'), name);
+  if (!creds.ok) throw new MirrorRefused('MirrorSecretInvalid', `${creds.message}; nothing was downloaded`);
+  return { authorization: basicAuthorization(creds.credentials) };
+}
+
 export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPackages {
   const readSecret = opts.readSecret ?? readSecretFile;
   return {
     async latestVersion(config: NodeAgentConfig): Promise<string> {
+      const access = await mirrorAccess(config.agent, readSecret);
       const r = await resolveLatestVersion({
         region: config.region,
         s3Host: config.endpoints.s3,
         proxy: await proxySettings(config.proxy, readSecret),
         ...(config.agent.mirror ? { mirror: config.agent.mirror } : {}),
+        ...access,
+        ...(opts.ca ? { ca: opts.ca } : {}),
       });
       if (!r.ok) throw new Error(r.message);
       return r.version;
@@ -49,6 +77,13 @@ export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPacka
 
     async fetch(config: NodeAgentConfig, facts: HostFacts, version: string, signal?: AbortSignal): Promise<FetchResult> {
       if (!facts.arch) return { ok: false, reason: 'UnsupportedArchitecture', message: 'the host architecture is not amd64 or arm64 (or was not detected)' };
+      let access: { authorization?: string };
+      try {
+        access = await mirrorAccess(config.agent, readSecret);
+      } catch (err) {
+        if (err instanceof MirrorRefused) return { ok: false, reason: err.reason, message: err.message };
+        throw err;
+      }
       const r = await fetchVerifiedPackage({
         region: config.region,
         version,
@@ -59,6 +94,8 @@ export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPacka
         proxy: await proxySettings(config.proxy, readSecret),
         ...(config.agent.mirror ? { mirror: config.agent.mirror } : {}),
         ...(config.agent.sha256 ? { sha256: config.agent.sha256 } : {}),
+        ...access,
+        ...(opts.ca ? { ca: opts.ca } : {}),
         ...(opts.workDir ? { workDir: opts.workDir } : {}),
         ...(opts.env ? { env: opts.env } : {}),
         ...(signal ? { signal } : {}),

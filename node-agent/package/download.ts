@@ -36,6 +36,9 @@ export interface DownloadOptions {
   /** Default 5. */
   maxRedirects?: number;
   proxy?: ProxySettings;
+  /** An Authorization header for the first URL's origin only (the mirror's credentials from its Secret); never
+   * sent across a redirect to another origin, never logged. Default: user:password of the URL, if any. */
+  authorization?: string;
   /** CA certificates to trust instead of Node's roots (a mirror with a private CA; tests). */
   ca?: string | Buffer | Array<string | Buffer>;
   signal?: AbortSignal;
@@ -187,7 +190,7 @@ async function open(
 ): Promise<{ req: ClientRequest; res: IncomingMessage }> {
   const maxRedirects = opts.maxRedirects ?? 5;
   const origin = start.origin;
-  const authorization = basicAuth(start);
+  const authorization = opts.authorization ?? basicAuth(start);
   for (let hop = 0; ; hop++) {
     const url = state.url;
     const r = route(url, opts.proxy);

@@ -27,6 +27,8 @@ export interface FetchPackageRequest {
   /** Expected SHA-256 (hex, optionally `sha256:`): required for Checksum; checked in every mode when given. */
   sha256?: string;
   proxy?: ProxySettings;
+  /** Authorization header for the mirror (its Secret's basic credentials): the mirror's origin only, never logged. */
+  authorization?: string;
   /** Where the private temporary directory is made (default: the OS temp dir). Must be visible to the installer. */
   workDir?: string;
   /** Trusted signing keys; default: loadSigningKeys(env) — SSM_AGENT_SIGNING_KEY_FILE or AWS's embedded keys. */
@@ -140,6 +142,7 @@ export async function fetchVerifiedPackage(req: FetchPackageRequest): Promise<Fe
     idleTimeoutMs: req.idleTimeoutMs ?? 30_000,
     maxRedirects: 5,
     ...(req.proxy ? { proxy: req.proxy } : {}),
+    ...(req.authorization && req.mirror ? { authorization: req.authorization } : {}),
     ...(req.ca ? { ca: req.ca } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
   };
@@ -163,6 +166,7 @@ export async function fetchVerifiedPackage(req: FetchPackageRequest): Promise<Fe
         ...(req.mirror ? { mirror: req.mirror } : {}),
         ...(req.s3Host ? { s3Host: req.s3Host } : {}),
         ...(req.proxy ? { proxy: req.proxy } : {}),
+        ...(req.authorization ? { authorization: req.authorization } : {}),
         ...(req.ca ? { ca: req.ca } : {}),
         ...(req.signal ? { signal: req.signal } : {}),
         timeoutMs: Math.min(limits.timeoutMs, 60_000),

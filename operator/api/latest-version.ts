@@ -15,6 +15,8 @@ export interface LatestVersionRequest {
   mirror?: string;
   s3Host?: string;
   proxy?: ProxyUrls;
+  /** Authorization header for the mirror's origin (its Secret's basic credentials); never logged. */
+  authorization?: string;
   /** Default 30 s. */
   timeoutMs?: number;
   ca?: string | Buffer | Array<string | Buffer>;
@@ -24,7 +26,7 @@ export interface LatestVersionRequest {
 /** Reads a small text file; a failure carries a reason and a message without credentials. */
 export type TextFetcher = (
   url: string,
-  opts: { maxBytes: number; timeoutMs: number; maxRedirects: number; proxy?: ProxyUrls; ca?: LatestVersionRequest['ca']; signal?: AbortSignal },
+  opts: { maxBytes: number; timeoutMs: number; maxRedirects: number; proxy?: ProxyUrls; authorization?: string; ca?: LatestVersionRequest['ca']; signal?: AbortSignal },
 ) => Promise<{ ok: true; text: string; url: string } | { ok: false; reason: string; message: string; url?: string }>;
 
 export type LatestVersionResult = { ok: true; version: string; url: string } | { ok: false; reason: string; message: string; url?: string };
@@ -48,6 +50,7 @@ export async function resolveLatestVersionWith(fetchText: TextFetcher, req: Late
     timeoutMs: req.timeoutMs ?? 30_000,
     maxRedirects: 5,
     ...(req.proxy ? { proxy: req.proxy } : {}),
+    ...(req.authorization && req.mirror ? { authorization: req.authorization } : {}),
     ...(req.ca ? { ca: req.ca } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
   });

@@ -8,6 +8,7 @@ export const NODE_AGENT_CONFIG_FILE = 'config.json';
 export const NODE_AGENT_CONFIG_DIR = '/etc/ssm-node-agent';
 export const ACTIVATION_SECRET_DIR = '/var/run/secrets/ssmagent.io/activation';
 export const PROXY_SECRET_DIR = '/var/run/secrets/ssmagent.io/proxy';
+export const MIRROR_SECRET_DIR = '/var/run/secrets/ssmagent.io/mirror';
 export const FLEET_TOKEN_DIR = '/var/run/secrets/ssmagent.io/fleet-token';
 /** The fleet channel's CA (the ConfigMap the operator keeps), mounted into every node-agent pod. */
 export const FLEET_CA_DIR = '/etc/ssm-node-agent-fleet-ca';
@@ -26,6 +27,10 @@ export const NodeAgentConfig = Type.Object({
   agent: Type.Object({
     version: Str,
     mirror: Type.Optional(Str),
+    /** Directory of the mounted mirror Secret (username, password): basic credentials for the mirror's origin. */
+    mirrorSecretDir: Type.Optional(Str),
+    /** That Secret's name, for messages. */
+    mirrorSecretName: Type.Optional(Str),
     verify: Type.Union([Type.Literal('Signature'), Type.Literal('Checksum'), Type.Literal('None')]),
     sha256: Type.Optional(Str),
     selfUpdate: Type.Boolean(),

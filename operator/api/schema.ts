@@ -90,10 +90,19 @@ export const AgentSource = Type.Object(
     mirror: Type.Optional(
       HttpUrl({
         credentials:
-          'must not carry credentials (user:password@): they would be stored in clear in the SsmAgentConfig and the node agents\' ConfigMap; serve the mirror without them (restrict it by network) — a Secret reference for the mirror is not supported yet',
+          "must not carry credentials (user:password@): they would be stored in clear in the SsmAgentConfig and the node agents' ConfigMap; put them in a Secret (keys username, password) and name it in spec.agent.source.mirrorSecretRef instead",
         description:
-          'Base URL of a mirror of the agent packages (air-gapped clusters). The node agent fetches {mirror}/{version}/{os_arch}/amazon-ssm-agent.{deb|rpm} and .sig, the same layout as the regional S3 bucket. Default: the AWS regional bucket.',
+          'Base URL of a mirror of the agent packages (air-gapped clusters). The node agent fetches {mirror}/{version}/{os_arch}/amazon-ssm-agent.{deb|rpm} and .sig, the same layout as the regional S3 bucket. https:// unless agent.version is pinned and agent.sha256 set. Default: the AWS regional bucket.',
       }),
+    ),
+    mirrorSecretRef: Type.Optional(
+      Type.Object(
+        { name: SecretReference.properties.name },
+        {
+          description:
+            "A Secret in the operator's namespace with keys username and password: HTTP basic credentials for the mirror (sent to the mirror's own origin only, never across a redirect). Its content counts in the revision and never enters a ConfigMap.",
+        },
+      ),
     ),
     signingKeys: Type.Optional(
       Type.Object(
@@ -111,7 +120,10 @@ export const AgentSource = Type.Object(
       ),
     ),
   },
-  { description: 'Where the agent package is downloaded from.' },
+  {
+    description: 'Where the agent package is downloaded from.',
+    ...cel({ rule: '!has(self.mirrorSecretRef) || has(self.mirror)', message: 'mirrorSecretRef needs mirror: the credentials are for a mirror, never for the AWS bucket', fieldPath: '.mirror', reason: 'FieldValueRequired' }),
+  },
 );
 
 export const Agent = Type.Object(
@@ -130,7 +142,7 @@ export const Agent = Type.Object(
     sha256: Type.Optional(
       Type.String({
         maxLength: 64,
-        description: 'Expected sha256 of the package, required when verify is Checksum (a pinned version is then required too).',
+        description: 'Expected sha256 of the pinned package: required when verify is Checksum or the mirror is http:// (a pinned version is then required too); checked in every verify mode when set.',
         ...cel({ rule: "self.matches('^[a-f0-9]{64}$')", message: 'must be 64 lowercase hex digits (the sha256 of the package)' }),
       }),
     ),
@@ -145,6 +157,13 @@ export const Agent = Type.Object(
     ...cel(
       { rule: "self.verify != 'Checksum' || has(self.sha256)", message: 'verify: Checksum needs sha256 (the sha256 of the pinned package)', fieldPath: '.sha256', reason: 'FieldValueRequired' },
       { rule: "self.verify != 'Checksum' || self.version != 'latest'", message: 'verify: Checksum needs a pinned version: a checksum cannot match "latest"', fieldPath: '.version' },
+      // Over plain http anyone on the path can swap the package list and files; only a pinned sha256 still names
+      // the one package to install (a signature alone would let an older signed package through).
+      {
+        rule: "!has(self.source) || !has(self.source.mirror) || !isURL(self.source.mirror) || url(self.source.mirror).getScheme() == 'https' || (has(self.sha256) && self.version != 'latest')",
+        message: 'an http:// mirror is allowed only with the package pinned: use an https:// mirror, or pin agent.version and set agent.sha256 (the sha256 of that package)',
+        fieldPath: '.source.mirror',
+      },
     ),
   },
 );

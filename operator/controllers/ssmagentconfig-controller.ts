@@ -19,7 +19,8 @@ import { planRollout, podRevision, rolloutEvents, type PodObservation, type Roll
 import { isVersion } from '../api/agent-version.ts';
 import { NODE_AGENT_CONFIG_FILE, parseNodeAgentConfig } from '../api/node-agent-config.ts';
 import type { LatestVersions } from '../versions/latest-versions.ts';
-import { latestRequest, latestSource } from '../versions/latest-request.ts';
+import { latestRequest, latestSource, type ReadMirrorSecret } from '../versions/latest-request.ts';
+import { guardLatest } from '../versions/latest-guard.ts';
 import { LABEL_REVISION } from '../manifests/names.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
 import { findConflict } from './conflicts.ts';
@@ -88,7 +89,7 @@ export class SsmAgentConfigController {
     /** The Systems Manager side (activations, managed instances); absent in tests that do not need it. */
     aws?: Pick<AwsWiring, 'outcome' | 'finalize'>;
     /** Resolves `latest` for the fleet; absent: the node agents resolve it themselves. */
-    latest?: { versions: Pick<LatestVersions, 'get' | 'forget'>; readProxySecret(name: string): Promise<{ httpsProxy?: string; httpProxy?: string }> };
+    latest?: { versions: Pick<LatestVersions, 'get' | 'forget'>; readProxySecret(name: string): Promise<{ httpsProxy?: string; httpProxy?: string }>; readMirrorSecret?: ReadMirrorSecret };
   }) {
     this.client = deps.client;
     this.caches = deps.caches;
@@ -190,14 +191,17 @@ export class SsmAgentConfigController {
     const pin = config.spec.agent.version;
     if (pin !== 'latest') return { status: { resolvedVersion: pin } };
     if (!this.latest) return { status: {} };
-    const { versions, readProxySecret } = this.latest;
+    const { versions, readProxySecret, readMirrorSecret } = this.latest;
     const secret = config.spec.proxy?.secretRef?.name;
-    const source = latestSource(config, secret ? this.caches.inputDigest?.({ kind: 'Secret', name: secret }) : undefined);
-    const answer = versions.get(config.metadata.name, source, () => latestRequest(source, readProxySecret));
-    const resolved = answer.version ?? running;
-    const message = answer.error
-      ? `${answer.error.slice(0, 800)}; ${resolved ? `the fleet stays on ${resolved}` : 'the node agents look "latest" up themselves meanwhile'}`
-      : undefined;
+    const mirrorSecret = config.spec.agent.source?.mirrorSecretRef?.name;
+    const digest = (name: string | undefined) => (name ? this.caches.inputDigest?.({ kind: 'Secret', name }) : undefined);
+    const source = latestSource(config, digest(secret), digest(mirrorSecret));
+    const answer = versions.get(config.metadata.name, source, () => latestRequest(source, readProxySecret, readMirrorSecret));
+    // Never backwards: a latest/VERSION older than what the fleet runs leaves the fleet where it is.
+    const guarded = guardLatest(answer.version, running);
+    const resolved = guarded.version;
+    const problem = [answer.error?.slice(0, 800), guarded.refused].filter((m): m is string => m !== undefined).join('; ');
+    const message = problem ? `${problem}; ${resolved ? `the fleet stays on ${resolved}` : 'the node agents look "latest" up themselves meanwhile'}` : undefined;
     return {
       ...(resolved ? { resolved } : {}),
       status: { ...(resolved ? { resolvedVersion: resolved } : {}), ...(answer.resolvedAt ? { resolvedAt: answer.resolvedAt } : {}), ...(message ? { message } : {}) },

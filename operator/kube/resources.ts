@@ -18,8 +18,6 @@ export const RESOURCES = {
   secret: { group: '', version: 'v1', plural: 'secrets', namespaced: true, kind: 'Secret' },
   pod: { group: '', version: 'v1', plural: 'pods', namespaced: true, kind: 'Pod' },
   serviceAccount: { group: '', version: 'v1', plural: 'serviceaccounts', namespaced: true, kind: 'ServiceAccount' },
-  clusterRole: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterroles', namespaced: false, kind: 'ClusterRole' },
-  clusterRoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterrolebindings', namespaced: false, kind: 'ClusterRoleBinding' },
   service: { group: '', version: 'v1', plural: 'services', namespaced: true, kind: 'Service' },
   lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true, kind: 'Lease' },
   event: { group: 'events.k8s.io', version: 'v1', plural: 'events', namespaced: true, kind: 'Event' },

@@ -33,7 +33,8 @@ import { podSelectorLabels } from '../manifests/names.ts';
 import { LatestVersions } from '../versions/latest-versions.ts';
 import { undiciTextFetcher } from '../versions/text-fetcher.ts';
 
-const OWNED_KINDS: Resource[] = [RESOURCES.serviceAccount, RESOURCES.clusterRole, RESOURCES.clusterRoleBinding, RESOURCES.configMap, RESOURCES.daemonSet];
+// Every owned kind is namespaced: the operator needs no cluster-wide write but Node annotations (chart RBAC).
+const OWNED_KINDS: Resource[] = [RESOURCES.serviceAccount, RESOURCES.configMap, RESOURCES.daemonSet];
 
 export interface Operator {
   metrics: OperatorMetrics;
@@ -145,8 +146,15 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     const httpProxy = value('httpProxy');
     return { ...(httpsProxy ? { httpsProxy } : {}), ...(httpProxy ? { httpProxy } : {}) };
   };
+  const readMirrorSecret = async (name: string) => {
+    const secret = await client.get<{ data?: Record<string, string> }>(resourcePath(RESOURCES.secret, { namespace: settings.namespace, name }));
+    const value = (key: string) => (secret.data?.[key] ? Buffer.from(secret.data[key], 'base64').toString('utf8') : undefined);
+    const username = value('username');
+    const password = value('password');
+    return { ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
+  };
   const controller = new SsmAgentConfigController({
-    latest: { versions: latestVersions, readProxySecret },
+    latest: { versions: latestVersions, readProxySecret, readMirrorSecret },
     client,
     log,
     events,

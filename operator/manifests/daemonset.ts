@@ -7,6 +7,7 @@ import {
   ACTIVATION_SECRET_DIR,
   FLEET_CA_DIR,
   FLEET_TOKEN_DIR,
+  MIRROR_SECRET_DIR,
   HOST_COMMAND_MAX_SECONDS,
   NODE_AGENT_CONFIG_DIR,
   NODE_AGENT_CONFIG_FILE,
@@ -35,15 +36,22 @@ function resources(spec: { requests?: Record<string, string | number>; limits?: 
   return { ...(spec.requests ? { requests: quantities(spec.requests) } : {}), ...(spec.limits ? { limits: quantities(spec.limits) } : {}) };
 }
 
+// Every volume of the node-agent pod, and why. There is NO hostPath volume: the host's files are reached through
+// /proc/1/root (hostPID), with symlinks resolved inside the host's root (node-agent/host/host-root-path.ts), and
+// downloads go to the host's disk the same way (/var/lib/ssm-node-agent/downloads).
 function volumes({ config }: OwnedInput, configMapName: string): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const list: V1Volume[] = [
+    // This pod's revision of the rendered configuration (immutable ConfigMap), read-only.
     { name: 'config', configMap: { name: configMapName } },
+    // The fleet channel's credential: a token with audience ssmagent.io/fleet only (useless against the API server,
+    // which expects its own audience), one hour, refreshed by the kubelet. The operator checks it by TokenReview.
     {
       name: 'fleet-token',
       projected: { sources: [{ serviceAccountToken: { audience: FLEET_TOKEN_AUDIENCE, expirationSeconds: 3600, path: 'token' } }] },
     },
+    // Scratch for the process (the root filesystem is read-only); small and memory-backed, never the download.
     { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
-    // Optional: the operator creates it with the fleet channel's first certificate.
+    // The fleet channel's CA, to verify the operator. Optional: the operator creates it with its first certificate.
     { name: 'fleet-ca', configMap: { name: FLEET_CA_CONFIGMAP, optional: true } },
   ];
   const mounts: V1VolumeMount[] = [
@@ -54,19 +62,28 @@ function volumes({ config }: OwnedInput, configMapName: string): { volumes: V1Vo
   ];
   const activation = activationSecretName(config);
   if (activation) {
+    // The activation id and code, mode 0400, for -register only (never logged, never in the environment).
     // Optional: a missing Secret is reported by the node agent instead of leaving pods stuck in ContainerCreating.
     list.push({ name: 'activation', secret: { secretName: activation, optional: true, defaultMode: 0o400 } });
     mounts.push({ name: 'activation', mountPath: ACTIVATION_SECRET_DIR, readOnly: true });
   }
   const keys = config.spec.agent.source?.signingKeys;
   if (keys) {
+    // Public keys of a mirror that re-signs the packages (read-only, public material).
     list.push({ name: 'signing-keys', configMap: { name: keys.configMap, items: [{ key: keys.key, path: SIGNING_KEYS_FILE }] } });
     mounts.push({ name: 'signing-keys', mountPath: SIGNING_KEYS_DIR, readOnly: true });
   }
   const proxySecret = config.spec.proxy?.secretRef?.name;
   if (proxySecret) {
+    // Proxy URLs with credentials, mode 0400: they go into the agent's systemd drop-in, never into a ConfigMap.
     list.push({ name: 'proxy', secret: { secretName: proxySecret, optional: true, defaultMode: 0o400 } });
     mounts.push({ name: 'proxy', mountPath: PROXY_SECRET_DIR, readOnly: true });
+  }
+  const mirrorSecret = config.spec.agent.source?.mirrorSecretRef?.name;
+  if (mirrorSecret) {
+    // The mirror's basic credentials (username, password), mode 0400: sent to the mirror's origin only.
+    list.push({ name: 'mirror', secret: { secretName: mirrorSecret, optional: true, defaultMode: 0o400 } });
+    mounts.push({ name: 'mirror', mountPath: MIRROR_SECRET_DIR, readOnly: true });
   }
   return { volumes: list, mounts };
 }
@@ -90,10 +107,20 @@ export function buildDaemonSet(input: OwnedInput, revision: string): V1DaemonSet
           labels: ownedLabels(config.metadata.name),
           annotations: { ...(ds.podAnnotations ?? {}), [ANNOTATION_REVISION]: revision },
         },
+        // The pod's privileges, each with its reason (see also the README's "Node-agent privileges" table).
         spec: {
+          // Its own identity for the fleet token, bound to no role: the node agent never calls the Kubernetes API, so
+          // no API token is mounted.
           serviceAccountName: name,
           automountServiceAccountToken: false,
+          // hostPID: PID 1 in the pod is the host's init. The node agent works on the host by `nsenter -t 1` into
+          // its namespaces (the host's own dpkg, rpm, systemctl, useradd, visudo) and reads and writes host files
+          // through /proc/1/root; without it PID 1 would be the pod's pause process.
           hostPID: true,
+          // hostNetwork: amazon-ssm-agent runs in the host's network namespace, so the connectivity probes must too
+          // (the host's routes, firewall, proxy path and source address). IMDSv2 answers a PUT only within its hop
+          // limit (1 by default on EC2): from a pod network the EC2 detection would fail. The metrics port (9464) is
+          // then on the node's address, where the PodMonitor scrapes it.
           hostNetwork: true,
           // The host's resolver, as the agent itself uses: the probes must see what the agent sees.
           dnsPolicy: 'Default',
@@ -135,6 +162,14 @@ export function buildDaemonSet(input: OwnedInput, revision: string): V1DaemonSet
               readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 2, timeoutSeconds: 3, failureThreshold: 3, successThreshold: 1 },
               livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, initialDelaySeconds: 30, periodSeconds: 30, failureThreshold: 5 },
               resources: resources(ds.resources),
+              // privileged: nsenter needs setns() into PID 1's mount, UTS, IPC, network and PID namespaces, which
+              // takes CAP_SYS_ADMIN and ptrace access to PID 1 (CAP_SYS_PTRACE), and the RuntimeDefault seccomp
+              // profile refuses setns without CAP_SYS_ADMIN. The host commands then run with this container's
+              // capability bounding set (nsenter does not regain any): dpkg and rpm maintainer scripts, systemctl,
+              // useradd and visudo need CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_SETUID/SETGID, CAP_SYS_ADMIN
+              // and more that no fixed list covers, so no capabilities are added one by one: privileged grants them
+              // all, and is what the node agent is (root on the host). runAsUser 0: the same host commands as root.
+              // readOnlyRootFilesystem: the image itself is never written (scratch is the small /tmp above).
               securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },
               volumeMounts: mounts,
             },

@@ -4,7 +4,7 @@ import type { KubeObject } from '../kube/client.ts';
 import type { OwnedInput } from './context.ts';
 import { buildRevisionConfigMap } from './configmap.ts';
 import { buildDaemonSet } from './daemonset.ts';
-import { buildClusterRole, buildClusterRoleBinding, buildServiceAccount } from './rbac.ts';
+import { buildServiceAccount } from './rbac.ts';
 import { renderRevision } from './revision.ts';
 
 export interface DesiredOptions {
@@ -24,8 +24,6 @@ export function buildDesiredObjects(input: OwnedInput, opts: DesiredOptions = {}
   }
   const objects: KubernetesObject[] = [
     buildServiceAccount(input),
-    buildClusterRole(input),
-    buildClusterRoleBinding(input),
     buildRevisionConfigMap(input, rev),
     daemonSet,
   ];

@@ -20,11 +20,6 @@ export function revisionConfigMapName(configName: string, revision: string): str
   return `${nodeAgentName(configName)}-${revision}`;
 }
 
-/** Cluster-scoped names carry a prefix that says who made them. */
-export function nodeAgentClusterRoleName(configName: string): string {
-  return `ssm-agent-operator:node-agent:${configName}`;
-}
-
 /** Labels on every owned object; `ownedSelector` finds them again for prune. */
 export function ownedLabels(configName: string): Record<string, string> {
   return {

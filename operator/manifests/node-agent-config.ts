@@ -1,6 +1,7 @@
 // Renders the spec into what the node agent reads. Pure.
 import {
   ACTIVATION_SECRET_DIR,
+  MIRROR_SECRET_DIR,
   NODE_AGENT_CONFIG_VERSION,
   NODE_AGENT_METRICS_PORT,
   PROXY_SECRET_DIR,
@@ -23,6 +24,7 @@ export function renderNodeAgentConfig(config: SsmAgentConfig, action: 'Manage' |
     agent: {
       version: spec.agent.version,
       ...(spec.agent.source?.mirror ? { mirror: spec.agent.source.mirror } : {}),
+      ...(spec.agent.source?.mirror && spec.agent.source.mirrorSecretRef ? { mirrorSecretDir: MIRROR_SECRET_DIR, mirrorSecretName: spec.agent.source.mirrorSecretRef.name } : {}),
       verify: spec.agent.verify,
       ...(spec.agent.sha256 ? { sha256: spec.agent.sha256 } : {}),
       selfUpdate: spec.agent.selfUpdate,

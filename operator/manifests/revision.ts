@@ -21,6 +21,8 @@ export function referencedInputs(config: SsmAgentConfig): InputRef[] {
   const refs: InputRef[] = [];
   const proxy = config.spec.proxy?.secretRef?.name;
   if (proxy) refs.push({ kind: 'Secret', name: proxy });
+  const mirror = config.spec.agent.source?.mirrorSecretRef?.name;
+  if (mirror) refs.push({ kind: 'Secret', name: mirror });
   const activation = activationSecretName(config);
   if (activation) refs.push({ kind: 'Secret', name: activation });
   const keys = config.spec.agent.source?.signingKeys?.configMap;

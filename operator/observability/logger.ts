@@ -1,6 +1,6 @@
 import { pino, type Logger } from 'pino';
 
-/** Paths never logged in clear: activation codes, tokens, proxy credentials. */
+/** Paths never logged in clear: activation codes, tokens, proxy and mirror credentials. */
 export const REDACT_PATHS = [
   'activationCode',
   '*.activationCode',
@@ -10,6 +10,12 @@ export const REDACT_PATHS = [
   'authorization',
   '*.authorization',
   'headers.authorization',
+  '*.headers.authorization',
+  'password',
+  '*.password',
+  '*.*.password',
+  'credentials',
+  '*.credentials',
   'httpsProxy',
   '*.httpsProxy',
   'httpProxy',

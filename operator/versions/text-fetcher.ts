@@ -14,7 +14,10 @@ export const undiciTextFetcher: TextFetcher = async (url, opts) => {
   const signals = [AbortSignal.timeout(opts.timeoutMs), ...(opts.signal ? [opts.signal] : [])];
   const shown = redactUrl(url);
   try {
-    const res = await fetch(url, { dispatcher, signal: AbortSignal.any(signals), redirect: 'follow' });
+    // undici drops Authorization on a redirect to another origin (Fetch standard): the mirror's credentials stay
+    // with the mirror.
+    const headers = opts.authorization ? { authorization: opts.authorization } : undefined;
+    const res = await fetch(url, { dispatcher, signal: AbortSignal.any(signals), redirect: 'follow', ...(headers ? { headers } : {}) });
     const where = redactUrl(res.url || url);
     if (res.status === 404) return { ok: false, reason: 'NotFound', message: `${where}: HTTP 404`, url: where };
     if (res.status < 200 || res.status > 299) return { ok: false, reason: 'HttpError', message: `${where}: HTTP ${res.status}`, url: where };

@@ -1,6 +1,7 @@
 // The operator inside the test process, against a test environment's control plane: the settings the chart would
 // give it (free ports, no leader election), plus what a test overrides.
-import { pino } from 'pino';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
 import { startOperator, type Operator } from '../../operator/manager/manager.ts';
 import { readSettings } from '../../operator/settings.ts';
 import { freePort } from './control-plane.ts';
@@ -13,7 +14,13 @@ export interface InProcessOperator {
   metricsUrl: string;
 }
 
-export async function startInProcessOperator(env: OperatorTestEnv, overrides: Record<string, string> = {}): Promise<InProcessOperator> {
+export interface InProcessOperatorOptions {
+  /** Whose credentials the operator uses; default the control plane's admin. The chart's own: chart-rbac.ts. */
+  kubeConfig?: KubeConfig;
+  log?: Logger;
+}
+
+export async function startInProcessOperator(env: OperatorTestEnv, overrides: Record<string, string> = {}, opts: InProcessOperatorOptions = {}): Promise<InProcessOperator> {
   const httpPort = await freePort();
   const fleetPort = await freePort();
   const parsed = readSettings({
@@ -26,6 +33,6 @@ export async function startInProcessOperator(env: OperatorTestEnv, overrides: Re
     ...overrides,
   });
   if (!parsed.ok) throw new Error(`bad operator settings: ${parsed.errors.join('; ')}`);
-  const operator = await startOperator(env.cp.kubeConfig(), parsed.settings, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  const operator = await startOperator(opts.kubeConfig ?? env.cp.kubeConfig(), parsed.settings, opts.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
   return { operator, httpPort, fleetPort: parsed.settings.fleetPort, metricsUrl: `http://127.0.0.1:${httpPort}/metrics` };
 }

@@ -2,6 +2,7 @@
 // benchmark: a work directory, a stand-in .deb mirror on loopback (the regional bucket's layout, each package
 // signed with a throwaway key), the activation Secret as a directory, the rendered node-agent configuration, and
 // the node-agent process's environment. The systemd host itself comes from systemd-host.ts.
+import { createHash } from 'node:crypto';
 import { copyFileSync, createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -58,6 +59,8 @@ export interface NodeAgentFixture {
   readonly keyFile: string;
   /** the mirror's .deb of one version (its signature is next to it, .sig) */
   debPath(version: string): string;
+  /** sha256 of that .deb: the loopback mirror is plain http, which a config may use only with the package pinned */
+  sha256(version: string): string;
   setActivationCode(code: string): void;
   /** reads one key of a mounted Secret directory, like the node agent does */
   readSecret(dir: string, key: string): Promise<string | undefined>;
@@ -122,6 +125,12 @@ export async function createNodeAgentFixture(opts: NodeAgentFixtureOptions): Pro
   };
 
   let mirrorUrl: string;
+  const shas = new Map<string, string>();
+  const sha256 = (version: string): string => {
+    const sha = shas.get(version);
+    if (!sha) throw new Error(`no package ${version} on the fixture's mirror`);
+    return sha;
+  };
   try {
     mkdirSync(activationDir);
     writeFileSync(join(activationDir, 'activationId'), TEST_ACTIVATION_ID);
@@ -132,6 +141,7 @@ export async function createNodeAgentFixture(opts: NodeAgentFixtureOptions): Pro
       mkdirSync(join(mirrorDir, version, 'debian_amd64'), { recursive: true });
       const deb = await buildStandInDeb({ version, outDir: join(work, 'build', version), ...(opts.padMiB ? { padMiB: opts.padMiB } : {}) });
       copyFileSync(deb, debPath(version));
+      shas.set(version, createHash('sha256').update(readFileSync(debPath(version))).digest('hex'));
       keys.push(await signStandIn(debPath(version)));
     }
     writeFileSync(keyFile, keys.join('\n'));
@@ -169,6 +179,7 @@ export async function createNodeAgentFixture(opts: NodeAgentFixtureOptions): Pro
     mirrorUrl,
     keyFile,
     debPath,
+    sha256,
     setActivationCode,
     readSecret: (dir, key) => {
       try {
@@ -181,7 +192,9 @@ export async function createNodeAgentFixture(opts: NodeAgentFixtureOptions): Pro
       const rendered = renderNodeAgentConfig(
         sampleConfig(o.name ?? 'node-agent-test', {
           region: 'eu-west-1',
-          agent: { version: o.version, source: { mirror: mirrorUrl }, verify: 'Signature', selfUpdate: false, existingInstall: 'Adopt' },
+          // Pinned by its sha256 as well as signed: the mirror is plain http, which the node agent refuses otherwise.
+          // A version the mirror lacks gets a sha256 no package has (its download fails first, with NotFound).
+          agent: { version: o.version, source: { mirror: mirrorUrl }, verify: 'Signature', selfUpdate: false, existingInstall: 'Adopt', sha256: shas.get(o.version) ?? '0'.repeat(64) },
           registration: { mode: 'Hybrid', activation: { secretRef: { name: 'act' } }, deregisterOnNodeDelete: true },
           ssmUser: { create: true, sudo: o.sudo ?? true },
           ...(o.httpsProxy ? { proxy: { httpsProxy: o.httpsProxy, noProxy: ['.corp'] } } : {}),

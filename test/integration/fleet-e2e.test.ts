@@ -53,7 +53,7 @@ metadata: {name: ${CONFIG}}
 spec:
   region: eu-west-1
   nodeSelector: {pool: e2e}
-  agent: {version: ${VERSION}, source: {mirror: "${fixture.mirrorUrl}"}}
+  agent: {version: ${VERSION}, sha256: ${fixture.sha256(VERSION)}, source: {mirror: "${fixture.mirrorUrl}"}}
   registration:
     mode: Hybrid
     activation: {managed: {iamRole: SSMServiceRole, registrationLimit: 5}}

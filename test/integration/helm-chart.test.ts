@@ -138,7 +138,9 @@ test('helm template renders the operator with the expected objects, env and port
     'ConfigMap',
     'Deployment',
     'PodDisruptionBudget',
-    'Role',
+    'Role', // the release namespace
+    'Role', // events in "default"
+    'RoleBinding',
     'RoleBinding',
     'Service',
     'ServiceAccount',
@@ -155,7 +157,9 @@ test('helm template renders the operator with the expected objects, env and port
       assert.equal(typeof labels[key], 'string', `${o.kind} ${String(o.metadata.name)} has label ${key}`);
     }
     if (o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding') {
-      assert.equal(o.metadata.namespace, NAMESPACE, `${o.kind} is in the release namespace`);
+      // The one exception: Events of the cluster-scoped SsmAgentConfigs live in "default".
+      const events = (o.kind === 'Role' || o.kind === 'RoleBinding') && String(o.metadata.name).endsWith('-events');
+      assert.equal(o.metadata.namespace, events ? 'default' : NAMESPACE, `${o.kind} ${String(o.metadata.name)} is in its namespace`);
     }
   }
 
@@ -293,7 +297,7 @@ test('nothing rendered is privileged; the operator runs non-root with a read-onl
 test('RBAC is least privilege: no cluster-wide secrets, no wildcards, no escalate/bind/impersonate', async () => {
   const objects = await render();
   const roles = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
-  assert.deepEqual(roles.map((r) => r.kind).sort(), ['ClusterRole', 'Role']);
+  assert.deepEqual(roles.map((r) => r.kind).sort(), ['ClusterRole', 'Role', 'Role']);
   for (const role of roles) {
     for (const rule of list(role.raw.rules).map(record)) {
       const where = `${role.kind} rule ${JSON.stringify(rule)}`;
@@ -306,6 +310,7 @@ test('RBAC is least privilege: no cluster-wide secrets, no wildcards, no escalat
       for (const verb of ['escalate', 'bind', 'impersonate']) assert.ok(!verbs.includes(verb), `${where}: ${verb}`);
       if (role.kind === 'ClusterRole') {
         assert.ok(!resources.some((r) => r === 'secrets' || r.startsWith('secrets/')), `${where} grants secrets`);
+        assert.ok(!apiGroups.includes('rbac.authorization.k8s.io'), `${where} grants RBAC objects`);
         assert.equal(rule.nonResourceURLs, undefined, `${where} grants non-resource URLs`);
       }
     }
@@ -408,7 +413,7 @@ test('the rendered chart is accepted by a real kube-apiserver (server-side dry r
   }
 });
 
-test('installed, the operator can manage node-agent RBAC without escalate/bind, and reads no Secret outside its namespace', { timeout: 10 * 60_000 }, async (t) => {
+test('installed, the operator may not make RBAC objects, and reads no Secret outside its namespace', { timeout: 10 * 60_000 }, async (t) => {
   if (controlPlane === undefined) {
     t.skip('the control plane did not start');
     return;
@@ -422,7 +427,8 @@ test('installed, the operator can manage node-agent RBAC without escalate/bind, 
   assert.equal(await operatorCan(['create', 'secrets', '-n', NAMESPACE]), true, 'secrets in its own namespace');
   assert.equal(await operatorCan(['create', 'daemonsets.apps', '-n', NAMESPACE]), true);
   assert.equal(await operatorCan(['create', 'daemonsets.apps', '-n', 'default']), false);
-  assert.equal(await operatorCan(['update', 'leases.coordination.k8s.io', '-n', NAMESPACE]), true);
+  assert.equal(await operatorCan(['update', 'leases.coordination.k8s.io/ssm-agent-operator-leader', '-n', NAMESPACE]), true);
+  assert.equal(await operatorCan(['update', 'leases.coordination.k8s.io/another-lease', '-n', NAMESPACE]), false, 'only its own Lease');
   assert.equal(await operatorCan(['patch', 'nodes']), true);
   assert.equal(await operatorCan(['create', 'tokenreviews.authentication.k8s.io']), true);
   // The default cluster identity (clusterName empty) is the kube-system namespace's UID: that one namespace only.
@@ -439,22 +445,19 @@ test('installed, the operator can manage node-agent RBAC without escalate/bind, 
   assert.equal(await operatorCan(['bind', 'clusterroles.rbac.authorization.k8s.io']), false);
   assert.equal(await operatorCan(['create', 'pods', '-n', NAMESPACE]), false);
 
-  // What the operator does per SsmAgentConfig: a ClusterRole granting `get nodes` and its binding to a node-agent
-  // ServiceAccount. RBAC lets it because it holds that permission itself.
+  // The per-config node-agent ClusterRole is gone (the node agent never calls the API): the operator may create no
+  // RBAC object at all, not even one granting less than it holds.
   const nodeAgentRbac = [
     'apiVersion: rbac.authorization.k8s.io/v1',
     'kind: ClusterRole',
     'metadata: {name: ssm-agent-node-agent-test}',
-    'rules: [{apiGroups: [""], resources: [nodes], verbs: [get]}]',
-    '---',
-    'apiVersion: rbac.authorization.k8s.io/v1',
-    'kind: ClusterRoleBinding',
-    'metadata: {name: ssm-agent-node-agent-test}',
-    'roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ssm-agent-node-agent-test}',
-    `subjects: [{kind: ServiceAccount, name: ssm-agent-node-agent-test, namespace: ${NAMESPACE}}]`,
+    'rules: [{apiGroups: [""], resources: [nodes], verbs: [list]}]',
     '',
   ].join('\n');
-  await kubectl(['apply', '--server-side', `--as=${OPERATOR_USER}`, '-f', '-'], nodeAgentRbac);
+  assert.ok(controlPlane !== undefined);
+  const denied = await controlPlane.kubectl(['apply', '--server-side', `--as=${OPERATOR_USER}`, '-f', '-'], nodeAgentRbac);
+  assert.notEqual(denied.code, 0, 'the operator may not create a ClusterRole');
+  assert.match(denied.stderr, /forbidden/i, denied.stderr);
 
   // ...but it cannot hand out what it does not hold (here: Secrets cluster-wide).
   const escalation = [
@@ -464,7 +467,6 @@ test('installed, the operator can manage node-agent RBAC without escalate/bind, 
     'rules: [{apiGroups: [""], resources: [secrets], verbs: [get]}]',
     '',
   ].join('\n');
-  assert.ok(controlPlane !== undefined);
   const refused = await controlPlane.kubectl(['apply', '--server-side', `--as=${OPERATOR_USER}`, '-f', '-'], escalation);
   assert.notEqual(refused.code, 0, 'creating a ClusterRole with permissions the operator lacks must fail');
   assert.match(refused.stderr, /forbidden/i, refused.stderr);

@@ -1,10 +1,12 @@
-// The operator against a real kube-apiserver, etcd and DaemonSet controller.
+// The operator against a real kube-apiserver, etcd and DaemonSet controller, with exactly the chart's RBAC: the
+// chart is rendered by the real helm and applied, and the operator authenticates as the chart's ServiceAccount.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import type { KubeList } from '../../operator/kube/client.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
 import type { Operator } from '../../operator/manager/manager.ts';
+import { installChart } from '../harness/chart-rbac.ts';
 import { startInProcessOperator } from '../harness/in-process-operator.ts';
 import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
 import { reconcilesByResult, sumReconciles } from '../harness/operator-process.ts';
@@ -48,7 +50,8 @@ spec:
 before(async () => {
   env = await startOperatorTestEnv();
   for (const [name, pool] of [['node-a1', 'a'], ['node-a2', 'a'], ['node-b1', 'b']] as const) await env.createNode(name, { pool });
-  ({ operator, metricsUrl } = await startInProcessOperator(env));
+  const chart = await installChart(env.cp, NAMESPACE);
+  ({ operator, metricsUrl } = await startInProcessOperator(env, {}, { kubeConfig: await chart.kubeConfig() }));
 });
 
 after(async () => {
@@ -56,7 +59,7 @@ after(async () => {
   await env?.stop();
 });
 
-test('a new config gets its DaemonSet, RBAC, ConfigMap and a finalizer, and status from the real DaemonSet', async () => {
+test('a new config gets its DaemonSet, ServiceAccount, ConfigMap and a finalizer (no RBAC object), and status from the real DaemonSet', async () => {
   await apply(poolA('us-east-1'));
   const ds = await waitFor('the DaemonSet', () => env.getOrUndefined<DaemonSet>(dsPath('pool-a')));
   const pod = ds.spec.template.spec;
@@ -70,10 +73,13 @@ test('a new config gets its DaemonSet, RBAC, ConfigMap and a finalizer, and stat
   for (const path of [
     resourcePath(RESOURCES.serviceAccount, { namespace: NAMESPACE, name: 'ssm-node-agent-pool-a' }),
     resourcePath(RESOURCES.configMap, { namespace: NAMESPACE, name: `ssm-node-agent-pool-a-${revision}` }),
-    resourcePath(RESOURCES.clusterRole, { name: 'ssm-agent-operator:node-agent:pool-a' }),
-    resourcePath(RESOURCES.clusterRoleBinding, { name: 'ssm-agent-operator:node-agent:pool-a' }),
   ]) {
     assert.ok(await env.getOrUndefined(path), `${path} exists`);
+  }
+  // The node agent never calls the API: no role is made for it (and the operator may not make one).
+  for (const kind of ['clusterroles', 'clusterrolebindings']) {
+    const found = await env.client.get<KubeList<unknown>>(`/apis/rbac.authorization.k8s.io/v1/${kind}?labelSelector=${encodeURIComponent('ssmagent.io/config')}`);
+    assert.equal(found.items.length, 0, `no ${kind}`);
   }
   const config = await waitFor('status with 2 desired nodes', async () => {
     const c = await getConfig('pool-a');
@@ -155,8 +161,6 @@ test('deleting a config runs the finalizer and removes everything it owned', asy
   for (const path of [
     dsPath('everything'),
     resourcePath(RESOURCES.serviceAccount, { namespace: NAMESPACE, name: 'ssm-node-agent-everything' }),
-    resourcePath(RESOURCES.clusterRole, { name: 'ssm-agent-operator:node-agent:everything' }),
-    resourcePath(RESOURCES.clusterRoleBinding, { name: 'ssm-agent-operator:node-agent:everything' }),
   ]) {
     await waitFor(`${path} to go`, async () => (await env.getOrUndefined(path)) === undefined);
   }

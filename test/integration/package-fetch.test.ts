@@ -40,6 +40,9 @@ let pkg: Buffer;
 let pkgSha: string;
 const files = new Map<string, Buffer>();
 const requests: { path: string; authorization?: string }[] = [];
+const PRIVATE_USER = 'mirror-reader';
+const PRIVATE_PASSWORD = 'p@ss: wörd';
+const PRIVATE_AUTH = `Basic ${Buffer.from(`${PRIVATE_USER}:${PRIVATE_PASSWORD}`, 'utf8').toString('base64')}`;
 let httpServer: Server;
 let httpsServer: Server;
 let httpBase: string;
@@ -91,6 +94,17 @@ function serve(req: IncomingMessage, res: ServerResponse): void {
   }
   if (path.startsWith('/redirect/')) {
     res.writeHead(302, { Location: `/mirror/${path.slice('/redirect/'.length)}` }).end();
+    return;
+  }
+  // A mirror behind HTTP basic authentication (a password with a space, a colon and non-ASCII).
+  if (path.startsWith('/private/')) {
+    if (req.headers.authorization !== PRIVATE_AUTH) {
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="mirror"' }).end('unauthorized\n');
+      return;
+    }
+    const body = files.get(`/mirror/${path.slice('/private/'.length)}`);
+    if (!body) res.writeHead(404).end();
+    else res.writeHead(200, { 'Content-Length': body.length }).end(body);
     return;
   }
   if (path.startsWith('/loop/')) {
@@ -407,21 +421,95 @@ describe('createAgentPackages (the port of the install step)', () => {
     const workDir = await freshWorkDir();
     const secretDir = join(work, 'proxy-secret');
     await mkdir(secretDir, { recursive: true });
-    await writeFile(join(secretDir, 'httpProxy'), `${proxy.url}\n`);
-    const rendered = renderNodeAgentConfig(sampleConfig('pkg', { region: 'eu-west-1', agent: { version: 'latest', source: { mirror: `${httpBase}/mirror` }, verify: 'Signature', selfUpdate: false, existingInstall: 'Adopt' } }));
+    await writeFile(join(secretDir, 'httpsProxy'), `${proxy.url}\n`);
+    const rendered = renderNodeAgentConfig(sampleConfig('pkg', { region: 'eu-west-1', agent: { version: 'latest', source: { mirror: `https://${httpsHost}/mirror` }, verify: 'Signature', selfUpdate: false, existingInstall: 'Adopt' } }));
     const config = { ...rendered, proxy: { ...rendered.proxy, secretDir } };
     const warnings: string[] = [];
-    const packages = createAgentPackages({ workDir, env: { [SIGNING_KEY_FILE_ENV]: goodKeyFile }, onWarning: (w) => warnings.push(w) });
+    const packages = createAgentPackages({ workDir, ca: cert, env: { [SIGNING_KEY_FILE_ENV]: goodKeyFile }, onWarning: (w) => warnings.push(w) });
     assert.equal(await packages.latestVersion(config, { arch: 'amd64', packageManager: 'dpkg' }), VERSION);
     const logBefore = proxy.log().length;
     const r = await packages.fetch(config, { arch: 'amd64', packageManager: 'dpkg' }, VERSION);
     assert.ok(r.ok, r.ok ? '' : r.message);
     assert.deepEqual(await readFile(r.path), pkg);
-    assert.ok(proxy.log().slice(logBefore).includes(`GET ${httpBase}/mirror/${DEB} HTTP/1.1`));
+    assert.match(proxy.log().slice(logBefore), new RegExp(`CONNECT ${httpsHost.replaceAll('.', '\\.')}`));
     await r.cleanup();
     await assertEmpty(workDir);
     const noArch = await packages.fetch(config, { packageManager: 'dpkg' }, VERSION);
     assert.equal(noArch.ok ? '' : noArch.reason, 'UnsupportedArchitecture');
     assert.deepEqual(warnings, []);
+  });
+
+  const agentSpec = (mirror: string, extra: Record<string, unknown> = {}) => ({ version: VERSION, source: { mirror }, verify: 'Signature' as const, selfUpdate: false, existingInstall: 'Adopt' as const, ...extra });
+  const facts = { arch: 'amd64' as const, packageManager: 'dpkg' as const };
+
+  test('a plain-http mirror is refused before any request unless the package is pinned by its sha256 (InsecureMirror)', async () => {
+    const workDir = await freshWorkDir();
+    const packages = createAgentPackages({ workDir, env: { [SIGNING_KEY_FILE_ENV]: goodKeyFile } });
+    const before = requests.length;
+    for (const agent of [agentSpec(`${httpBase}/mirror`), agentSpec(`${httpBase}/mirror`, { version: 'latest', sha256: pkgSha })]) {
+      const config = renderNodeAgentConfig(sampleConfig('insecure', { agent }));
+      const r = await packages.fetch(config, facts, VERSION);
+      assert.equal(r.ok ? '' : r.reason, 'InsecureMirror');
+      assert.match(r.ok ? '' : r.message, /spec\.agent\.source\.mirror: .*https:\/\/.*agent\.sha256/);
+      await assert.rejects(packages.latestVersion(config, facts), /https:\/\//);
+    }
+    assert.equal(requests.length, before, 'nothing was requested');
+    await assertEmpty(workDir);
+    // Pinned with its sha256, the same http mirror is fine.
+    const pinned = await packages.fetch(renderNodeAgentConfig(sampleConfig('pinned', { agent: agentSpec(`${httpBase}/mirror`, { sha256: pkgSha }) })), facts, VERSION);
+    assert.ok(pinned.ok, pinned.ok ? '' : pinned.message);
+    await pinned.cleanup();
+  });
+
+  test('mirror credentials from the mounted Secret: Basic auth on the mirror for latest/VERSION, the package and its signature; never in a message', async () => {
+    const workDir = await freshWorkDir();
+    const mirrorSecretDir = join(work, 'mirror-secret');
+    await mkdir(mirrorSecretDir, { recursive: true });
+    await writeFile(join(mirrorSecretDir, 'username'), `${PRIVATE_USER}\n`);
+    await writeFile(join(mirrorSecretDir, 'password'), PRIVATE_PASSWORD);
+    const rendered = renderNodeAgentConfig(sampleConfig('private', { agent: agentSpec(`https://${httpsHost}/private`, { version: 'latest', source: { mirror: `https://${httpsHost}/private`, mirrorSecretRef: { name: 'mirror-creds' } } }) }));
+    assert.equal(rendered.agent.mirrorSecretName, 'mirror-creds');
+    const config = { ...rendered, agent: { ...rendered.agent, mirrorSecretDir } };
+    const packages = createAgentPackages({ workDir, ca: cert, env: { [SIGNING_KEY_FILE_ENV]: goodKeyFile } });
+    const before = requests.length;
+    assert.equal(await packages.latestVersion(config, facts), VERSION);
+    const r = await packages.fetch(config, facts, VERSION);
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    assert.deepEqual(await readFile(r.path), pkg);
+    await r.cleanup();
+    const seen = requests.slice(before);
+    assert.deepEqual(
+      seen.map((q) => [q.path, q.authorization === PRIVATE_AUTH]),
+      [
+        ['/private/latest/VERSION', true],
+        [`/private/${DEB}`, true],
+        [`/private/${DEB}.sig`, true],
+      ],
+    );
+
+    // A wrong password: the mirror's 401, named, without the password.
+    await writeFile(join(mirrorSecretDir, 'password'), 'wrong-password');
+    const denied = await packages.fetch(config, facts, VERSION);
+    assert.equal(denied.ok ? '' : denied.reason, 'DownloadFailed');
+    assert.match(denied.ok ? '' : denied.message, /HTTP 401/);
+    assert.doesNotMatch(denied.ok ? '' : denied.message, /wrong-password|mirror-reader|Basic/);
+
+    // A Secret value that would be a header injection, or a missing key: refused before any request.
+    const beforeBad = requests.length;
+    for (const [user, pass, words] of [
+      [PRIVATE_USER, 'pw\r\nX-Injected: 1', /password.*control character/],
+      [PRIVATE_USER, undefined, /no password key/],
+    ] as const) {
+      await writeFile(join(mirrorSecretDir, 'username'), user);
+      await rm(join(mirrorSecretDir, 'password'), { force: true });
+      if (pass !== undefined) await writeFile(join(mirrorSecretDir, 'password'), pass);
+      const bad = await packages.fetch(config, facts, VERSION);
+      assert.equal(bad.ok ? '' : bad.reason, 'MirrorSecretInvalid');
+      assert.match(bad.ok ? '' : bad.message, words);
+      assert.match(bad.ok ? '' : bad.message, /mirror-creds/);
+      assert.doesNotMatch(bad.ok ? '' : bad.message, /X-Injected/);
+    }
+    assert.equal(requests.length, beforeBad, 'nothing was requested with a bad Secret');
+    await assertEmpty(workDir);
   });
 });

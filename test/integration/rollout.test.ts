@@ -5,7 +5,9 @@
 // DaemonSet controller's decision, gated by that readiness.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createServer } from 'node:https';
+import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -22,6 +24,7 @@ import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harnes
 import { currentRevision } from '../harness/revision.ts';
 import { simulateKubelets, type SimPod, type SimulatedKubelet } from '../harness/simulated-kubelet.ts';
 import { waitFor } from '../harness/wait.ts';
+import { selfSignedCert } from '../servers/test-ca.ts';
 
 const CONFIG = 'roll';
 const NODES = ['r-1', 'r-2', 'r-3'];
@@ -92,10 +95,13 @@ async function events(): Promise<string[]> {
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'ssm-rollout-'));
-  mirror = createServer((req, res) => (req.url === '/latest/VERSION' ? res.end(`${latest}\n`) : res.writeHead(404).end()));
+  // An https mirror (a plain-http one needs every version pinned by its sha256), trusted by this process's operator.
+  const tls = selfSignedCert(join(work, 'mirror-tls'), { name: 'mirror', commonName: '127.0.0.1', ips: ['127.0.0.1'] });
+  setDefaultCACertificates([...getCACertificates('default'), tls.cert]);
+  mirror = createServer({ key: tls.key, cert: tls.cert }, (req, res) => (req.url === '/latest/VERSION' ? res.end(`${latest}\n`) : res.writeHead(404).end()));
   await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve));
   const address = mirror.address();
-  mirrorUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  mirrorUrl = `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   env = await startOperatorTestEnv();
   for (const node of NODES) await env.createNode(node, { pool: 'roll' });
   const started = await startInProcessOperator(env, { LATEST_VERSION_INTERVAL_SECONDS: '1' });
@@ -277,4 +283,16 @@ test('"latest" is resolved once by the operator, written into the revision, and 
   for (const snapshot of timeline.slice(start)) assert.ok(NODES.filter((n) => !snapshot.get(n)?.[1]).length <= 1, 'gated like a pin change');
   const c = await getConfig();
   assert.equal(c?.status?.agent?.resolvedVersion, '3.3.51.0');
+
+  // A latest/VERSION that goes backwards (a rolled-back or replayed file) is not followed: no new revision, and
+  // status says why and how to downgrade on purpose.
+  latest = '3.3.49.0';
+  const refused = await waitFor('status naming the refused downgrade', async () => {
+    const got = await getConfig();
+    return /older than 3\.3\.51\.0/.test(got?.status?.agent?.message ?? '') ? got : undefined;
+  }, 30_000, 200);
+  assert.match(refused.status?.agent?.message ?? '', /"latest" now says 3\.3\.49\.0.*pin spec\.agent\.version to 3\.3\.49\.0/);
+  assert.equal(refused.status?.agent?.resolvedVersion, '3.3.51.0');
+  assert.equal(await currentRevision(env, NAMESPACE, CONFIG), next, 'the fleet stays on its revision');
+  assert.equal(await versionOf(next), '3.3.51.0');
 });

@@ -38,7 +38,12 @@ const INVALID: [string, string, string, RegExp][] = [
   // Credentials in URLs would be stored in clear in the CR and the node agents' ConfigMap (issue 10, Medium 5).
   ['httpsProxy with credentials', '  region: us-east-1\n  proxy: {httpsProxy: "http://user:pw@proxy.corp:3128"}', 'spec.proxy.httpsProxy', /credentials.*secretRef/],
   ['httpProxy with a user', '  region: us-east-1\n  proxy: {httpProxy: "http://user@proxy.corp:3128"}', 'spec.proxy.httpProxy', /credentials.*secretRef/],
-  ['mirror with credentials', '  region: us-east-1\n  agent: {source: {mirror: "https://u:p@mirror.corp/ssm"}}', 'spec.agent.source.mirror', /credentials/],
+  ['mirror with credentials', '  region: us-east-1\n  agent: {source: {mirror: "https://u:p@mirror.corp/ssm"}}', 'spec.agent.source.mirror', /credentials.*mirrorSecretRef/],
+  // A plain-http mirror is trusted only with the package pinned by its sha256 (issue 10, Medium 7).
+  ['http mirror without sha256', '  region: us-east-1\n  agent: {version: 3.3.1142.0, source: {mirror: "http://mirror.corp/ssm"}}', 'spec.agent.source.mirror', /https:\/\/.*agent\.sha256/],
+  ['http mirror with sha256 and latest', '  region: us-east-1\n  agent: {sha256: ' + 'a'.repeat(64) + ', source: {mirror: "HTTP://mirror.corp/ssm"}}', 'spec.agent.source.mirror', /pin agent\.version/],
+  ['mirrorSecretRef without a mirror', '  region: us-east-1\n  agent: {source: {mirrorSecretRef: {name: mirror-creds}}}', 'spec.agent.source.mirror', /mirrorSecretRef needs mirror/],
+  ['mirrorSecretRef name', '  region: us-east-1\n  agent: {source: {mirror: "https://mirror.corp/ssm", mirrorSecretRef: {name: "Bad_Name"}}}', 'spec.agent.source.mirrorSecretRef.name', /Secret name/],
   // Durations the node agent would reject, or that overflow a timer (issue 10, Medium 8).
   ['interval 0s', '  region: us-east-1\n  connectivity: {interval: 0s}', 'spec.connectivity.interval', /between 5s and 24h/],
   ['interval 600h', '  region: us-east-1\n  connectivity: {interval: 600h}', 'spec.connectivity.interval', /between 5s and 24h/],
@@ -88,6 +93,14 @@ test('a minimal valid config is accepted and stored with its defaults', async ()
   assert.equal(stored.spec.connectivity.interval, '60s');
 });
 
+test('a plain-http mirror is accepted with a pinned version and its sha256', async () => {
+  for (const verify of ['Checksum', 'Signature']) {
+    const spec = `  region: us-east-1\n  agent: {version: 3.3.1142.0, verify: ${verify}, sha256: ${'b'.repeat(64)}, source: {mirror: "http://mirror.corp/ssm"}}`;
+    const r = await env.kubectl(['apply', '--dry-run=server', '-f', '-'], doc(`http-mirror-${verify.toLowerCase()}`, spec));
+    assert.equal(r.code, 0, r.stderr);
+  }
+});
+
 test('kubectl explain describes the fields', async () => {
   const r = await env.kubectl(['explain', 'sac.spec.registration.activation.managed']);
   assert.equal(r.code, 0, r.stderr);
@@ -102,7 +115,7 @@ test('values at the edges of the new bounds are accepted', async () => {
     '  tolerations: [{key: "node-role.kubernetes.io/control-plane", operator: Exists}, {operator: Exists}]',
     '  connectivity: {interval: 1m30s, timeout: 100ms}',
     '  proxy: {httpsProxy: "http://proxy.corp:3128", noProxy: [".corp"]}',
-    '  agent: {source: {mirror: "https://mirror.corp/ssm/"}}',
+    '  agent: {source: {mirror: "https://mirror.corp/ssm/", mirrorSecretRef: {name: mirror-creds}}}',
     '  registration: {mode: Hybrid, activation: {managed: {iamRole: r, tags: {team: platform, "cost-center": "42"}}}}',
     '  daemonSet:',
     '    priorityClassName: system-node-critical',

@@ -36,6 +36,15 @@ test('desired objects of a full hybrid config match the golden file', () => {
   golden('hybrid', buildDesiredObjects({ config: full, context }));
 });
 
+test('a config owns a ServiceAccount bound to no role, its revision ConfigMap and the DaemonSet: no RBAC object', () => {
+  for (const config of [sampleConfig('default'), full]) {
+    const objects = buildDesiredObjects({ config, context });
+    assert.deepEqual(objects.map((o) => o.kind), ['ServiceAccount', 'ConfigMap', 'DaemonSet']);
+    const sa = objects[0] as Obj & { automountServiceAccountToken?: boolean };
+    assert.equal(sa.automountServiceAccountToken, false, 'no API token is mounted');
+  }
+});
+
 test('the DaemonSet is privileged on the host and schedules as the spec says', () => {
   const ds = buildDesiredObjects({ config: full, context }).find((o) => o.kind === 'DaemonSet') as Obj;
   const pod = (ds.spec?.template as { spec: Record<string, unknown> }).spec as {
@@ -87,6 +96,26 @@ test('the revision follows the rendered configuration and the referenced Secrets
   assert.equal(revision(base, { 'Secret/proxy-creds': 'd1' }), revision(base, { 'Secret/proxy-creds': 'd2' }));
   const cm = buildDesiredObjects({ config: withProxy, context, inputs: { digests: { 'Secret/proxy-creds': 'secret-digest' } } }).find((o) => o.kind === 'ConfigMap') as Obj;
   assert.ok(!JSON.stringify(cm).includes('secret-digest'), 'not even the digest is copied into the ConfigMap');
+});
+
+test('the mirror Secret counts in the revision as a digest, is mounted 0400, and its content never enters the ConfigMap', () => {
+  const agent = { version: '3.3.1142.0', verify: 'Signature' as const, selfUpdate: false, existingInstall: 'Adopt' as const, source: { mirror: 'https://mirror.corp/ssm', mirrorSecretRef: { name: 'mirror-creds' } } };
+  const c = sampleConfig('m', { agent });
+  const rev = (d: string) => {
+    const ds = buildDesiredObjects({ config: c, context, inputs: { digests: { 'Secret/mirror-creds': d } } }).find((o) => o.kind === 'DaemonSet') as Obj;
+    return (ds.spec?.template as { metadata: { annotations: Record<string, string> } }).metadata.annotations['ssmagent.io/revision'];
+  };
+  assert.notEqual(rev('d1'), rev('d2'), 'a changed mirror Secret is a new revision');
+  const objects = buildDesiredObjects({ config: c, context, inputs: { digests: { 'Secret/mirror-creds': 'mirror-digest' } } });
+  const pod = ((objects.find((o) => o.kind === 'DaemonSet') as Obj).spec?.template as { spec: { volumes: { name: string; secret?: { secretName: string; defaultMode: number } }[]; containers: { volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }[] } }).spec;
+  assert.deepEqual(pod.volumes.find((v) => v.name === 'mirror')?.secret, { secretName: 'mirror-creds', optional: true, defaultMode: 0o400 });
+  assert.deepEqual(pod.containers[0]?.volumeMounts.find((m) => m.name === 'mirror'), { name: 'mirror', mountPath: '/var/run/secrets/ssmagent.io/mirror', readOnly: true });
+  const cm = objects.find((o) => o.kind === 'ConfigMap') as Obj;
+  const parsed = parseNodeAgentConfig(cm.data?.['config.json'] ?? '');
+  assert.ok(parsed.ok);
+  assert.equal(parsed.config.agent.mirrorSecretDir, '/var/run/secrets/ssmagent.io/mirror');
+  assert.equal(parsed.config.agent.mirrorSecretName, 'mirror-creds');
+  assert.ok(!JSON.stringify(cm).includes('mirror-digest'), 'not even the digest is in the ConfigMap');
 });
 
 test('a resolved "latest" is written into the revision; a pin is left as it is', () => {

@@ -49,7 +49,8 @@ export interface ProductCluster {
 }
 
 /** A Hybrid config with a managed activation over every node, agents from the cluster's mirror (tests, demo, bench). */
-export function hybridConfigYaml(p: Pick<ProductCluster, 'mirrorUrl'>, o: { name: string; version: string; deletionPolicy?: 'Retain' | 'Uninstall' }): string {
+export function hybridConfigYaml(p: Pick<ProductCluster, 'mirrorUrl' | 'fixture'>, o: { name: string; version: string; deletionPolicy?: 'Retain' | 'Uninstall' }): string {
+  // The fabric's mirror is plain http: the package is pinned by its sha256 as well as signed.
   return `apiVersion: ssmagent.io/v1alpha1
 kind: SsmAgentConfig
 metadata: {name: ${o.name}}
@@ -57,6 +58,7 @@ spec:
   region: eu-west-1
   agent:
     version: "${o.version}"
+    sha256: ${p.fixture.sha256(o.version)}
     source: {mirror: "${p.mirrorUrl}", signingKeys: {configMap: ${SIGNING_KEYS_CONFIGMAP}, key: keys.asc}}
   registration:
     mode: Hybrid

@@ -1,0 +1,47 @@
+// How the operator reads `latest` for a config: the mirror's credentials from its Secret (read only when a lookup
+// starts, their digest part of the source), a plain-http mirror refused, and a `latest/VERSION` older than what
+// the fleet runs never written into a revision (issue 10, Medium 5 and 7).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { latestRequest, latestSource } from '../../operator/versions/latest-request.ts';
+import { guardLatest } from '../../operator/versions/latest-guard.ts';
+import { sampleConfig } from '../fixtures/configs.ts';
+
+const agent = (mirror: string, extra: Record<string, unknown> = {}) => ({ version: 'latest', verify: 'Signature' as const, selfUpdate: false, existingInstall: 'Adopt' as const, source: { mirror, ...extra } });
+const noProxy = async () => ({});
+
+test('the mirror Secret is part of the source (by digest) and its credentials go into the request as Basic auth', async () => {
+  const config = sampleConfig('m', { agent: agent('https://mirror.corp/ssm', { mirrorSecretRef: { name: 'mirror-creds' } }) });
+  const a = latestSource(config, undefined, 'digest-1');
+  const b = latestSource(config, undefined, 'digest-2');
+  assert.notDeepEqual(a, b, 'a changed Secret is a new source: looked up again at once');
+  assert.equal(JSON.stringify(a).includes('reader'), false);
+  const read: string[] = [];
+  const req = await latestRequest(a, noProxy, async (name) => (read.push(name), { username: 'reader', password: 'p@ss' }));
+  assert.deepEqual(read, ['mirror-creds']);
+  assert.equal(req.mirror, 'https://mirror.corp/ssm');
+  assert.equal(req.authorization, `Basic ${Buffer.from('reader:p@ss').toString('base64')}`);
+  await assert.rejects(
+    latestRequest(a, noProxy, async () => ({ username: 'reader' })),
+    /mirror-creds.*no password key/,
+  );
+  const without = await latestRequest(latestSource(sampleConfig('n', { agent: agent('https://mirror.corp/ssm') })), noProxy, async () => {
+    throw new Error('not read without a mirrorSecretRef');
+  });
+  assert.equal(without.authorization, undefined);
+});
+
+test('a plain-http mirror is refused before the operator reads latest/VERSION from it', async () => {
+  const source = latestSource(sampleConfig('h', { agent: agent('http://mirror.corp/ssm') }));
+  await assert.rejects(latestRequest(source, noProxy), /https:\/\/.*agent\.sha256/);
+});
+
+test('a latest/VERSION older than what the fleet runs is not followed: the fleet stays, and the message says how to downgrade', () => {
+  assert.deepEqual(guardLatest('3.3.2.0', '3.3.1.0'), { version: '3.3.2.0' });
+  assert.deepEqual(guardLatest('3.3.1.0', '3.3.1.0'), { version: '3.3.1.0' });
+  assert.deepEqual(guardLatest('3.3.1.0', undefined), { version: '3.3.1.0' });
+  assert.deepEqual(guardLatest(undefined, '3.3.1.0'), { version: '3.3.1.0' });
+  const back = guardLatest('3.2.9.0', '3.3.10.0');
+  assert.equal(back.version, '3.3.10.0');
+  assert.match(back.refused ?? '', /3\.2\.9\.0.*older than 3\.3\.10\.0.*pin spec\.agent\.version to 3\.2\.9\.0/);
+});
