@@ -23,6 +23,8 @@ import { WorkQueue } from '../runtime/work-queue.ts';
 import { FleetStore } from '../fleet/fleet-store.ts';
 import type { BuildContext } from '../manifests/context.ts';
 import { startFleet, type FleetWiring } from './fleet-wiring.ts';
+import { startDiagnose, type DiagnoseWiring } from './diagnose-wiring.ts';
+import { FreshProbes } from '../diagnose/fresh-probes.ts';
 import { registerSsmApiMetrics } from '../aws/ssm-metrics.ts';
 import { ssmApiPerRegion, startAwsWiring, type AwsWiring } from './aws-wiring.ts';
 
@@ -240,6 +242,8 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     // put agents on one node.
     while (!synced() && !abort.signal.aborted) await sleep(50, abort.signal);
     let fleet: FleetWiring | undefined;
+    let diagnose: DiagnoseWiring | undefined;
+    const fresh = new FreshProbes();
     if (settings.fleetPort > 0 && !abort.signal.aborted) {
       fleet = await startFleet({
         client,
@@ -251,9 +255,24 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
         registry: metrics.registry,
         store,
         nodeMeta: (node) => nodes.get(node)?.metadata,
+        onReport: (node, state, update) => fresh.observe(node, state, update.sections, update.nodeAgentVersion),
       });
       context.fleetEndpoint = fleet.endpoint;
       log.info({ endpoint: fleet.endpoint }, 'fleet channel listening');
+      if (settings.diagnosePort > 0) {
+        diagnose = await startDiagnose({
+          client,
+          log,
+          port: settings.diagnosePort,
+          fleet,
+          fresh,
+          store,
+          nodes: () => nodes.list().flatMap((n) => (n.metadata?.name ? [{ name: n.metadata.name, meta: { labels: n.metadata.labels ?? {}, annotations: n.metadata.annotations ?? {} } }] : [])),
+        }).catch((err: unknown) => {
+          log.error({ err: errorMessage(err), port: settings.diagnosePort }, 'the diagnosis endpoint did not start; the operator runs without it');
+          return undefined;
+        });
+      }
     }
     aws = startAwsWiring({
       client,
@@ -285,6 +304,7 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     clearInterval(resync);
     queue.shutdown();
     await Promise.all(workers);
+    await diagnose?.stop();
     await fleet?.stop();
     await aws?.stop();
     aws = undefined;
