@@ -33,6 +33,22 @@ function ago(at: string | undefined, now: Date | undefined): string {
 }
 
 const PHASES = ['dns', 'tcp', 'tls', 'http'] as const;
+const WIDTH = 120;
+
+/** Word-wraps text after an indent, so a long fix or error stays on screen; very long text is cut. */
+export function wrap(indent: string, text: string, max = 400): string[] {
+  const words = (text.length > max ? `${text.slice(0, max - 1)}…` : text).split(/\s+/).filter(Boolean);
+  const lines: string[] = [];
+  let current = '';
+  for (const w of words) {
+    if (current && indent.length + current.length + 1 + w.length > WIDTH) {
+      lines.push(indent + current);
+      current = w;
+    } else current = current ? `${current} ${w}` : w;
+  }
+  if (current) lines.push(indent + current);
+  return lines;
+}
 
 /** Each phase's cell: its time, `FAIL` where a failed probe stopped, `-` for what never ran. */
 export function phaseCells(p: DiagnosedProbe): string[] {
@@ -79,7 +95,7 @@ export function formatDiagnosis(d: NodeDiagnosis, opts: FormatOptions): string {
     const st = bad ? c(s.status.toUpperCase(), 'red') : s.status === 'skipped' ? c(s.status, 'dim') : c(s.status, 'green');
     const detail = [s.reason, s.message].filter(Boolean).join(': ');
     out.push(`  ${pad(s.step, stepWidth)}${pad(st, 11)}${detail}`);
-    if (s.fix) out.push(`  ${pad('', stepWidth)}${pad('', 11)}fix: ${s.fix}`);
+    if (s.fix) out.push(...wrap(`  ${pad('', stepWidth)}${pad('', 11)}`, `fix: ${s.fix}`));
   }
 
   out.push('', `${c('Endpoints', 'bold')}`);
@@ -93,12 +109,12 @@ export function formatDiagnosis(d: NodeDiagnosis, opts: FormatOptions): string {
       const indent = `  ${pad('', 13)}`;
       if (p.via === 'proxy' && p.proxy) out.push(`${indent}through ${p.proxy}`);
       if (p.noProxyMatch) out.push(`${indent}direct: no_proxy entry ${p.noProxyMatch}`);
-      if (!p.ok && p.message) out.push(`${indent}${p.message}`);
-      if (p.fix) out.push(`${indent}fix: ${p.fix}`);
+      if (!p.ok && p.message) out.push(...wrap(indent, p.message));
+      if (p.fix) out.push(...wrap(indent, `fix: ${p.fix}`));
     }
     if (d.probes.some((p) => !p.phases)) out.push('  (? : this node agent does not report phase times; upgrade it)');
   }
-  return `${out.join('\n')}\n`;
+  return `${out.map((l) => l.trimEnd()).join('\n')}\n`;
 }
 
 /** `--all`: one line per node, the failing ones first, then a count. */
@@ -124,5 +140,5 @@ export function formatSummaries(nodes: readonly NodeSummary[], opts: FormatOptio
   const failing = nodes.filter((n) => n.problems.length > 0).length;
   const unmanaged = nodes.filter((n) => n.problems.length === 0 && n.config === undefined).length;
   out.push(`${nodes.length} nodes: ${failing} failing, ${nodes.length - failing - unmanaged} ok${unmanaged ? `, ${unmanaged} without a node agent` : ''}`);
-  return `${out.join('\n')}\n`;
+  return `${out.map((l) => l.trimEnd()).join('\n')}\n`;
 }
