@@ -92,6 +92,7 @@ export function stateFromPass(report: PassReport, revision?: string): NodeState 
       ...(f.installedVersion ? { installedVersion: short(f.installedVersion) } : {}),
       ...(f.desiredVersion ? { desiredVersion: short(f.desiredVersion) } : {}),
       ...(revision ? { revision } : {}),
+      ...(f.externallyManaged ? { externallyManaged: f.externallyManaged } : {}),
     },
     steps: report.outcomes.slice(0, MAX_STEPS).map((o) => ({
       step: asToken(o.step),

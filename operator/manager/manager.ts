@@ -99,8 +99,11 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
         const name = e.object.metadata.name;
         // What the Node said its instance was, before its report is forgotten: an instance not yet tagged with its
         // node would otherwise be orphaned. The next SSM pass of each config deregisters it if it is theirs.
-        const reportedId = store.get(name)?.state.observation?.instanceId;
-        aws?.nodeDeleted(name, e.object.metadata.annotations?.[NODE_ANNOTATION_INSTANCE_ID] ?? reportedId);
+        const entry = store.get(name);
+        const reportedId = entry?.state.observation?.instanceId;
+        // nodeadm deregisters its own hybrid nodes (`nodeadm uninstall`); their instance is never ours to remove.
+        const nodeadm = entry?.state.facts?.externallyManaged === 'nodeadm' || e.object.metadata.labels?.['eks.amazonaws.com/hybrid-credential-provider'] === 'ssm';
+        if (!nodeadm) aws?.nodeDeleted(name, e.object.metadata.annotations?.[NODE_ANNOTATION_INSTANCE_ID] ?? reportedId);
         store.forget(name);
       }
       if (nodeEventMatters(e)) enqueue('all', `node ${e.type}`);
