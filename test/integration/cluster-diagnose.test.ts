@@ -63,8 +63,9 @@ before(async () => {
 });
 
 after(async () => {
-  await https443?.close().catch(() => undefined);
+  // The cluster first: its nodes hold connections through the forwarder, whose close waits for them.
   await p?.stop();
+  await https443?.close().catch(() => undefined);
   rmSync(work, { recursive: true, force: true });
 });
 
