@@ -52,7 +52,8 @@ export async function startKubeletNode(opts: StartKubeletNodeOptions): Promise<K
     cgroups: 'all',
     // like a real node's disk: what pods write onto the host (the agent package) is reclaimable page cache
     writableLayer: 'disk',
-    bootTimeoutMs: 120_000,
+    // A loaded machine (several clusters importing images at once) may need longer: SSM_CLUSTER_BOOT_TIMEOUT_SECONDS.
+    bootTimeoutMs: Math.max(120, Number(process.env.SSM_CLUSTER_BOOT_TIMEOUT_SECONDS) || 0) * 1000,
     nspawnArgs: [
       // kubelet and runc need what a real node's root has; the node is confined by its own namespaces and cgroups
       '--capability=all',
