@@ -298,8 +298,10 @@ export class FleetClient {
 
   private flush(forced: readonly (keyof NodeState)[] = []): void {
     if (!this.connected || !this.ws) return;
-    const changed = [...new Set([...changedSections(this.sent, this.state), ...forced])];
+    const changed: (keyof NodeState)[] = [...new Set([...changedSections(this.sent, this.state), ...forced])];
     if (changed.length === 0) return;
+    // The detail belongs to the probes it came with: never leave the operator with one round's phases on another's.
+    if (changed.includes('probes') && !changed.includes('probeDetails') && this.state.probeDetails) changed.push('probeDetails');
     const delta: NodeState = {};
     for (const key of changed) Object.assign(delta, { [key]: this.state[key] });
     if (this.state.timestamps) delta.timestamps = this.state.timestamps;
