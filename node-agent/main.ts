@@ -83,10 +83,10 @@ const runner = new NodeAgentRunner({
   log: log.child({ node: settings.nodeName }),
   passIntervalMs: settings.passIntervalMs,
   onPass: (report, config) => fleetFor(config.configName)?.update(stateFromPass(report, settings.revision)),
-  probe: async (config) => {
+  probe: async (config, how) => {
     const results = await probeAll(config, probeCaFile ? { caFile: probeCaFile } : {});
     probeMetrics.update(results);
-    fleetFor(config.configName)?.update(stateFromProbes(results));
+    fleetFor(config.configName)?.update(stateFromProbes(results), { force: how.requested });
     for (const r of results.filter((x) => !x.ok)) log.warn({ endpoint: r.endpoint, host: r.host, via: r.via, reason: r.reason, err: r.message }, 'endpoint unreachable');
   },
 });

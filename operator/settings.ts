@@ -18,6 +18,8 @@ export interface OperatorSettings {
   clusterName: string;
   /** Port of the fleet channel (TLS WebSocket); 0 turns it off. */
   fleetPort: number;
+  /** Port of the diagnosis endpoint (HTTPS, leader only, reached through the API server's pod proxy); 0 turns it off. */
+  diagnosePort: number;
   /** The operator's Service, whose ClusterIP the node agents dial and whose names the certificate carries. */
   serviceName: string;
   /** An address the node agents dial instead of the Service's ClusterIP (a NodePort or load balancer address). */
@@ -70,6 +72,7 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
     workers: positiveNumber(env, 'WORKERS', 2, errors),
     clusterName: env.CLUSTER_NAME?.trim() ?? '',
     fleetPort: env.FLEET_PORT === '0' ? 0 : positiveNumber(env, 'FLEET_PORT', 8443, errors),
+    diagnosePort: env.DIAGNOSE_PORT === '0' ? 0 : positiveNumber(env, 'DIAGNOSE_PORT', 8444, errors),
     serviceName: env.OPERATOR_SERVICE_NAME || 'ssm-agent-operator',
     ...(env.FLEET_ADVERTISE_ADDRESS ? { fleetAdvertiseAddress: env.FLEET_ADVERTISE_ADDRESS } : {}),
     ...(env.SSM_ENDPOINT ? { ssmEndpoint: env.SSM_ENDPOINT } : {}),

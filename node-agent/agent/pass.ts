@@ -11,6 +11,7 @@ import { createRegisterStep } from '../steps/register.ts';
 import { ssmUserStep } from '../steps/ssm-user.ts';
 import { runStep, type Step, type StepContext, type StepOutcome } from '../steps/step.ts';
 import { uninstallStep } from '../steps/uninstall.ts';
+import { MANAGED_BY_NODEADM } from '../steps/nodeadm.ts';
 
 export interface PassReport {
   at: Date;
@@ -60,6 +61,11 @@ export class HostConverger {
     const steps = config.action === 'Uninstall' ? [uninstallStep] : [this.install, configureStep, ssmUserStep, this.register];
     const outcomes: StepOutcome[] = [{ step: 'detect', status: 'ok' }];
     for (const step of steps) {
+      if (facts.externallyManaged === 'nodeadm') {
+        // Adopted, never changed: the agent, its configuration and its registration are nodeadm's.
+        outcomes.push({ step: step.name, status: 'skipped', reason: MANAGED_BY_NODEADM, message: 'EKS Hybrid Nodes: nodeadm manages amazon-ssm-agent and its registration on this host' });
+        continue;
+      }
       if (stopping?.aborted) {
         outcomes.push({ step: step.name, status: 'skipped', reason: 'Stopping', message: 'the node agent is stopping' });
         continue;

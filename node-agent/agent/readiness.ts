@@ -22,6 +22,11 @@ export function convergence(report: PassReport | undefined, config: NodeAgentCon
   if (failed) return notReady(failed.step, failed.reason ?? (failed.status === 'unsupported' ? 'Unsupported' : 'StepFailed'), failed.message ?? failed.status);
   const obs = report.observation;
   if (!obs) return notReady('observe', 'ObserveFailed', 'the agent was not observed');
+  if (report.facts.externallyManaged === 'nodeadm') {
+    // nodeadm's agent: nothing of this revision applies to it, so nothing can hold the rollout back here.
+    const id = obs.registration?.instanceId;
+    return { ready: true, detail: `adopted from nodeadm (EKS Hybrid Nodes): amazon-ssm-agent ${obs.version ?? 'not installed'}${obs.serviceActive ? ' active' : ' not active'}${id ? `, ${id}` : ''}` };
+  }
   if (config.action === 'Uninstall') {
     return obs.version ? notReady('uninstall', 'StillInstalled', `amazon-ssm-agent ${obs.version} is still installed`) : { ready: true, detail: 'the agent is removed from the host' };
   }

@@ -15,7 +15,7 @@ export interface RunnerOptions {
   log: Logger;
   passIntervalMs: number;
   /** One probe round; scheduled every connectivity.intervalSeconds of the current config. */
-  probe?: (config: NodeAgentConfig) => Promise<void>;
+  probe?: (config: NodeAgentConfig, how: { requested: boolean }) => Promise<void>;
   /** Told after every pass (the fleet channel will report from here). */
   onPass?: (report: PassReport, config: NodeAgentConfig) => void;
 }
@@ -31,6 +31,8 @@ export class NodeAgentRunner {
   private pending = true;
   private loop?: Promise<void>;
   private probeTimer?: NodeJS.Timeout;
+  /** The operator asked for a round (probe-now): the next one is reported even if nothing changed. */
+  private probeRequested = false;
   lastPass?: PassReport;
   private lastLoopAt = Date.now();
   /** passes in a row that left the host unconverged: the next one comes sooner than the interval, with backoff */
@@ -52,6 +54,7 @@ export class NodeAgentRunner {
 
   /** Runs a probe round now (the operator asked for one). */
   probeNow(): void {
+    this.probeRequested = true;
     this.scheduleProbes(0);
   }
 
@@ -102,7 +105,9 @@ export class NodeAgentRunner {
     this.probeTimer = setTimeout(() => {
       const config = this.config;
       if (!config) return;
-      probe(config)
+      const requested = this.probeRequested;
+      this.probeRequested = false;
+      probe(config, { requested })
         .catch((err: Error) => this.opts.log.warn({ err: err.message }, 'probe round failed'))
         .finally(() => this.scheduleProbes(config.connectivity.intervalSeconds * 1000));
     }, delayMs);

@@ -92,6 +92,7 @@ export function stateFromPass(report: PassReport, revision?: string): NodeState 
       ...(f.installedVersion ? { installedVersion: short(f.installedVersion) } : {}),
       ...(f.desiredVersion ? { desiredVersion: short(f.desiredVersion) } : {}),
       ...(revision ? { revision } : {}),
+      ...(f.externallyManaged ? { externallyManaged: f.externallyManaged } : {}),
     },
     steps: report.outcomes.slice(0, MAX_STEPS).map((o) => ({
       step: asToken(o.step),
@@ -121,6 +122,15 @@ export function stateFromProbes(results: readonly ProbeResult[], at: Date = new 
       ok: r.ok,
       ...(r.reason ? { reason: r.reason } : {}),
       via: r.via,
+    })),
+    probeDetails: results.slice(0, MAX_PROBES).map((r) => ({
+      endpoint: asToken(r.endpoint),
+      phases: Object.fromEntries(Object.entries(r.phases).filter(([, v]) => typeof v === 'number' && Number.isFinite(v)).map(([k, v]) => [k, Math.min(Math.max(v, 0), 3600)])),
+      ...(r.message ? { message: clip(r.message) } : {}),
+      ...(r.httpStatus !== undefined && r.httpStatus >= 100 && r.httpStatus <= 599 ? { httpStatus: r.httpStatus } : {}),
+      ...(r.proxy ? { proxy: r.proxy.slice(0, 256) } : {}),
+      ...(r.noProxyMatch ? { noProxyMatch: r.noProxyMatch.slice(0, 256) } : {}),
+      ...(r.connectedAddress ? { connectedAddress: r.connectedAddress.slice(0, 256) } : {}),
     })),
     timestamps: { probes: at.toISOString() },
   };
@@ -280,15 +290,18 @@ export class FleetClient {
   }
 
   /** Replaces the sections given; the operator gets those that changed now (or the whole state at the next hello). */
-  update(sections: NodeState): void {
+  update(sections: NodeState, opts: { force?: boolean } = {}): void {
     this.state = mergeNodeState(this.state, sections);
-    this.flush();
+    // force: the operator asked for this (probe-now) and waits for the answer even when nothing changed.
+    this.flush(opts.force ? (Object.keys(sections) as (keyof NodeState)[]).filter((k) => k !== 'timestamps') : []);
   }
 
-  private flush(): void {
+  private flush(forced: readonly (keyof NodeState)[] = []): void {
     if (!this.connected || !this.ws) return;
-    const changed = changedSections(this.sent, this.state);
+    const changed: (keyof NodeState)[] = [...new Set([...changedSections(this.sent, this.state), ...forced])];
     if (changed.length === 0) return;
+    // The detail belongs to the probes it came with: never leave the operator with one round's phases on another's.
+    if (changed.includes('probes') && !changed.includes('probeDetails') && this.state.probeDetails) changed.push('probeDetails');
     const delta: NodeState = {};
     for (const key of changed) Object.assign(delta, { [key]: this.state[key] });
     if (this.state.timestamps) delta.timestamps = this.state.timestamps;

@@ -4,6 +4,7 @@ import type { HostFacts } from './facts.ts';
 import { detectEc2 } from './imds.ts';
 import { DMI_FILES, ec2HardwareFromDmi } from './dmi.ts';
 import { debArch, immutableOsAdvice, parseOsRelease } from './os-release.ts';
+import { detectNodeadm } from './nodeadm.ts';
 
 async function has(host: Host, command: string): Promise<boolean> {
   const r = await host.run(['sh', '-c', `command -v ${command}`]);
@@ -32,5 +33,6 @@ export async function detectHost(host: Host, imdsEndpoint: string): Promise<Host
     if (text !== undefined) dmi[f] = text;
   }
   facts.ec2Hardware = ec2HardwareFromDmi(dmi);
+  if (await detectNodeadm(host)) facts.externallyManaged = 'nodeadm';
   return facts;
 }

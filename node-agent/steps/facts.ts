@@ -18,4 +18,6 @@ export interface HostFacts {
   /** Desired version resolved (for "latest"). */
   desiredVersion?: string;
   registration?: { instanceId: string; region: string };
+  /** nodeadm (EKS Hybrid Nodes, SSM credential provider) owns the agent and its registration (nodeadm.ts). */
+  externallyManaged?: 'nodeadm';
 }

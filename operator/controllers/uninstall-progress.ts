@@ -7,9 +7,13 @@ export const UNINSTALL_TIMEOUT_MS = 10 * 60_000;
 
 export type UninstallProgress = { done: true; unconfirmed: string[] } | { done: false; waitingFor: string[] };
 
-/** A node has confirmed when its last pass ran the uninstall step successfully and no agent version is left. */
+/**
+ * A node has confirmed when its last pass ran the uninstall step successfully and no agent version is left, or when
+ * its agent is nodeadm's (EKS Hybrid Nodes), which the uninstall leaves in place by design.
+ */
 export function uninstallConfirmed(entry: FleetEntry | undefined): boolean {
   const step = entry?.state.steps?.find((s) => s.step === 'uninstall');
+  if (step?.status === 'skipped' && step.reason === 'ManagedByNodeadm') return true;
   return step !== undefined && (step.status === 'ok' || step.status === 'changed') && !entry?.state.observation?.version;
 }
 

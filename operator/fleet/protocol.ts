@@ -57,6 +57,8 @@ export const HostFactsSummary = Type.Object({
   /** The revision of the node agent's configuration (its pod's ssmagent.io/revision): reports about an older
    * revision do not count against a new one. */
   revision: Type.Optional(Type.String({ maxLength: 64, pattern: '^[0-9a-f]*$' })),
+  /** The agent and its registration belong to something else (nodeadm on EKS Hybrid Nodes): reported, never changed. */
+  externallyManaged: Type.Optional(Type.Literal('nodeadm')),
 });
 export type HostFactsSummary = Static<typeof HostFactsSummary>;
 
@@ -88,6 +90,27 @@ export const ProbeSummary = Type.Object({
 });
 export type ProbeSummary = Static<typeof ProbeSummary>;
 
+/**
+ * A probe's detail, for a diagnosis (`ssm-agent-operator diagnose`): how long each phase took and what the failure
+ * said. Its own section, outside CHANGE_SECTIONS: durations differ on every round, and must not turn every probe
+ * round into a message. It rides along when the operator asked for the probe (probe-now).
+ */
+const Seconds = Type.Number({ minimum: 0, maximum: 3600 });
+export const ProbeDetail = Type.Object({
+  endpoint: Token,
+  /** Seconds per phase that completed (dns, tcp, tls, http); via a proxy, dns is the proxy's host and tcp includes CONNECT. */
+  phases: Type.Object({ dns: Type.Optional(Seconds), tcp: Type.Optional(Seconds), tls: Type.Optional(Seconds), http: Type.Optional(Seconds) }),
+  message: Type.Optional(Text),
+  httpStatus: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
+  /** The proxy URL, without credentials, when the probe went through it. */
+  proxy: Type.Optional(Short),
+  /** The no_proxy entry that sent this endpoint direct although a proxy is configured. */
+  noProxyMatch: Type.Optional(Short),
+  /** The address the TCP connection reached (the proxy's when via a proxy). */
+  connectedAddress: Type.Optional(Short),
+});
+export type ProbeDetail = Static<typeof ProbeDetail>;
+
 export const MAX_STEPS = 32;
 export const MAX_PROBES = 16;
 
@@ -100,6 +123,7 @@ export const NodeState = Type.Object({
   steps: Type.Optional(Type.Array(StepOutcomeSummary, { maxItems: MAX_STEPS })),
   observation: Type.Optional(ObservationSummary),
   probes: Type.Optional(Type.Array(ProbeSummary, { maxItems: MAX_PROBES })),
+  probeDetails: Type.Optional(Type.Array(ProbeDetail, { maxItems: MAX_PROBES })),
   /** When the last host pass and probe round ended. They ride along with every hello and state message but do
    * not make a change by themselves: liveness is what heartbeats are for. */
   timestamps: Type.Optional(Type.Object({ pass: Type.Optional(Timestamp), probes: Type.Optional(Timestamp) })),

@@ -49,6 +49,8 @@ export interface RequestOptions {
   contentType?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** More request headers (never Authorization: that comes from the kubeconfig). */
+  headers?: Record<string, string>;
 }
 
 export type WatchEvent<T> = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: T } | { type: 'ERROR'; object: { code?: number; message?: string; reason?: string } };
@@ -119,7 +121,7 @@ export class KubeClient {
     const hasBody = options.body !== undefined;
     const response = await fetch(this.url(path, options.query), {
       method,
-      headers: { ...headers, Accept: 'application/json', ...(hasBody ? { 'Content-Type': options.contentType ?? 'application/json' } : {}) },
+      headers: { ...options.headers, ...headers, Accept: 'application/json', ...(hasBody ? { 'Content-Type': options.contentType ?? 'application/json' } : {}) },
       body: hasBody ? JSON.stringify(options.body) : undefined,
       dispatcher,
       signal,
@@ -138,6 +140,12 @@ export class KubeClient {
       throw new KubeApiError(response.status, reason, `${method} ${path}: ${response.status} ${message}`);
     }
     return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /** The kubeconfig user's bearer token (static, file or exec plugin), or undefined for client certificates. */
+  async bearerToken(): Promise<string | undefined> {
+    const { headers } = await this.transport();
+    return /^Bearer\s+(\S+)$/i.exec(headers.Authorization ?? headers.authorization ?? '')?.[1];
   }
 
   get<T>(path: string, options?: RequestOptions): Promise<T> {

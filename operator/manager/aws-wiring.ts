@@ -101,8 +101,10 @@ export function startAwsWiring(opts: AwsWiringOptions): AwsWiring {
   let running: Promise<void> | undefined;
   let stopped = false;
 
+  // Instances of nodeadm's hosts (EKS Hybrid Nodes) are nodeadm's: never tagged, counted against an activation,
+  // swept or deregistered here, and not "not owned" either.
   const nodeReports = (name: string) =>
-    (opts.fleet?.(name) ?? []).map((e) => ({ node: e.node, ...(e.state.observation?.instanceId ? { instanceId: e.state.observation.instanceId } : {}) }));
+    (opts.fleet?.(name) ?? []).filter((e) => e.state.facts?.externallyManaged !== 'nodeadm').map((e) => ({ node: e.node, ...(e.state.observation?.instanceId ? { instanceId: e.state.observation.instanceId } : {}) }));
 
   async function runConfig(config: SsmAgentConfig): Promise<string[]> {
     const name = config.metadata.name;

@@ -7,8 +7,8 @@ import type { KubeClient } from '../kube/client.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
 import type { FleetStore } from '../fleet/fleet-store.ts';
 import { nodeMetadataPatch, type NodeMeta } from '../fleet/node-metadata.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_TLS_SECRET } from '../fleet/protocol.ts';
-import { FleetServer } from '../fleet/server.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_TLS_SECRET, type NodeState } from '../fleet/protocol.ts';
+import { FleetServer, type StateUpdate } from '../fleet/server.ts';
 import { ensureFleetTls, keepFleetTlsFresh } from '../fleet/tls.ts';
 import { ensureOwnedBy, installationOwner } from '../kube/installation-owner.ts';
 
@@ -16,6 +16,9 @@ export interface FleetWiring {
   /** host:port the node agents dial. */
   endpoint: string;
   server: FleetServer;
+  /** The serving certificate, now and when it is renewed (the diagnosis endpoint serves the same one). */
+  tls(): { cert: string; key: string };
+  onTlsChange(listener: (tls: { cert: string; key: string }) => void): void;
   stop(): Promise<void>;
 }
 
@@ -30,6 +33,8 @@ export async function startFleet(opts: {
   registry: Registry;
   store: FleetStore;
   nodeMeta: (node: string) => NodeMeta | undefined;
+  /** Told every report, after the store (the diagnosis endpoint waits on it for probe answers). */
+  onReport?: (node: string, state: NodeState, update: StateUpdate) => void;
 }): Promise<FleetWiring> {
   const { client, namespace, serviceName, log } = opts;
   // Node agents run on the host network with the host's resolver, where Service names do not resolve: they dial
@@ -66,6 +71,7 @@ export async function startFleet(opts: {
     registry: opts.registry,
     onState: (node, state, update) => {
       opts.store.update(node, update.config, state);
+      opts.onReport?.(node, state, update);
       const patch = nodeMetadataPatch(opts.nodeMeta(node) ?? {}, state);
       if (!patch) return;
       client
@@ -74,10 +80,23 @@ export async function startFleet(opts: {
     },
     onDisconnect: (node) => opts.store.disconnect(node),
   });
-  const fresh = keepFleetTlsFresh(client, { ...identity, current: tls.certs, intervalMs: 6 * 3600_000, onChange: (certs) => server.updateTls(certs.serving) });
+  let serving = tls.certs.serving;
+  const tlsListeners: ((tls: { cert: string; key: string }) => void)[] = [];
+  const fresh = keepFleetTlsFresh(client, {
+    ...identity,
+    current: tls.certs,
+    intervalMs: 6 * 3600_000,
+    onChange: (certs) => {
+      serving = certs.serving;
+      server.updateTls(certs.serving);
+      for (const l of tlsListeners) l(certs.serving);
+    },
+  });
   return {
     endpoint: `${advertised ?? clusterIP ?? `${serviceName}.${namespace}.svc`}:${server.port}`,
     server,
+    tls: () => serving,
+    onTlsChange: (listener) => void tlsListeners.push(listener),
     async stop() {
       fresh.stop();
       await server.close();

@@ -23,6 +23,8 @@ import { WorkQueue } from '../runtime/work-queue.ts';
 import { FleetStore } from '../fleet/fleet-store.ts';
 import type { BuildContext } from '../manifests/context.ts';
 import { startFleet, type FleetWiring } from './fleet-wiring.ts';
+import { startDiagnose, type DiagnoseWiring } from './diagnose-wiring.ts';
+import { FreshProbes } from '../diagnose/fresh-probes.ts';
 import { registerSsmApiMetrics } from '../aws/ssm-metrics.ts';
 import { ssmApiPerRegion, startAwsWiring, type AwsWiring } from './aws-wiring.ts';
 
@@ -98,8 +100,11 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
         const name = e.object.metadata.name;
         // What the Node said its instance was, before its report is forgotten: an instance not yet tagged with its
         // node would otherwise be orphaned. The next SSM pass of each config deregisters it if it is theirs.
-        const reportedId = store.get(name)?.state.observation?.instanceId;
-        aws?.nodeDeleted(name, e.object.metadata.annotations?.[NODE_ANNOTATION_INSTANCE_ID] ?? reportedId);
+        const entry = store.get(name);
+        const reportedId = entry?.state.observation?.instanceId;
+        // nodeadm deregisters its own hybrid nodes (`nodeadm uninstall`); their instance is never ours to remove.
+        const nodeadm = entry?.state.facts?.externallyManaged === 'nodeadm' || e.object.metadata.labels?.['eks.amazonaws.com/hybrid-credential-provider'] === 'ssm';
+        if (!nodeadm) aws?.nodeDeleted(name, e.object.metadata.annotations?.[NODE_ANNOTATION_INSTANCE_ID] ?? reportedId);
         store.forget(name);
       }
       if (nodeEventMatters(e)) enqueue('all', `node ${e.type}`);
@@ -248,6 +253,8 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     // put agents on one node.
     while (!synced() && !abort.signal.aborted) await sleep(50, abort.signal);
     let fleet: FleetWiring | undefined;
+    let diagnose: DiagnoseWiring | undefined;
+    const fresh = new FreshProbes();
     if (settings.fleetPort > 0 && !abort.signal.aborted) {
       fleet = await startFleet({
         client,
@@ -259,9 +266,24 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
         registry: metrics.registry,
         store,
         nodeMeta: (node) => nodes.get(node)?.metadata,
+        onReport: (node, state, update) => fresh.observe(node, state, update.sections, update.nodeAgentVersion),
       });
       context.fleetEndpoint = fleet.endpoint;
       log.info({ endpoint: fleet.endpoint }, 'fleet channel listening');
+      if (settings.diagnosePort > 0) {
+        diagnose = await startDiagnose({
+          client,
+          log,
+          port: settings.diagnosePort,
+          fleet,
+          fresh,
+          store,
+          nodes: () => nodes.list().flatMap((n) => (n.metadata?.name ? [{ name: n.metadata.name, meta: { labels: n.metadata.labels ?? {}, annotations: n.metadata.annotations ?? {} } }] : [])),
+        }).catch((err: unknown) => {
+          log.error({ err: errorMessage(err), port: settings.diagnosePort }, 'the diagnosis endpoint did not start; the operator runs without it');
+          return undefined;
+        });
+      }
     }
     aws = startAwsWiring({
       client,
@@ -293,6 +315,7 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     clearInterval(resync);
     queue.shutdown();
     await Promise.all(workers);
+    await diagnose?.stop();
     await fleet?.stop();
     await aws?.stop();
     aws = undefined;
