@@ -1,6 +1,7 @@
 // The operator's settings, from its environment (set by the Helm chart). Pure: bad values give errors that name
 // the variable and the fix.
 import { hostname } from 'node:os';
+import { readAwsProxy, type AwsProxy } from './aws/proxy-agent.ts';
 
 export interface OperatorSettings {
   namespace: string;
@@ -28,6 +29,10 @@ export interface OperatorSettings {
   ssmSyncIntervalMs: number;
   /** How often the operator looks up what `latest` stands for (LATEST_VERSION_INTERVAL_SECONDS, default 1 h). */
   latestVersionIntervalMs: number;
+  /** The proxy of the operator's own AWS calls (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); {} for none. */
+  awsProxy: AwsProxy;
+  /** A PEM file of CAs the AWS calls trust instead of Node's bundle (AWS_CA_BUNDLE). */
+  awsCaBundleFile?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -56,6 +61,8 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
   if (!['true', 'false'].includes(le)) errors.push(`LEADER_ELECTION=${JSON.stringify(env.LEADER_ELECTION)} must be true or false`);
   const httpPort = positiveNumber(env, 'HTTP_PORT', 8080, errors);
   if (!Number.isInteger(httpPort) || httpPort > 65535) errors.push(`HTTP_PORT=${httpPort} must be a port number (1-65535)`);
+  const proxy = readAwsProxy(env);
+  if (!proxy.ok) errors.push(...proxy.errors.map((e) => `${e}: it is the proxy of the operator's AWS calls (chart value proxy.*)`));
   const settings: OperatorSettings = {
     namespace,
     identity: env.POD_NAME || `${hostname()}-${process.pid}`,
@@ -75,6 +82,8 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
     ...(env.SSM_ENDPOINT ? { ssmEndpoint: env.SSM_ENDPOINT } : {}),
     ssmSyncIntervalMs: positiveNumber(env, 'SSM_SYNC_INTERVAL_SECONDS', 300, errors) * 1000,
     latestVersionIntervalMs: positiveNumber(env, 'LATEST_VERSION_INTERVAL_SECONDS', 3600, errors) * 1000,
+    awsProxy: proxy.ok ? proxy.proxy : {},
+    ...(env.AWS_CA_BUNDLE ? { awsCaBundleFile: env.AWS_CA_BUNDLE } : {}),
   };
   if (settings.renewDeadlineMs >= settings.leaseDurationMs) errors.push('RENEW_DEADLINE_SECONDS must be less than LEASE_DURATION_SECONDS');
   return errors.length > 0 ? { ok: false, errors } : { ok: true, settings };
