@@ -146,7 +146,7 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
   });
   const events = new EventRecorder(client, log, 'ssm-agent-operator', settings.identity);
   // fleetEndpoint is filled in once the fleet server runs, before any reconcile.
-  const context: BuildContext = { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage };
+  const context: BuildContext = { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage, nodeAgentDefaults: settings.nodeAgentDefaults };
   const latestVersions = new LatestVersions({
     fetchText: undiciTextFetcher,
     intervalMs: settings.latestVersionIntervalMs,
