@@ -25,6 +25,12 @@ const first = (env: Env, ...names: string[]): { name: string; value: string } | 
   return undefined;
 };
 
+/** Node's http(s).Agent takes `proxyEnv` from 24.5 on; older versions ignore the option without a word. */
+export function nodeHasProxyAgent(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 24 || (major === 24 && minor >= 5);
+}
+
 /** The proxy settings in `env`, or errors naming the variable (never its value: it may carry a password). Pure. */
 export function readAwsProxy(env: Env): { ok: true; proxy: AwsProxy } | { ok: false; errors: string[] } {
   const errors: string[] = [];
@@ -38,6 +44,9 @@ export function readAwsProxy(env: Env): { ok: true; proxy: AwsProxy } | { ok: fa
     const problem = proxyUrlProblem(found.value, { allowCredentials: true });
     if (problem) errors.push(`${found.name} ${problem}`);
     else proxy[key] = found.value;
+  }
+  if ((proxy.httpsProxy || proxy.httpProxy) && !nodeHasProxyAgent(process.versions.node)) {
+    errors.push(`a proxy is set but Node.js ${process.versions.node} ignores it (the proxy-aware agent needs Node 24.5 or later): the AWS calls would bypass it`);
   }
   const noProxy = first(env, 'NO_PROXY', 'no_proxy');
   if (noProxy) proxy.noProxy = noProxy.value;

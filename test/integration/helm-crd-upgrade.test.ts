@@ -2,10 +2,11 @@
 // whose CRD is OLDER (the current one minus spec.rollout, written by the test) is `helm upgrade`d to the current
 // chart, and the API server then serves the new schema (a config using spec.rollout, refused before, is accepted);
 // `helm uninstall` keeps the CRD and the configs (helm.sh/resource-policy: keep), and with crds.keep=false removes
-// it. Also: crds.install=false renders no CRD, and the chart's CRD is exactly the generated one.
+// it. Also: crds.install=false renders no CRD, and the chart's CRD is exactly the generated one; and a release of
+// the 0.1.0 layout (CRD in crds/, which Helm never upgrades nor owns) upgrades after the README's two commands.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
@@ -58,9 +59,19 @@ function specSchema(crd: unknown): Record<string, unknown> {
   return record(record(schema.properties).spec);
 }
 
+/** A copy of the chart in the 0.1.0 layout: the (older) CRD in crds/, no CRD template. */
+function legacyLayoutChart(): string {
+  const dir = path.join(workDir, 'legacy-chart');
+  cpSync(olderChart(), dir, { recursive: true });
+  mkdirSync(path.join(dir, 'crds'));
+  renameSync(path.join(dir, CHART_CRD), path.join(dir, 'crds', 'ssmagent.io_ssmagentconfigs.yaml'));
+  rmSync(path.join(dir, 'templates', 'crds.yaml'));
+  return dir;
+}
+
 /** A copy of the chart whose CRD lacks spec.rollout: what an older release installed. */
 function olderChart(): string {
-  const dir = path.join(workDir, 'older-chart');
+  const dir = mkdtempSync(path.join(workDir, 'older-chart-'));
   cpSync(CHART_DIR, dir, { recursive: true });
   const crd: unknown = parse(readFileSync(path.join(dir, CHART_CRD), 'utf8'));
   const properties = record(specSchema(crd).properties);
@@ -144,4 +155,27 @@ test('helm upgrade from a release with an older CRD serves the new schema; unins
   const gone = await cp().kubectl(['get', 'crd', CRD_NAME]);
   assert.notEqual(gone.code, 0, 'crds.keep=false: the CRD goes with the release');
   assert.match(gone.stderr, /NotFound/);
+});
+
+test('a release whose CRD came from crds/ (0.1.0) upgrades once the CRD is handed to the release (README commands)', { timeout: 10 * 60_000 }, async () => {
+  const release = 'legacy';
+  const namespace = 'legacy-system';
+  const installed = await helm(['install', release, legacyLayoutChart(), '--namespace', namespace, '--create-namespace']);
+  assert.equal(installed.code, 0, installed.stderr);
+  assert.ok(!(await servedSpecProperties()).includes('rollout'), 'the older CRD, from crds/');
+
+  // Helm does not own a CRD it installed from crds/: the upgrade refuses to adopt it, and says why.
+  const refused = await helm(['upgrade', release, CHART_DIR, '--namespace', namespace]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /invalid ownership metadata/, refused.stderr);
+
+  // The README's two commands give it to the release.
+  await kubectl(['label', 'crd', CRD_NAME, 'app.kubernetes.io/managed-by=Helm', '--overwrite']);
+  await kubectl(['annotate', 'crd', CRD_NAME, `meta.helm.sh/release-name=${release}`, `meta.helm.sh/release-namespace=${namespace}`, '--overwrite']);
+  const upgraded = await helm(['upgrade', release, CHART_DIR, '--namespace', namespace]);
+  assert.equal(upgraded.code, 0, upgraded.stderr);
+  assert.ok((await servedSpecProperties()).includes('rollout'), 'the CRD is upgraded');
+  const uninstalled = await helm(['uninstall', release, '--namespace', namespace]);
+  assert.equal(uninstalled.code, 0, uninstalled.stderr);
+  await kubectl(['get', 'crd', CRD_NAME]);
 });

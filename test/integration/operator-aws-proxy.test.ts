@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createSsmApi } from '../../operator/aws/ssm-api.ts';
-import { readAwsProxy, type AwsProxy } from '../../operator/aws/proxy-agent.ts';
+import { nodeHasProxyAgent, readAwsProxy, type AwsProxy } from '../../operator/aws/proxy-agent.ts';
 import { readSettings } from '../../operator/settings.ts';
 import { startSsmEmulator, type SsmEmulator } from '../servers/ssm-emulator/index.ts';
 import { createTestCa, type TestCa } from '../servers/test-ca.ts';
@@ -103,4 +103,12 @@ test('the operator refuses a proxy variable that is not an http(s) URL, naming i
   assert.ok(good.ok);
   assert.deepEqual(good.settings.awsProxy, { httpsProxy: 'http://proxy:3128', noProxy: '.svc,10.0.0.1' });
   assert.equal(good.settings.awsCaBundleFile, '/etc/ssl/proxy-ca.pem');
+});
+
+test('a Node.js that would ignore the proxy is refused rather than bypassing it silently', () => {
+  assert.equal(nodeHasProxyAgent('24.4.1'), false);
+  assert.equal(nodeHasProxyAgent('22.12.0'), false);
+  assert.equal(nodeHasProxyAgent('24.5.0'), true);
+  assert.equal(nodeHasProxyAgent('25.0.0'), true);
+  assert.ok(nodeHasProxyAgent(process.versions.node), `this Node.js (${process.versions.node}) has it`);
 });
