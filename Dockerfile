@@ -36,6 +36,8 @@ RUN apt-get update \
 
 WORKDIR /app
 ENV NODE_ENV=production
+# The commit in the *_build_info metrics.
+ENV SSM_AGENT_OPERATOR_REVISION=${REVISION}
 # Sources and dependencies stay owned by root: the non-root process can read them but not change them.
 COPY package.json package-lock.json ./
 COPY --from=deps /app/node_modules ./node_modules

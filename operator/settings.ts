@@ -1,6 +1,8 @@
 // The operator's settings, from its environment (set by the Helm chart). Pure: bad values give errors that name
 // the variable and the fix.
 import { hostname } from 'node:os';
+import { readAwsProxy, type AwsProxy } from './aws/proxy-agent.ts';
+import type { NodeAgentDefaults } from './manifests/node-agent-defaults.ts';
 
 export interface OperatorSettings {
   namespace: string;
@@ -30,9 +32,37 @@ export interface OperatorSettings {
   ssmSyncIntervalMs: number;
   /** How often the operator looks up what `latest` stands for (LATEST_VERSION_INTERVAL_SECONDS, default 1 h). */
   latestVersionIntervalMs: number;
+  /** The proxy of the operator's own AWS calls (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); {} for none. */
+  awsProxy: AwsProxy;
+  /** A PEM file of CAs the AWS calls trust instead of Node's bundle (AWS_CA_BUNDLE). */
+  awsCaBundleFile?: string;
+  /** Defaults for every config's node agents (NODE_AGENT_PRIORITY_CLASS_NAME, NODE_AGENT_IMAGE_PULL_SECRETS,
+   * NODE_AGENT_TOLERATE_CONTROL_PLANE); a config's own daemonSet.* wins. */
+  nodeAgentDefaults: NodeAgentDefaults;
 }
 
 type Env = Record<string, string | undefined>;
+
+/** A DNS subdomain (PriorityClass, Secret names). */
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function nodeAgentDefaults(env: Env, errors: string[]): NodeAgentDefaults {
+  const priorityClassName = env.NODE_AGENT_PRIORITY_CLASS_NAME?.trim() ?? '';
+  if (priorityClassName && (!DNS_SUBDOMAIN.test(priorityClassName) || priorityClassName.length > 253)) {
+    errors.push(`NODE_AGENT_PRIORITY_CLASS_NAME=${JSON.stringify(priorityClassName)} must be a PriorityClass name (lowercase letters, digits, "-" and "."), e.g. system-node-critical`);
+  }
+  const secrets = (env.NODE_AGENT_IMAGE_PULL_SECRETS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const name of secrets) {
+    if (!DNS_SUBDOMAIN.test(name) || name.length > 253) errors.push(`NODE_AGENT_IMAGE_PULL_SECRETS: ${JSON.stringify(name)} is not a Secret name (comma-separated names)`);
+  }
+  const tolerate = (env.NODE_AGENT_TOLERATE_CONTROL_PLANE ?? 'false').toLowerCase();
+  if (!['true', 'false'].includes(tolerate)) errors.push(`NODE_AGENT_TOLERATE_CONTROL_PLANE=${JSON.stringify(env.NODE_AGENT_TOLERATE_CONTROL_PLANE)} must be true or false`);
+  return {
+    ...(priorityClassName ? { priorityClassName } : {}),
+    ...(secrets.length > 0 ? { imagePullSecrets: secrets } : {}),
+    ...(tolerate === 'true' ? { tolerateControlPlane: true } : {}),
+  };
+}
 
 /** The longest timer setTimeout/setInterval take (2^31-1 ms), in seconds: a longer one fires at once, in a tight loop. */
 export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
@@ -58,6 +88,8 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
   if (!['true', 'false'].includes(le)) errors.push(`LEADER_ELECTION=${JSON.stringify(env.LEADER_ELECTION)} must be true or false`);
   const httpPort = positiveNumber(env, 'HTTP_PORT', 8080, errors);
   if (!Number.isInteger(httpPort) || httpPort > 65535) errors.push(`HTTP_PORT=${httpPort} must be a port number (1-65535)`);
+  const proxy = readAwsProxy(env);
+  if (!proxy.ok) errors.push(...proxy.errors.map((e) => `${e}: it is the proxy of the operator's AWS calls (chart value proxy.*)`));
   const settings: OperatorSettings = {
     namespace,
     identity: env.POD_NAME || `${hostname()}-${process.pid}`,
@@ -78,6 +110,9 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
     ...(env.SSM_ENDPOINT ? { ssmEndpoint: env.SSM_ENDPOINT } : {}),
     ssmSyncIntervalMs: positiveNumber(env, 'SSM_SYNC_INTERVAL_SECONDS', 300, errors) * 1000,
     latestVersionIntervalMs: positiveNumber(env, 'LATEST_VERSION_INTERVAL_SECONDS', 3600, errors) * 1000,
+    awsProxy: proxy.ok ? proxy.proxy : {},
+    ...(env.AWS_CA_BUNDLE ? { awsCaBundleFile: env.AWS_CA_BUNDLE } : {}),
+    nodeAgentDefaults: nodeAgentDefaults(env, errors),
   };
   if (settings.renewDeadlineMs >= settings.leaseDurationMs) errors.push('RENEW_DEADLINE_SECONDS must be less than LEASE_DURATION_SECONDS');
   return errors.length > 0 ? { ok: false, errors } : { ok: true, settings };

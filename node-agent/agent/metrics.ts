@@ -1,12 +1,15 @@
 // The node agent's host metrics (contract names, DESIGN.md). One registry per process; the probe metrics
 // register on the same registry.
 import { Counter, Gauge, Registry } from 'prom-client';
+import { registerBuildInfo } from '../../operator/observability/build-info.ts';
 import { collectProcessMetrics } from '../../operator/observability/process-metrics.ts';
 import type { PassReport } from './pass.ts';
 import type { Readiness } from './readiness.ts';
 
 export function createNodeAgentMetrics(registry = new Registry()) {
-  collectProcessMetrics(registry, 'ssm_node_agent_process_');
+  // Standard process_* and nodejs_* names, unprefixed: the scrape's `job` tells the node agents from the operator.
+  collectProcessMetrics(registry);
+  registerBuildInfo(registry, 'ssm_node_agent_build_info', 'node agent');
   const m = {
     registry,
     info: new Gauge({
@@ -15,7 +18,7 @@ export function createNodeAgentMetrics(registry = new Registry()) {
       labelNames: ['version', 'install_method', 'registration_mode', 'instance_id'] as const,
       registers: [registry],
     }),
-    up: new Gauge({ name: 'ssm_agent_up', help: '1 when the amazon-ssm-agent service is active.', registers: [registry] }),
+    up: new Gauge({ name: 'ssm_agent_up', help: "1 when the amazon-ssm-agent service is active on the host (systemd), whatever Systems Manager sees; SSM's own PingStatus Online is the operator's ssm_operator_nodes{state=\"online\"}.", registers: [registry] }),
     registered: new Gauge({ name: 'ssm_agent_registered', help: '1 when the host is registered with Systems Manager (hybrid: has a managed instance id; EC2: has an instance identity).', registers: [registry] }),
     versionMatch: new Gauge({ name: 'ssm_agent_desired_version_match', help: '1 when the installed agent version is the desired one.', registers: [registry] }),
     healthy: new Gauge({

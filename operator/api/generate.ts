@@ -1,11 +1,12 @@
-// Writes the generated CRD to crds/ and into the chart. `--check` exits 1 when the files are stale.
+// Writes the generated CRD to crds/ (for kubectl apply) and into the chart's files/crds/ (rendered by
+// templates/crds.yaml, so that helm upgrade upgrades it). `--check` exits 1 when the files are stale.
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderCrdYaml } from './crd-yaml.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const GENERATED_CRD_FILES = ['crds/ssmagent.io_ssmagentconfigs.yaml', 'charts/ssm-agent-operator/crds/ssmagent.io_ssmagentconfigs.yaml'];
+export const GENERATED_CRD_FILES = ['crds/ssmagent.io_ssmagentconfigs.yaml', 'charts/ssm-agent-operator/files/crds/ssmagent.io_ssmagentconfigs.yaml'];
 
 async function main(check: boolean): Promise<number> {
   const yaml = renderCrdYaml();

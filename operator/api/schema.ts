@@ -325,9 +325,9 @@ export const DaemonSetOptions = Type.Object(
         description: "Node-agent image. Default: the operator's own image.",
       }),
     ),
-    imagePullSecrets: Type.Optional(Type.Array(Type.Object({ name: SecretReference.properties.name }, { description: 'A pull Secret.' }), { maxItems: 16, description: "Pull Secrets in the operator's namespace." })),
+    imagePullSecrets: Type.Optional(Type.Array(Type.Object({ name: SecretReference.properties.name }, { description: 'A pull Secret.' }), { maxItems: 16, description: "Pull Secrets in the operator's namespace, added to the operator's own (chart value imagePullSecrets)." })),
     priorityClassName: Type.Optional(
-      MatchingString(DNS_LABEL, 'must be a PriorityClass name (lowercase letters, digits, "-" and ".")', { maxLength: 253, description: 'PriorityClass of the node-agent pods, e.g. system-node-critical.' }),
+      MatchingString(DNS_LABEL, 'must be a PriorityClass name (lowercase letters, digits, "-" and ".")', { maxLength: 253, description: "PriorityClass of the node-agent pods. Default: the operator's (chart value nodeAgent.priorityClassName, system-node-critical)." }),
     ),
     resources: Type.Optional(
       Type.Object(

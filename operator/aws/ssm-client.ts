@@ -7,6 +7,7 @@
 // AWS_CONTAINER_CREDENTIALS_FULL_URI + AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) and IMDS. Credentials read from a
 // Kubernetes Secret are passed as `credentials: {kind: 'static', …}`.
 import { SSMClient, type SSMClientConfig } from '@aws-sdk/client-ssm';
+import { awsAgents, type AwsProxy } from './proxy-agent.ts';
 import { instrumentSsmClient, type SsmApiRequestsCounter } from './ssm-metrics.ts';
 
 export type SsmCredentials =
@@ -30,20 +31,28 @@ export interface SsmClientOptions {
   /** per-attempt socket timeout (default 10 s) and connection timeout (default 5 s) */
   requestTimeoutMs?: number;
   connectionTimeoutMs?: number;
+  /** HTTPS_PROXY/HTTP_PROXY/NO_PROXY of the operator (the SDK ignores them by itself), see proxy-agent.ts */
+  proxy?: AwsProxy;
+  /** PEM CA certificates to trust instead of Node's bundle (AWS_CA_BUNDLE: an intercepting proxy's CA) */
+  caBundle?: string;
   /** counts every attempt, see ssm-metrics.ts */
   requestsCounter?: SsmApiRequestsCounter;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
-/** Checks the options and turns them into the SDK's config. Pure. */
+/** Checks the options and turns them into the SDK's config (with new agents when a proxy or CA is set). */
 export function ssmClientConfig(opts: SsmClientOptions): SSMClientConfig {
   if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(opts.region)) throw new Error(`SSM region ${JSON.stringify(opts.region)} is not a region name such as us-east-1`);
   const config: SSMClientConfig = {
     region: opts.region,
     maxAttempts: opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     retryMode: opts.retryMode ?? 'standard',
-    requestHandler: { requestTimeout: opts.requestTimeoutMs ?? 10_000, connectionTimeout: opts.connectionTimeoutMs ?? 5_000 },
+    requestHandler: {
+      requestTimeout: opts.requestTimeoutMs ?? 10_000,
+      connectionTimeout: opts.connectionTimeoutMs ?? 5_000,
+      ...awsAgents(opts.proxy ?? {}, opts.caBundle),
+    },
   };
   if (!Number.isInteger(config.maxAttempts) || (config.maxAttempts as number) < 1) throw new Error(`maxAttempts ${String(opts.maxAttempts)} must be an integer ≥ 1`);
   if (opts.endpoint !== undefined && opts.endpoint !== '') {

@@ -13,6 +13,7 @@ import { buildDesiredObjects } from '../manifests/desired-objects.ts';
 import { configHash } from '../manifests/config-hash.ts';
 import { ANNOTATION_REVISION, FIELD_MANAGER, nodeAgentName } from '../manifests/names.ts';
 import type { OwnedInput } from '../manifests/context.ts';
+import { withNodeAgentDefaults } from '../manifests/node-agent-defaults.ts';
 import { inputKey, referencedInputs, renderRevision, type InputRef } from '../manifests/revision.ts';
 import { keepRevisions, revisionOf, revisionsToKeep } from './revision-retention.ts';
 import { planRollout, podRevision, rolloutEvents, type PodObservation, type RolloutPlan } from './rollout.ts';
@@ -116,10 +117,10 @@ export class SsmAgentConfigController {
     if (!parsed.ok) {
       return this.writeStatus(config, computeStatus({ generation, previous: config.status, now, invalidSpec: parsed.errors }), parsed.errors.join('; '));
     }
-    const valid: SsmAgentConfig = { ...config, spec: parsed.spec };
+    const valid: SsmAgentConfig = { ...config, spec: withNodeAgentDefaults(parsed.spec, this.context.nodeAgentDefaults) };
     const validConfigs = this.caches.configs().flatMap((c) => {
       const p = parseSpec(c.spec);
-      return p.ok ? [{ ...c, spec: p.spec }] : [];
+      return p.ok ? [{ ...c, spec: withNodeAgentDefaults(p.spec, this.context.nodeAgentDefaults) }] : [];
     });
     const conflict = findConflict(valid, validConfigs, this.caches.nodes());
     const existing = this.caches.owned(name);
@@ -270,7 +271,7 @@ export class SsmAgentConfigController {
     }
     const parsed = parseSpec(config.spec);
     if (!parsed.ok) return undefined;
-    const valid: SsmAgentConfig = { ...config, spec: parsed.spec };
+    const valid: SsmAgentConfig = { ...config, spec: withNodeAgentDefaults(parsed.spec, this.context.nodeAgentDefaults) };
     const started = config.metadata.annotations?.[ANNOTATION_UNINSTALL_STARTED];
     if (!started) {
       // The revisions the pods run stay until the pods are gone: a restarting container needs its config volume.

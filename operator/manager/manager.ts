@@ -1,6 +1,7 @@
 // Wires the operator together: informers feed a work queue, workers run the reconciler, and all of it runs
 // only while this replica holds the leader lease.
 import type { KubeConfig } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { SsmAgentConfig } from '../api/types.ts';
@@ -44,6 +45,15 @@ export interface Operator {
   /** Resolves when the operator stops: after `stop()`, or when leadership is lost ('lost-leadership'). */
   done: Promise<'stopped' | 'lost-leadership'>;
   stop(): Promise<void>;
+}
+
+/** AWS_CA_BUNDLE's PEM file, read once at start (a bad path stops the operator with the variable's name). */
+function readCaBundle(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`AWS_CA_BUNDLE=${file} cannot be read (${errorMessage(err)}): mount the CA file with extraVolumes/extraVolumeMounts`);
+  }
 }
 
 export async function startOperator(kc: KubeConfig, settings: OperatorSettings, log: Logger): Promise<Operator> {
@@ -134,10 +144,15 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
 
   // The Systems Manager side runs while this replica leads; the controller reads its last outcome.
   let aws: AwsWiring | undefined;
-  const ssmApis = ssmApiPerRegion({ ...(settings.ssmEndpoint ? { endpoint: settings.ssmEndpoint } : {}), requestsCounter: registerSsmApiMetrics(metrics.registry) });
+  const ssmApis = ssmApiPerRegion({
+    ...(settings.ssmEndpoint ? { endpoint: settings.ssmEndpoint } : {}),
+    proxy: settings.awsProxy,
+    ...(settings.awsCaBundleFile ? { caBundle: readCaBundle(settings.awsCaBundleFile) } : {}),
+    requestsCounter: registerSsmApiMetrics(metrics.registry),
+  });
   const events = new EventRecorder(client, log, 'ssm-agent-operator', settings.identity);
   // fleetEndpoint is filled in once the fleet server runs, before any reconcile.
-  const context: BuildContext = { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage };
+  const context: BuildContext = { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage, nodeAgentDefaults: settings.nodeAgentDefaults };
   const latestVersions = new LatestVersions({
     fetchText: undiciTextFetcher,
     intervalMs: settings.latestVersionIntervalMs,

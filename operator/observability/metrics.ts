@@ -1,10 +1,13 @@
 // One registry for the operator process; metric names are a contract (DESIGN.md).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerBuildInfo } from './build-info.ts';
 import { collectProcessMetrics } from './process-metrics.ts';
 
 export function createOperatorMetrics() {
   const registry = new Registry();
-  collectProcessMetrics(registry, 'ssm_operator_process_');
+  // Standard process_* and nodejs_* names, unprefixed: the scrape's `job` tells the operator from the node agents.
+  collectProcessMetrics(registry);
+  registerBuildInfo(registry, 'ssm_operator_build_info', 'operator');
   return {
     registry,
     reconcileTotal: new Counter({
@@ -22,7 +25,7 @@ export function createOperatorMetrics() {
     }),
     nodes: new Gauge({
       name: 'ssm_operator_nodes',
-      help: 'Nodes of each SsmAgentConfig by state (desired, ready, updated, installed, registered, online, failing).',
+      help: 'Nodes of each SsmAgentConfig by state: desired, ready, updated (DaemonSet), installed, registered, failing (node agents), online (Systems Manager PingStatus Online, not whether the service runs: that is ssm_agent_up).',
       labelNames: ['config', 'state'] as const,
       registers: [registry],
     }),

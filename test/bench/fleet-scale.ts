@@ -303,7 +303,7 @@ export async function runFleetScaleBench(opts: FleetScaleOptions, cleanup: Clean
       };
     };
     const quiet = await runWindow('quiet', async () => undefined, 0);
-    const heapLine = (await operator.metrics()).split('\n').find((l) => l.startsWith('ssm_operator_process_nodejs_heap_size_used_bytes'));
+    const heapLine = (await operator.metrics()).split('\n').find((l) => l.startsWith('nodejs_heap_size_used_bytes'));
     const heapUsedBytes = heapLine ? Number(heapLine.split(' ').pop()) : Number.NaN;
 
     // Latency: one agent's observation.version → status.agentVersions, polled every 20 ms.

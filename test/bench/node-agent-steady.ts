@@ -297,7 +297,7 @@ export async function runNodeAgentSteadyBench(opts: NodeAgentSteadyOptions, clea
       phaseMeanMs[phase] = dCount > 0 ? (dSum / dCount) * 1000 : Number.NaN;
     }
     const rss = samples.map((s) => s.rssKb);
-    const heapName = 'ssm_node_agent_process_nodejs_heap_size_used_bytes';
+    const heapName = 'nodejs_heap_size_used_bytes';
     const endpointUp: [string, number][] = lastWindow
       .filter((s) => s.name === 'ssm_endpoint_up')
       .map((s) => [Object.entries(s.labels).map(([k, v]) => `${k}="${v}"`).join(','), s.value]);

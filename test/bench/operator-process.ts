@@ -24,7 +24,7 @@ export async function spawnOperator(kubeconfigPath: string, logDir: string): Pro
   return {
     ...op,
     async heapUsedBytes() {
-      const line = (await op.metrics()).split('\n').find((l) => l.startsWith('ssm_operator_process_nodejs_heap_size_used_bytes'));
+      const line = (await op.metrics()).split('\n').find((l) => l.startsWith('nodejs_heap_size_used_bytes'));
       return line ? Number(line.split(' ').pop()) : Number.NaN;
     },
   };

@@ -13,7 +13,7 @@ import { CHART_DIR as chartDir, KUBE_VERSION, helmBinary, runHelm as helm } from
 import { isRecord, list, record, strings } from '../harness/shapes.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const crdFile = path.join(chartDir, 'crds', 'ssmagent.io_ssmagentconfigs.yaml');
+const crdFile = path.join(repoRoot, 'crds', 'ssmagent.io_ssmagentconfigs.yaml');
 const RELEASE = 'ssm-agent-operator';
 const NAMESPACE = 'ssm-system';
 
@@ -136,6 +136,7 @@ test('helm template renders the operator with the expected objects, env and port
     'ConfigMap', // the three Grafana dashboards (dashboards.enabled defaults to true)
     'ConfigMap',
     'ConfigMap',
+    'CustomResourceDefinition', // crds.install defaults to true
     'Deployment',
     'PodDisruptionBudget',
     'Role', // the release namespace
@@ -156,7 +157,7 @@ test('helm template renders the operator with the expected objects, env and port
     ]) {
       assert.equal(typeof labels[key], 'string', `${o.kind} ${String(o.metadata.name)} has label ${key}`);
     }
-    if (o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding') {
+    if (!['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition'].includes(o.kind)) {
       // The one exception: Events of the cluster-scoped SsmAgentConfigs live in "default".
       const events = (o.kind === 'Role' || o.kind === 'RoleBinding') && String(o.metadata.name).endsWith('-events');
       assert.equal(o.metadata.namespace, events ? 'default' : NAMESPACE, `${o.kind} ${String(o.metadata.name)} is in its namespace`);

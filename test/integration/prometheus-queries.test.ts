@@ -65,7 +65,9 @@ const QUERIES: Record<string, Expectation> = {
   'ssm-fleet-overview › Desired nodes › A': { series: true, value: 1 },
   'ssm-fleet-overview › Installed › A': { series: true, value: 1 },
   'ssm-fleet-overview › Registered › A': { series: true, value: 1 },
-  'ssm-fleet-overview › Online › A': { series: true, value: 1 },
+  'ssm-fleet-overview › Service running › A': { series: true, value: 1 },
+  // Systems Manager's PingStatus: the operator asks SSM only for configs with an activation.
+  'ssm-fleet-overview › Online in SSM › A': { empty: NEEDS_ACTIVATION },
   // ec2messages is unreachable from host-1: the node counts as failing.
   'ssm-fleet-overview › Failing › A': { series: true, value: 1 },
   'ssm-fleet-overview › Off the desired version › A': { empty: ON_FAILURE },
@@ -162,11 +164,15 @@ function panelQueries(d: Dashboard): Query[] {
   return panels.flatMap((p) => (p.targets ?? []).map((t) => ({ key: `${d.uid} › ${p.title ?? ''} › ${t.refId ?? ''}`, expr: t.expr ?? '' })));
 }
 
+/** The `job` variable: the scrape job of the processes a dashboard shows (process_* and nodejs_* are standard
+ * names every Node.js process exports, so the job tells them apart). */
+const JOBS: Record<string, string> = { 'ssm-operator': 'ssm-agent-operator', 'ssm-node-detail': 'ssm-node-agent' };
+
 /** Grafana's substitution of the variables this scenario selects; an unknown variable is an error. */
-function substitute(expr: string): string {
+function substitute(expr: string, uid: string): string {
   return expr.replace(/\$\{(\w+)\}|\$(\w+)/g, (whole, braced: string | undefined, bare: string | undefined) => {
     const name = braced ?? bare ?? '';
-    const value = VARIABLES[name];
+    const value = name === 'job' ? JOBS[uid] : VARIABLES[name];
     if (value === undefined) throw new Error(`unknown variable ${whole} in ${expr}`);
     return value;
   });
@@ -438,6 +444,18 @@ test('the scraped values are the scenario: ec2messages unreachable, the others r
   assert.ok(nodes.length > 0, 'ssm_operator_nodes{config="demo"} exists');
   assert.deepEqual(nodes.find((s) => s.metric.state === 'desired')?.value[1], '1');
   assert.ok((endpoint?.requests() ?? 0) > 0, `${ENDPOINT_IP}:443 answered probes`);
+  // Build info and the standard process metrics, told apart by job (no doubled ssm_*_process_process_ prefix).
+  for (const [metric, job] of [['ssm_operator_build_info', 'ssm-agent-operator'], ['ssm_node_agent_build_info', 'ssm-node-agent']] as const) {
+    const build = await vector(`${metric}{job="${job}"}`);
+    assert.equal(build.length, 1, `${metric} from ${job}`);
+    assert.equal(build[0]?.value[1], '1');
+    assert.equal(build[0]?.metric.version, '0.1.0');
+    assert.equal(build[0]?.metric.node_version, process.version);
+    assert.match(build[0]?.metric.commit ?? '', /^\S+$/);
+    assert.equal((await vector(`process_cpu_seconds_total{job="${job}"}`)).length, 1, `process_cpu_seconds_total from ${job}`);
+    assert.equal((await vector(`nodejs_eventloop_lag_p99_seconds{job="${job}"}`)).length, 1, `nodejs_eventloop_lag_p99_seconds from ${job}`);
+  }
+  assert.deepEqual(await vector('{__name__=~"ssm_.*process_.*"}'), [], 'no prefixed process metrics');
 });
 
 test('every dashboard variable resolves to this scenario’s cluster, config and node', async () => {
@@ -447,8 +465,8 @@ test('every dashboard variable resolves to this scenario’s cluster, config and
       const q = typeof v.query === 'string' ? v.query : typeof v.query === 'object' && v.query !== null && 'query' in v.query ? String(v.query.query) : '';
       const m = /^label_values\((.+), (\w+)\)$/s.exec(q);
       assert.ok(m?.[1] && m[2], `${d.uid} variable ${v.name}: label_values(…) expected, got ${q}`);
-      const values = (await vector(`group by (${m[2]}) (${substitute(m[1])})`)).map((s) => s.metric[m[2] ?? ''] ?? '');
-      assert.ok(values.includes(VARIABLES[v.name] ?? '∅'), `${d.uid} variable ${v.name} (${q}) offers ${JSON.stringify(values)}`);
+      const values = (await vector(`group by (${m[2]}) (${substitute(m[1], d.uid)})`)).map((s) => s.metric[m[2] ?? ''] ?? '');
+      assert.ok(values.includes((v.name === 'job' ? JOBS[d.uid] : VARIABLES[v.name]) ?? '∅'), `${d.uid} variable ${v.name} (${q}) offers ${JSON.stringify(values)}`);
     }
   }
 });
@@ -459,7 +477,7 @@ for (const d of dashboards) {
     const knownEmptyWithSeries: string[] = [];
     for (const q of panelQueries(d)) {
       const expectation = QUERIES[q.key];
-      const promql = substitute(q.expr);
+      const promql = substitute(q.expr, d.uid);
       const r = await query(promql);
       if (r.status !== 'success') {
         failures.push(`${q.key}: ${r.errorType ?? ''}: ${r.error ?? ''}\n    ${promql}`);

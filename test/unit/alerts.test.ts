@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ const rulesFile = path.join(chartDir, 'alerts', 'ssm-agent-operator.rules.yaml')
 const unitTestFile = path.join(repoRoot, 'test', 'fixtures', 'alerts', 'alerts.test.yaml');
 const PROMTOOL = '/usr/bin/promtool';
 const SEVERITIES = ['critical', 'warning', 'info'];
+const RUNBOOK_BASE = 'https://github.com/ssm-agent-operator/ssm-agent-operator/blob/main/docs/runbooks';
 
 interface RunResult {
   code: number;
@@ -191,7 +192,13 @@ test('every alert has a severity, a summary, a description naming what fails, an
     for (const key of ['summary', 'description', 'runbook']) {
       assert.ok((rule.annotations[key] ?? '').trim().length > 20, `${at} has a ${key}`);
     }
-    assert.deepEqual(Object.keys(rule.annotations).sort(), ['description', 'runbook', 'summary'], `${at}: annotations`);
+    assert.deepEqual(Object.keys(rule.annotations).sort(), ['description', 'runbook', 'runbook_url', 'summary'], `${at}: annotations`);
+    // runbook_url: the alert's own page in docs/runbooks/, which names the alert and carries its first steps.
+    assert.equal(rule.annotations.runbook_url, `${RUNBOOK_BASE}/${at}.md`, `${at}: runbook_url`);
+    const page = await readFile(path.join(repoRoot, 'docs', 'runbooks', `${at}.md`), 'utf8').catch(() => '');
+    assert.ok(page.startsWith(`# ${at}\n`), `${at}: docs/runbooks/${at}.md exists and is titled with the alert`);
+    assert.ok(page.replace(/\s+/g, ' ').includes((rule.annotations.runbook ?? '').trim().replace(/\s+/g, ' ')), `${at}: its page has the runbook's first steps`);
+    assert.ok(page.length < 4000, `${at}: its page is short`);
     const runbook = rule.annotations.runbook ?? '';
     assert.ok(runbook.length <= 500, `${at}: the runbook is short (${runbook.length} characters)`);
     assert.doesNotMatch(runbook, /\{\{/, `${at}: the runbook is the same text for every alert instance`);
@@ -208,6 +215,21 @@ test('every alert has a severity, a summary, a description naming what fails, an
       }
     }
   }
+});
+
+test('docs/runbooks has one page per alert, and no page for an alert that does not exist', async () => {
+  const alerts = allRules(await loadFileGroups()).map((r) => `${r.alert}.md`).sort();
+  const pages = (await readdir(path.join(repoRoot, 'docs', 'runbooks'))).filter((f) => f !== 'README.md').sort();
+  assert.deepEqual(pages, alerts);
+  const index = await readFile(path.join(repoRoot, 'docs', 'runbooks', 'README.md'), 'utf8');
+  for (const page of pages) assert.ok(index.includes(`](${page})`), `the index links ${page}`);
+});
+
+test('prometheusRule.runbookBaseUrl moves every runbook_url', async () => {
+  const { groups } = await renderedGroups(['--set', 'prometheusRule.runbookBaseUrl=https://wiki.example/runbooks/']);
+  const rules = allRules(groups);
+  assert.ok(rules.length > 0);
+  for (const rule of rules) assert.equal(rule.annotations.runbook_url, `https://wiki.example/runbooks/${rule.alert}.md`);
 });
 
 test('the values schema lists exactly the alerts of the file for prometheusRule.disabledAlerts', async () => {

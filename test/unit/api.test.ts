@@ -9,7 +9,7 @@ import { parseSpec } from '../../operator/api/validate.ts';
 
 test('the generated CRD files are up to date (run npm run generate)', () => {
   const expected = renderCrdYaml();
-  for (const file of ['crds/ssmagent.io_ssmagentconfigs.yaml', 'charts/ssm-agent-operator/crds/ssmagent.io_ssmagentconfigs.yaml']) {
+  for (const file of ['crds/ssmagent.io_ssmagentconfigs.yaml', 'charts/ssm-agent-operator/files/crds/ssmagent.io_ssmagentconfigs.yaml']) {
     assert.ok(readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8') === expected, `${file} is stale: run npm run generate`);
   }
 });

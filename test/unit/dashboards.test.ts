@@ -184,6 +184,39 @@ for (const { file, text } of dashboards) {
   });
 }
 
+for (const { file, text } of dashboards) {
+  test(`${file}: process_* and nodejs_* are scoped by $job, CPU is a fraction of a core, rates are per second`, () => {
+    const d = parse(text);
+    assert.doesNotMatch(text, /_process_process_|ssm_(operator|node_agent)_process_/, 'standard process metric names, no prefix');
+    const uses = queryPanels(d).some((p) => (p.targets ?? []).some((t) => /\b(process|nodejs)_\w+\s*\{/.test(t.expr ?? '')));
+    if (uses) {
+      const job = variables(d).find((v) => v.name === 'job');
+      assert.ok(job, 'a `job` variable');
+      assert.match(variableQuery(job), /^label_values\(ssm_(operator|node_agent)_build_info\{cluster=~"\$cluster"\}, job\)$/);
+    }
+    for (const p of queryPanels(d)) {
+      const unit = (p as { fieldConfig?: { defaults?: { unit?: string } } }).fieldConfig?.defaults?.unit;
+      for (const t of p.targets ?? []) {
+        const expr = t.expr ?? '';
+        for (const m of expr.matchAll(/\b((?:process|nodejs)_\w+)\s*\{([^}]*)\}/g)) assert.match(m[2] ?? '', /job=~"\$job"/, `${m[1] ?? ''} not scoped by job in panel "${p.title ?? ''}"`);
+        if (/rate\(process_cpu_seconds_total/.test(expr)) assert.equal(unit, 'percentunit', `panel "${p.title ?? ''}": CPU in percent of a core`);
+        if (/\brate\(/.test(expr) && !/histogram_quantile|\/|cpu_seconds/.test(expr)) assert.ok(['ops', 'reqps', 'percentunit'].includes(unit ?? ''), `panel "${p.title ?? ''}": a rate is per second (unit ${unit ?? 'none'})`);
+      }
+    }
+  });
+
+  test(`${file}: "Online" means Systems Manager's PingStatus, never the service running`, () => {
+    for (const p of queryPanels(parse(text))) {
+      const title = p.title ?? '';
+      const exprs = (p.targets ?? []).map((t) => t.expr ?? '').join('\n');
+      assert.notEqual(title, 'Online', 'say which Online: "Online in SSM" or "Service running"');
+      if (/online/i.test(title)) assert.match(exprs, /state="online"/, `panel "${title}" is SSM's PingStatus`);
+      if (/\bssm_agent_up\b/.test(exprs) && !/state="online"/.test(exprs)) assert.doesNotMatch(title, /online/i, `panel "${title}" shows the service, not SSM's Online`);
+      for (const t of p.targets ?? []) if (/\bssm_agent_up\b/.test(t.expr ?? '')) assert.doesNotMatch((t as { legendFormat?: string }).legendFormat ?? '', /online/i, `panel "${title}" legend`);
+    }
+  });
+}
+
 test('dashboard uids and titles are unique', () => {
   const parsed = dashboards.map((d) => parse(d.text));
   const uids = parsed.map((d) => d.uid);

@@ -62,10 +62,26 @@ Name of the operator's ServiceAccount.
 {{- end }}
 
 {{/*
-Operator image reference.
+Operator image reference: image.repository with its registry replaced by global.imageRegistry (the first path
+component is a registry when it has a "." or ":" or is localhost, as container runtimes read it), then @digest, or
+:tag (default the appVersion).
 */}}
 {{- define "ssm-agent-operator.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- $repository := .Values.image.repository }}
+{{- $registry := (.Values.global | default dict).imageRegistry | default "" | trimSuffix "/" }}
+{{- if $registry }}
+{{- $parts := splitList "/" $repository }}
+{{- $first := first $parts }}
+{{- if and (gt (len $parts) 1) (or (contains "." $first) (contains ":" $first) (eq "localhost" $first)) }}
+{{- $repository = rest $parts | join "/" }}
+{{- end }}
+{{- $repository = printf "%s/%s" $registry $repository }}
+{{- end }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- end }}
 {{- end }}
 
 {{/*
