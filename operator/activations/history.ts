@@ -3,6 +3,7 @@
 // An instance is this config's only if SSM says it registered with one of these: a node agent can report any mi- id,
 // and another cluster's instances can carry the same tags, but ActivationId is set by SSM at registration.
 // The list is capped: the oldest ids fall off, and their instances are then left alone (the safe side).
+import { randomUUID } from 'node:crypto';
 import type { KubeClient } from '../kube/client.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
 
@@ -52,14 +53,29 @@ export async function recordActivationIds(client: KubeClient, config: string, id
 /**
  * Set on the config just before CreateActivation and cleared once the Secret names the new activation: when the
  * operator dies in between, the next pass knows an activation may exist that nothing names, and sweeps it without
- * waiting for the orphan age (activations/step.ts).
+ * waiting for the orphan age (activations/step.ts). The value is the time and the mark of the process that set it.
  */
 export const ANNOTATION_ACTIVATION_INTENT = 'ssmagent.io/activation-creating';
 
-/** Sets (an ISO time) or clears (null) the intent annotation. Throws on failure. */
+/** This process's mark on its intents. An intent with another mark was left by a process that is gone (a restart, a
+ * replica that lost the lease and exited): its pass is over however recent it is. */
+export const PROCESS_MARK = randomUUID();
+
+/** The intent annotation's value for a pass of this process starting at `at` (ISO). Pure. */
+export const intentValue = (at: string): string => `${at} ${PROCESS_MARK}`;
+
+/** An intent's time and whether this process set it; undefined when absent or unreadable (a bare time, as an older
+ * operator wrote it, is another process's). Pure. */
+export function parseIntent(value: string | undefined): { at: number; mine: boolean } | undefined {
+  const [time, mark] = (value ?? '').trim().split(/\s+/, 2);
+  const at = Date.parse(time ?? '');
+  return Number.isFinite(at) ? { at, mine: mark === PROCESS_MARK } : undefined;
+}
+
+/** Sets (at an ISO time, with this process's mark) or clears (null) the intent annotation. Throws on failure. */
 export async function setActivationIntent(client: KubeClient, config: string, at: string | null): Promise<void> {
   await client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name: config }), {
     contentType: 'application/merge-patch+json',
-    body: { metadata: { annotations: { [ANNOTATION_ACTIVATION_INTENT]: at } } },
+    body: { metadata: { annotations: { [ANNOTATION_ACTIVATION_INTENT]: at === null ? null : intentValue(at) } } },
   });
 }

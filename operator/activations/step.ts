@@ -22,7 +22,7 @@ import {
   type StoredActivation,
 } from './plan.ts';
 import { TAG_CLUSTER, TAG_CONFIG } from './tags.ts';
-import { ANNOTATION_ACTIVATION_INTENT, activationHistory, recordActivationIds, setActivationIntent } from './history.ts';
+import { ANNOTATION_ACTIVATION_INTENT, activationHistory, parseIntent, recordActivationIds, setActivationIntent } from './history.ts';
 
 export const KEY_ACTIVATION_ID = 'activationId';
 export const KEY_ACTIVATION_CODE = 'activationCode';
@@ -185,6 +185,8 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
     }
   }
 
+  // A dead pass's intent whose sweep failed is kept (not overwritten by ours) until its orphans are gone.
+  if (sweepError && intentIsStale(config, now)) return { ...done, error: sweepError };
   // create or rotate: the new activation first, then the Secret; the old id stays listed until nothing needs it.
   const expiresAt = expirationDate(now, managed.expirationDays);
   // Intent first: should this process die before the Secret names the new activation, the next pass sweeps it.
@@ -247,6 +249,12 @@ export const ORPHAN_MIN_AGE_MS = 10 * 60_000;
 /** An intent older than this belongs to a pass that is over (CreateActivation is one attempt of at most 10 s, plus
  * throttling retries of a few seconds). */
 export const INTENT_SETTLED_MS = 2 * 60_000;
+/** True when the config carries an intent whose pass is over (see sweepOrphanActivations). Pure. */
+export function intentIsStale(config: SsmAgentConfig, now: Date): boolean {
+  const intent = parseIntent(config.metadata.annotations?.[ANNOTATION_ACTIVATION_INTENT]);
+  return intent !== undefined && (!intent.mine || now.getTime() - intent.at >= INTENT_SETTLED_MS);
+}
+
 /** Deletions per pass, so a pass stays short whatever SSM holds. */
 const MAX_ORPHANS_PER_PASS = 10;
 
@@ -258,10 +266,9 @@ async function sweepOrphanActivations(input: ActivationStepInput, secretName: st
   const { client, ssm, namespace, config, clusterName } = input;
   const name = config.metadata.name;
   const named = (s: StoredActivation | undefined) => new Set(s ? [s.id, ...(s.previousIds ?? [])] : []);
-  // An intent left by a pass that did not finish, old enough that the pass cannot still be running: whatever it
-  // created without naming it can go now.
-  const intent = Date.parse(config.metadata.annotations?.[ANNOTATION_ACTIVATION_INTENT] ?? '');
-  const staleIntent = Number.isFinite(intent) && now.getTime() - intent >= INTENT_SETTLED_MS;
+  // An intent left by a pass that did not finish — another process's (it is gone), or this one's and old enough that
+  // the pass cannot still be running: whatever it created without naming it can go now.
+  const staleIntent = intentIsStale(config, now);
   const minAge = staleIntent ? 0 : ORPHAN_MIN_AGE_MS;
   try {
     const listed = await ssm.listActivationsNamed(name);
