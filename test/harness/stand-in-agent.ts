@@ -30,6 +30,8 @@ export const STAND_IN_PATHS = {
   settings: '/etc/amazon/ssm/stand-in-settings',
   /** one line per successful registration (stand-in only), so tests can count registrations */
   registrationsLog: '/var/lib/amazon/ssm/stand-in-registrations.log',
+  /** test-only: present while the postinst's test pause (postinst_sleep_seconds) runs */
+  postinstRunning: '/run/stand-in-postinst-running',
   agentLog: '/var/log/amazon/ssm/amazon-ssm-agent.log',
   configTemplate: '/etc/amazon/ssm/amazon-ssm-agent.json.template',
   seelogTemplate: '/etc/amazon/ssm/seelog.xml.template',
@@ -46,6 +48,8 @@ export interface StandInSettings {
   clientTimeoutSeconds?: number;
   /** attempts of -register's RegisterManagedInstance (the real agent: 3) */
   registerAttempts?: number;
+  /** test-only: the package's postinst (configure) sleeps this long first, touching STAND_IN_PATHS.postinstRunning */
+  postinstSleepSeconds?: number;
 }
 
 /** Writes the stand-in's test-only endpoint and timing files into a host (before or after the package is installed). */
@@ -56,6 +60,7 @@ export async function configureStandIn(host: { writeFileAtomic(path: string, con
     s.retrySeconds !== undefined ? `retry_seconds=${s.retrySeconds}` : '',
     s.clientTimeoutSeconds !== undefined ? `client_timeout_seconds=${s.clientTimeoutSeconds}` : '',
     s.registerAttempts !== undefined ? `register_attempts=${s.registerAttempts}` : '',
+    s.postinstSleepSeconds !== undefined ? `postinst_sleep_seconds=${s.postinstSleepSeconds}` : '',
   ].filter((l) => l !== '');
   await host.writeFileAtomic(STAND_IN_PATHS.settings, `${lines.join('\n')}\n`, 0o644);
 }
