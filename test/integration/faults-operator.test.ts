@@ -39,6 +39,8 @@ async function startOperator(name: string, kubeconfigPath = env.cp.kubeconfigPat
     kubeconfigPath,
     logPath: join(work, `${name}.log`),
     name,
+    // the machine is shared: start-up is slow under load
+    readyTimeoutMs: 90_000,
     env: {
       SSM_ENDPOINT: emulator.url,
       AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
@@ -171,7 +173,7 @@ describe('SIGKILL between CreateActivation and the Secret write', () => {
     await waitFor('the Secret, and one activation in SSM', async () => {
       const s = await env.getOrUndefined<Secret>(secretPath(CONFIG));
       return s?.data?.activationId !== undefined && activationsOf(CONFIG).length === 1 ? true : undefined;
-    }, 60_000, 250);
+    }, 120_000, 250);
     const id = await assertOneWorkingActivation(t, CONFIG);
     // A few more passes change nothing: nothing else is created or deleted.
     const creates = emulator.state.callsTo('CreateActivation').length;
@@ -246,6 +248,7 @@ describe('SSM throttles every call for a long stretch', () => {
       kubeconfigPath: env.cp.kubeconfigPath,
       logPath: join(work, 'operator-throttled.log'),
       name: 'operator-throttled',
+      readyTimeoutMs: 90_000,
       env: {
         SSM_ENDPOINT: emulator.url,
         AWS_ACCESS_KEY_ID: emulator.credentials.accessKeyId,
