@@ -4,7 +4,7 @@
 // and another cluster's instances can carry the same tags, but ActivationId is set by SSM at registration.
 // The list is capped: the oldest ids fall off, and their instances are then left alone (the safe side).
 import { randomUUID } from 'node:crypto';
-import type { KubeClient } from '../kube/client.ts';
+import { isConflict, type KubeClient } from '../kube/client.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
 
 export const ANNOTATION_ACTIVATION_IDS = 'ssmagent.io/activation-ids';
@@ -28,6 +28,9 @@ export function withActivationIds(history: readonly string[], ids: readonly stri
   return [...history, ...add].slice(-MAX_ACTIVATION_HISTORY);
 }
 
+/** Read-and-patch attempts of recordActivationIds on conflicts. */
+const RECORD_ATTEMPTS = 5;
+
 interface ConfigMeta {
   metadata: { resourceVersion?: string; annotations?: Record<string, string> };
 }
@@ -39,15 +42,23 @@ interface ConfigMeta {
  */
 export async function recordActivationIds(client: KubeClient, config: string, ids: readonly string[]): Promise<string[]> {
   const path = resourcePath(RESOURCES.ssmAgentConfig, { name: config });
-  const live = await client.get<ConfigMeta>(path);
-  const history = activationHistory(live.metadata.annotations);
-  const next = withActivationIds(history, ids);
-  if (!next) return history;
-  await client.request('PATCH', path, {
-    contentType: 'application/merge-patch+json',
-    body: { metadata: { resourceVersion: live.metadata.resourceVersion, annotations: { [ANNOTATION_ACTIVATION_IDS]: next.join(',') } } },
-  });
-  return next;
+  // The controller writes the same object (status, finalizer): a conflict is read again and retried, not a failure
+  // (after a CreateActivation, a failure here throws the new activation away).
+  for (let attempt = 1; ; attempt++) {
+    const live = await client.get<ConfigMeta>(path);
+    const history = activationHistory(live.metadata.annotations);
+    const next = withActivationIds(history, ids);
+    if (!next) return history;
+    try {
+      await client.request('PATCH', path, {
+        contentType: 'application/merge-patch+json',
+        body: { metadata: { resourceVersion: live.metadata.resourceVersion, annotations: { [ANNOTATION_ACTIVATION_IDS]: next.join(',') } } },
+      });
+      return next;
+    } catch (err) {
+      if (!isConflict(err) || attempt >= RECORD_ATTEMPTS) throw err;
+    }
+  }
 }
 
 /**

@@ -244,6 +244,29 @@ describe('managed activation: crash safety', () => {
     });
   });
 
+  test('a config changed by another writer while the new activation is recorded: recorded anyway, not deleted', async () => {
+    const before = decode((await getSecret(SECRET))?.data.activationId);
+    emulator.state.activationMap.delete(before); // so the next pass creates one
+    // The controller writes the config (status, finalizer) between the step's read and its patch: a 409 Conflict.
+    const racing = Object.create(env.client) as typeof env.client;
+    let raced = 0;
+    racing.get = async <T,>(path: string): Promise<T> => {
+      const result = await env.client.get<T>(path);
+      if (path === resourcePath(RESOURCES.ssmAgentConfig, { name: CONFIG }) && raced++ < 2) {
+        await env.client.request('PATCH', path, { contentType: 'application/merge-patch+json', body: { metadata: { annotations: { 'test/race': String(raced) } } } });
+      }
+      return result;
+    };
+    emulator.state.clearCalls();
+    const out = await reconcileActivation({ client: racing, ssm, namespace: NAMESPACE, clusterName: CLUSTER, config: await getConfig(CONFIG), agentsStillOnOld: 0, now });
+    assert.equal(out.error, undefined, out.error);
+    assert.equal(out.action, 'create');
+    assert.equal(emulator.state.callsTo('DeleteActivation').length, 0, 'the new activation is not thrown away');
+    const named = decode((await getSecret(SECRET))?.data.activationId);
+    assert.ok(emulator.state.activation(named));
+    assert.ok((await getConfig(CONFIG)).metadata.annotations?.[ANNOTATION_ACTIVATION_IDS]?.includes(named), 'recorded on the config');
+  });
+
   test('a Secret write that timed out but succeeded keeps the new activation (it is live)', async () => {
     const before = decode((await getSecret(SECRET))?.data.activationId);
     emulator.state.activationMap.delete(before); // so the next pass creates one
