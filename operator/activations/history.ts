@@ -3,7 +3,8 @@
 // An instance is this config's only if SSM says it registered with one of these: a node agent can report any mi- id,
 // and another cluster's instances can carry the same tags, but ActivationId is set by SSM at registration.
 // The list is capped: the oldest ids fall off, and their instances are then left alone (the safe side).
-import type { KubeClient } from '../kube/client.ts';
+import { randomUUID } from 'node:crypto';
+import { isConflict, type KubeClient } from '../kube/client.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
 
 export const ANNOTATION_ACTIVATION_IDS = 'ssmagent.io/activation-ids';
@@ -27,6 +28,9 @@ export function withActivationIds(history: readonly string[], ids: readonly stri
   return [...history, ...add].slice(-MAX_ACTIVATION_HISTORY);
 }
 
+/** Read-and-patch attempts of recordActivationIds on conflicts. */
+const RECORD_ATTEMPTS = 5;
+
 interface ConfigMeta {
   metadata: { resourceVersion?: string; annotations?: Record<string, string> };
 }
@@ -38,28 +42,51 @@ interface ConfigMeta {
  */
 export async function recordActivationIds(client: KubeClient, config: string, ids: readonly string[]): Promise<string[]> {
   const path = resourcePath(RESOURCES.ssmAgentConfig, { name: config });
-  const live = await client.get<ConfigMeta>(path);
-  const history = activationHistory(live.metadata.annotations);
-  const next = withActivationIds(history, ids);
-  if (!next) return history;
-  await client.request('PATCH', path, {
-    contentType: 'application/merge-patch+json',
-    body: { metadata: { resourceVersion: live.metadata.resourceVersion, annotations: { [ANNOTATION_ACTIVATION_IDS]: next.join(',') } } },
-  });
-  return next;
+  // The controller writes the same object (status, finalizer): a conflict is read again and retried, not a failure
+  // (after a CreateActivation, a failure here throws the new activation away).
+  for (let attempt = 1; ; attempt++) {
+    const live = await client.get<ConfigMeta>(path);
+    const history = activationHistory(live.metadata.annotations);
+    const next = withActivationIds(history, ids);
+    if (!next) return history;
+    try {
+      await client.request('PATCH', path, {
+        contentType: 'application/merge-patch+json',
+        body: { metadata: { resourceVersion: live.metadata.resourceVersion, annotations: { [ANNOTATION_ACTIVATION_IDS]: next.join(',') } } },
+      });
+      return next;
+    } catch (err) {
+      if (!isConflict(err) || attempt >= RECORD_ATTEMPTS) throw err;
+    }
+  }
 }
 
 /**
  * Set on the config just before CreateActivation and cleared once the Secret names the new activation: when the
  * operator dies in between, the next pass knows an activation may exist that nothing names, and sweeps it without
- * waiting for the orphan age (activations/step.ts).
+ * waiting for the orphan age (activations/step.ts). The value is the time and the mark of the process that set it.
  */
 export const ANNOTATION_ACTIVATION_INTENT = 'ssmagent.io/activation-creating';
 
-/** Sets (an ISO time) or clears (null) the intent annotation. Throws on failure. */
+/** This process's mark on its intents. An intent with another mark was left by a process that is gone (a restart, a
+ * replica that lost the lease and exited): its pass is over however recent it is. */
+export const PROCESS_MARK = randomUUID();
+
+/** The intent annotation's value for a pass of this process starting at `at` (ISO). Pure. */
+export const intentValue = (at: string): string => `${at} ${PROCESS_MARK}`;
+
+/** An intent's time and whether this process set it; undefined when absent or unreadable (a bare time, as an older
+ * operator wrote it, is another process's). Pure. */
+export function parseIntent(value: string | undefined): { at: number; mine: boolean } | undefined {
+  const [time, mark] = (value ?? '').trim().split(/\s+/, 2);
+  const at = Date.parse(time ?? '');
+  return Number.isFinite(at) ? { at, mine: mark === PROCESS_MARK } : undefined;
+}
+
+/** Sets (at an ISO time, with this process's mark) or clears (null) the intent annotation. Throws on failure. */
 export async function setActivationIntent(client: KubeClient, config: string, at: string | null): Promise<void> {
   await client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name: config }), {
     contentType: 'application/merge-patch+json',
-    body: { metadata: { annotations: { [ANNOTATION_ACTIVATION_INTENT]: at } } },
+    body: { metadata: { annotations: { [ANNOTATION_ACTIVATION_INTENT]: at === null ? null : intentValue(at) } } },
   });
 }

@@ -22,7 +22,7 @@ import {
   type StoredActivation,
 } from './plan.ts';
 import { TAG_CLUSTER, TAG_CONFIG } from './tags.ts';
-import { ANNOTATION_ACTIVATION_INTENT, activationHistory, recordActivationIds, setActivationIntent } from './history.ts';
+import { ANNOTATION_ACTIVATION_INTENT, activationHistory, parseIntent, recordActivationIds, setActivationIntent } from './history.ts';
 
 export const KEY_ACTIVATION_ID = 'activationId';
 export const KEY_ACTIVATION_CODE = 'activationCode';
@@ -185,6 +185,11 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
     }
   }
 
+  // Another process's intent is kept (not overwritten by ours) until the sweep has deleted what it left.
+  if (intentAwaitsSettling(config, now)) {
+    return { ...done, error: 'waiting for an activation another operator process was creating to settle (its intent is on the config); retrying' };
+  }
+  if (sweepError && intentIsStale(config, now)) return { ...done, error: sweepError };
   // create or rotate: the new activation first, then the Secret; the old id stays listed until nothing needs it.
   const expiresAt = expirationDate(now, managed.expirationDays);
   // Intent first: should this process die before the Secret names the new activation, the next pass sweeps it.
@@ -247,6 +252,27 @@ export const ORPHAN_MIN_AGE_MS = 10 * 60_000;
 /** An intent older than this belongs to a pass that is over (CreateActivation is one attempt of at most 10 s, plus
  * throttling retries of a few seconds). */
 export const INTENT_SETTLED_MS = 2 * 60_000;
+/** An intent of another process is over after this long: a replica that lost the lease stops within its renew
+ * deadline, but may still finish the CreateActivation attempt it is in (the lease, 15 s by default, plus one attempt
+ * of at most 10 s). A restarted pod's own dead pass is over at once, but the mark cannot tell the two apart. */
+export const FOREIGN_INTENT_SETTLED_MS = 30_000;
+
+const intentOf = (config: SsmAgentConfig) => parseIntent(config.metadata.annotations?.[ANNOTATION_ACTIVATION_INTENT]);
+
+/** True when the config carries an intent whose pass is over (see sweepOrphanActivations). Pure. */
+export function intentIsStale(config: SsmAgentConfig, now: Date): boolean {
+  const intent = intentOf(config);
+  return intent !== undefined && now.getTime() - intent.at >= (intent.mine ? INTENT_SETTLED_MS : FOREIGN_INTENT_SETTLED_MS);
+}
+
+/** True while another process's intent has not settled: creating now would overwrite the intent that lets the sweep
+ * delete what that process may have created, so it waits. This process's own intent is from a pass that is over
+ * (passes do not overlap): a new one may start. Pure. */
+export function intentAwaitsSettling(config: SsmAgentConfig, now: Date): boolean {
+  const intent = intentOf(config);
+  return intent !== undefined && !intent.mine && !intentIsStale(config, now);
+}
+
 /** Deletions per pass, so a pass stays short whatever SSM holds. */
 const MAX_ORPHANS_PER_PASS = 10;
 
@@ -258,10 +284,9 @@ async function sweepOrphanActivations(input: ActivationStepInput, secretName: st
   const { client, ssm, namespace, config, clusterName } = input;
   const name = config.metadata.name;
   const named = (s: StoredActivation | undefined) => new Set(s ? [s.id, ...(s.previousIds ?? [])] : []);
-  // An intent left by a pass that did not finish, old enough that the pass cannot still be running: whatever it
-  // created without naming it can go now.
-  const intent = Date.parse(config.metadata.annotations?.[ANNOTATION_ACTIVATION_INTENT] ?? '');
-  const staleIntent = Number.isFinite(intent) && now.getTime() - intent >= INTENT_SETTLED_MS;
+  // An intent left by a pass that did not finish, old enough that the pass cannot still be running (another
+  // process's: FOREIGN_INTENT_SETTLED_MS; this one's: INTENT_SETTLED_MS): whatever it created unnamed can go now.
+  const staleIntent = intentIsStale(config, now);
   const minAge = staleIntent ? 0 : ORPHAN_MIN_AGE_MS;
   try {
     const listed = await ssm.listActivationsNamed(name);

@@ -30,6 +30,8 @@ export const STAND_IN_PATHS = {
   settings: '/etc/amazon/ssm/stand-in-settings',
   /** one line per successful registration (stand-in only), so tests can count registrations */
   registrationsLog: '/var/lib/amazon/ssm/stand-in-registrations.log',
+  /** test-only: present while the postinst's test pause (install_delay_seconds) runs */
+  postinstRunning: '/run/stand-in-postinst-running',
   agentLog: '/var/log/amazon/ssm/amazon-ssm-agent.log',
   configTemplate: '/etc/amazon/ssm/amazon-ssm-agent.json.template',
   seelogTemplate: '/etc/amazon/ssm/seelog.xml.template',

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { createSsmApi, type SsmApi } from '../../operator/aws/index.ts';
 import { DAY_MS } from '../../operator/activations/plan.ts';
 import { ANNOTATION_PREVIOUS_ACTIVATIONS, reconcileActivation } from '../../operator/activations/step.ts';
-import { ANNOTATION_ACTIVATION_IDS, ANNOTATION_ACTIVATION_INTENT } from '../../operator/activations/history.ts';
+import { ANNOTATION_ACTIVATION_IDS, ANNOTATION_ACTIVATION_INTENT, intentValue } from '../../operator/activations/history.ts';
 import { reconcileInstances } from '../../operator/instances/step.ts';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import { parseSpec } from '../../operator/api/validate.ts';
@@ -208,6 +208,63 @@ describe('managed activation: crash safety', () => {
     assert.equal(out.error, undefined, out.error);
     assert.equal(emulator.state.activation(orphan.id), undefined, 'swept without waiting for the orphan age');
     assert.equal((await getConfig(CONFIG)).metadata.annotations?.[ANNOTATION_ACTIVATION_INTENT], undefined, 'the intent is cleared');
+  });
+
+  test('an intent left by another process (a restart) is swept once that process cannot still be creating (30 s), not after minutes', async () => {
+    const tags = { 'ssmagent.io/cluster': CLUSTER, 'ssmagent.io/config': CONFIG };
+    const orphan = await ssm.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 5, expirationDate: new Date(now().getTime() + 10 * DAY_MS), tags, defaultInstanceName: CONFIG });
+    // What a process SIGKILLed just now wrote before its CreateActivation: its own mark, not this process's.
+    await env.client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name: CONFIG }), {
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { annotations: { [ANNOTATION_ACTIVATION_INTENT]: `${now().toISOString()} 00000000-dead-4000-8000-000000000000` } } },
+    });
+    assert.equal((await step(0)).error, undefined);
+    assert.ok(emulator.state.activation(orphan.id), 'that process may still be finishing its create');
+    emulator.clock.advance(31_000);
+    const out = await step(0);
+    assert.equal(out.error, undefined, out.error);
+    assert.equal(emulator.state.activation(orphan.id), undefined, 'the dead process’s activation is swept');
+    assert.equal((await getConfig(CONFIG)).metadata.annotations?.[ANNOTATION_ACTIVATION_INTENT], undefined, 'the intent is cleared');
+    assert.ok(emulator.state.activation(decode((await getSecret(SECRET))?.data.activationId)), 'the live activation stays');
+  });
+
+  test('a fresh intent of this process itself is not swept (its pass may still be writing the Secret)', async () => {
+    const tags = { 'ssmagent.io/cluster': CLUSTER, 'ssmagent.io/config': CONFIG };
+    const inFlight = await ssm.createActivation({ iamRole: 'SSMServiceRole', registrationLimit: 5, expirationDate: new Date(now().getTime() + 10 * DAY_MS), tags, defaultInstanceName: CONFIG });
+    await env.client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name: CONFIG }), {
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { annotations: { [ANNOTATION_ACTIVATION_INTENT]: intentValue(now().toISOString()) } } },
+    });
+    assert.equal((await step(0)).error, undefined);
+    assert.ok(emulator.state.activation(inFlight.id), 'left alone while its pass may still be running');
+    await ssm.deleteActivation(inFlight.id);
+    await env.client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name: CONFIG }), {
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { annotations: { [ANNOTATION_ACTIVATION_INTENT]: null } } },
+    });
+  });
+
+  test('a config changed by another writer while the new activation is recorded: recorded anyway, not deleted', async () => {
+    const before = decode((await getSecret(SECRET))?.data.activationId);
+    emulator.state.activationMap.delete(before); // so the next pass creates one
+    // The controller writes the config (status, finalizer) between the step's read and its patch: a 409 Conflict.
+    const racing = Object.create(env.client) as typeof env.client;
+    let raced = 0;
+    racing.get = async <T,>(path: string): Promise<T> => {
+      const result = await env.client.get<T>(path);
+      if (path === resourcePath(RESOURCES.ssmAgentConfig, { name: CONFIG }) && raced++ < 2) {
+        await env.client.request('PATCH', path, { contentType: 'application/merge-patch+json', body: { metadata: { annotations: { 'test/race': String(raced) } } } });
+      }
+      return result;
+    };
+    emulator.state.clearCalls();
+    const out = await reconcileActivation({ client: racing, ssm, namespace: NAMESPACE, clusterName: CLUSTER, config: await getConfig(CONFIG), agentsStillOnOld: 0, now });
+    assert.equal(out.error, undefined, out.error);
+    assert.equal(out.action, 'create');
+    assert.equal(emulator.state.callsTo('DeleteActivation').length, 0, 'the new activation is not thrown away');
+    const named = decode((await getSecret(SECRET))?.data.activationId);
+    assert.ok(emulator.state.activation(named));
+    assert.ok((await getConfig(CONFIG)).metadata.annotations?.[ANNOTATION_ACTIVATION_IDS]?.includes(named), 'recorded on the config');
   });
 
   test('a Secret write that timed out but succeeded keeps the new activation (it is live)', async () => {

@@ -7,6 +7,9 @@
 //                 missing permission);
 //   Expired       role tokens are issued but refused on use as ExpiredTokenException;
 //   Throttled     RequestManagedInstanceRoleToken answers ThrottlingException.
+// Holds pause one call of an operation until the test releases it, so a test can act (SIGKILL a client) at exactly
+// that moment: `before` the service acts (a slow front end; a call whose client went away meanwhile is never
+// forwarded), or `after` it acted, with the answer held back (the client cannot know the effect happened).
 import { SsmError, type SsmErrorType } from './wire.ts';
 
 export interface FaultScope {
@@ -15,6 +18,15 @@ export interface FaultScope {
 }
 
 export type RoleTokenFault = 'AccessDenied' | 'Expired' | 'Throttled';
+
+export type HoldPhase = 'before' | 'after';
+
+export interface Hold {
+  /** resolves when a matching call is being held */
+  readonly reached: Promise<void>;
+  /** lets the held call go on (or, when none arrived yet, disarms the hold); idempotent */
+  release(): void;
+}
 
 export interface EmulatorFaults {
   /** breaks the agents' role credentials until called again with undefined */
@@ -30,7 +42,9 @@ export interface EmulatorFaults {
   /** the next `n` matching calls run (their effect stays), then answer a server error instead of their result:
    * a response lost after the service acted, which a client cannot tell from a failure */
   failAfterNext(n: number, opts?: FaultScope & { status?: number; type?: SsmErrorType }): void;
-  /** every switch off */
+  /** holds the next call of `operation` at `phase` until released (see the file's comment) */
+  hold(operation: string, phase: HoldPhase): Hold;
+  /** every switch off (held calls are released) */
   clear(): void;
   /** what is still armed */
   pending(): { throttle: number; fail: number; rate: number | undefined };
@@ -38,6 +52,8 @@ export interface EmulatorFaults {
   check(operation: string): SsmError | undefined;
   /** for the server, after `operation` ran: the error to answer with instead of its result, if any */
   checkAfter(operation: string): SsmError | undefined;
+  /** for the server: what to wait for before going on with `operation` at `phase`, if a hold is armed (consumes it) */
+  holdPoint(operation: string, phase: HoldPhase): Promise<void> | undefined;
 }
 
 interface Counted {
@@ -58,6 +74,7 @@ export function createFaults(wall: () => number = Date.now): EmulatorFaults {
   };
   let failAfter: Counted & { status: number; type: SsmErrorType } = { left: 0, operations: undefined, status: 500, type: 'InternalServerError' };
   let roleToken: RoleTokenFault | undefined;
+  const holds: { operation: string; phase: HoldPhase; arrived: () => void; released: Promise<void>; release: () => void; taken: boolean }[] = [];
   let rate: { perSecond: number; burst: number; tokens: number; at: number; operations: readonly string[] | undefined } | undefined;
 
   return {
@@ -84,7 +101,31 @@ export function createFaults(wall: () => number = Date.now): EmulatorFaults {
     failAfterNext(n, opts) {
       failAfter = { left: n, operations: opts?.operations, status: opts?.status ?? 500, type: opts?.type ?? 'InternalServerError' };
     },
+    hold(operation, phase) {
+      let arrived!: () => void;
+      let release!: () => void;
+      const reached = new Promise<void>((r) => (arrived = r));
+      const released = new Promise<void>((r) => (release = r));
+      const h = { operation, phase, arrived, released, release, taken: false };
+      holds.push(h);
+      return {
+        reached,
+        release() {
+          const i = holds.indexOf(h);
+          if (i >= 0) holds.splice(i, 1);
+          h.release();
+        },
+      };
+    },
+    holdPoint(operation, phase) {
+      const h = holds.find((x) => !x.taken && x.operation === operation && x.phase === phase);
+      if (!h) return undefined;
+      h.taken = true;
+      h.arrived();
+      return h.released;
+    },
     clear() {
+      for (const h of holds.splice(0)) h.release();
       throttle = { left: 0, operations: undefined };
       fail = { ...fail, left: 0 };
       failAfter = { ...failAfter, left: 0 };

@@ -212,6 +212,18 @@ export async function startSsmEmulator(opts: SsmEmulatorOptions = {}): Promise<S
         send(res, errorResponse(new SsmError('SerializationException', 'Request entity too large', 413), randomUUID()));
         return;
       }
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : target;
+      let gone = false;
+      res.once('close', () => {
+        if (!res.writableFinished) gone = true;
+      });
+      const before = faults.holdPoint(operation, 'before');
+      if (before) {
+        await before;
+        // never forwarded: the service did not see it
+        if (gone) return;
+      }
       const handled = handleApi(req, body, { state, faults, region, keys, wall });
       const code = JSON.parse(handled.response.body) as { __type?: string };
       state.record({
@@ -224,7 +236,9 @@ export async function startSsmEmulator(opts: SsmEmulatorOptions = {}): Promise<S
         ...(req.headers['user-agent'] !== undefined ? { userAgent: req.headers['user-agent'] } : {}),
         input: handled.input,
       });
-      send(res, handled.response);
+      const after = faults.holdPoint(operation, 'after');
+      if (after) await after;
+      if (!gone) send(res, handled.response);
     })().catch((err: unknown) => {
       console.error('ssm-emulator: request failed:', err);
       if (!res.headersSent) send(res, errorResponse(new SsmError('InternalServerError', ''), randomUUID()));
