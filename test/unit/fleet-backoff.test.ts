@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ReconnectBackoff } from '../../node-agent/fleet/client.ts';
+import { ReconnectBackoff } from '../../node-agent/fleet/backoff.ts';
 
 test('reconnect delays double from the initial delay up to the bound', () => {
   const top = new ReconnectBackoff({ initialMs: 1_000, maxMs: 30_000 }, () => 1);
