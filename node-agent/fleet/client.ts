@@ -2,9 +2,9 @@
 //
 // On every (re)connect it reads the projected token again (the kubelet rotates it) and the operator's CA (the
 // ConfigMap may have been renewed), sends `hello` with the full state, then `state` with the sections that change
-// and a heartbeat every heartbeatSeconds. When the connection drops or is refused it reconnects after a jittered,
-// exponentially growing, bounded delay; the operator gets the full state again with the next hello, so nothing is
-// lost when it restarts.
+// and a heartbeat every heartbeatSeconds. When the connection drops or is refused it reconnects after a fully
+// jittered, exponentially growing, bounded delay, spread over a reconnect window after a lost connection
+// (./backoff.ts); the operator gets the full state again with the next hello, so nothing is lost when it restarts.
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { WebSocket, type RawData } from 'ws';
@@ -145,7 +145,9 @@ export class FleetClient {
       if (this.abort.signal.aborted) break;
       // A connection replaced by another from this node (a second agent for the same node) does not earn a fast
       // retry: two of them would otherwise take turns replacing each other.
-      if (outcome.welcomed && outcome.code !== CLOSE_REPLACED) this.backoff.reset();
+      // A connection that was up and is lost is most often an operator restart that every agent sees at once: the
+      // retries are spread over the reconnect window (see ReconnectBackoff.lost).
+      if (outcome.welcomed && outcome.code !== CLOSE_REPLACED) this.backoff.lost();
       const retryInMs = this.backoff.next();
       this.opts.log.warn({ reason: outcome.reason, retryInMs }, outcome.welcomed ? 'fleet connection lost; reconnecting' : 'fleet connection failed; retrying');
       this.emit({ type: 'disconnected', reason: outcome.reason, retryInMs });

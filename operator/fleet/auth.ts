@@ -29,11 +29,12 @@ export type RejectReason =
   | 'not_node_agent'
   | 'not_bound'
   | 'node_mismatch'
-  | 'review_failed';
+  | 'review_failed'
+  | 'rate_limited';
 
 export interface Rejection {
   ok: false;
-  status: 400 | 401 | 403 | 404 | 503;
+  status: 400 | 401 | 403 | 404 | 429 | 503;
   reason: RejectReason;
   message: string;
 }

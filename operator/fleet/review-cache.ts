@@ -1,10 +1,12 @@
-// TokenReview answers kept briefly by the token's SHA-256 (never the token itself), so that a reconnecting agent is
-// not reviewed again within the window. Bounded: when full, expired entries go first, then the oldest.
+// TokenReview answers kept briefly by the token's SHA-256 (never the token itself): a reconnecting agent is not
+// reviewed again within the window, and a refused token (a stale one an agent keeps sending, or an attacker's) is
+// answered from here for a while instead of costing the API server another review. Bounded: when full, expired
+// entries go first, then the oldest.
 import { createHash } from 'node:crypto';
-import type { AgentIdentity } from './auth.ts';
+import type { IdentityResult } from './auth.ts';
 
-interface CachedIdentity {
-  identity: AgentIdentity;
+interface CachedResult {
+  result: IdentityResult;
   until: number;
 }
 
@@ -23,12 +25,15 @@ export function tokenExpiryMs(token: string): number | undefined {
 export const tokenKey = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 export class ReviewCache {
-  private readonly entries = new Map<string, CachedIdentity>();
+  private readonly entries = new Map<string, CachedResult>();
   private readonly ttlMs: number;
+  private readonly failedTtlMs: number;
   private readonly max: number;
 
-  constructor(opts: { ttlMs: number; max?: number }) {
+  /** `ttlMs` for accepted tokens, `failedTtlMs` for refused ones (0: refusals are not kept). */
+  constructor(opts: { ttlMs: number; failedTtlMs: number; max?: number }) {
     this.ttlMs = opts.ttlMs;
+    this.failedTtlMs = opts.failedTtlMs;
     this.max = opts.max ?? REVIEW_CACHE_MAX;
   }
 
@@ -36,19 +41,20 @@ export class ReviewCache {
     return this.entries.size;
   }
 
-  /** The identity of a token accepted within the window (and not past its expiry). */
-  get(key: string, now: number): AgentIdentity | undefined {
+  /** The answer for a token reviewed within its window (an accepted one never past the token's expiry). */
+  get(key: string, now: number): IdentityResult | undefined {
     const hit = this.entries.get(key);
-    if (hit && hit.until > now) return hit.identity;
+    if (hit && hit.until > now) return hit.result;
     if (hit) this.entries.delete(key);
     return undefined;
   }
 
-  /** Remembers an accepted token, never past its own expiry. */
-  set(key: string, token: string, identity: AgentIdentity, now: number): void {
-    const until = Math.min(now + this.ttlMs, tokenExpiryMs(token) ?? Infinity);
+  /** Remembers a review's answer. Only definite answers belong here, not a review that could not be made. */
+  set(key: string, token: string, result: IdentityResult, now: number): void {
+    const until = result.ok ? Math.min(now + this.ttlMs, tokenExpiryMs(token) ?? Infinity) : now + this.failedTtlMs;
+    if (until <= now) return;
     if (this.entries.size >= this.max) this.prune(now);
-    this.entries.set(key, { identity, until });
+    this.entries.set(key, { result, until });
   }
 
   private prune(now: number): void {

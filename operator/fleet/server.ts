@@ -8,7 +8,7 @@
 // one connection (1008; 1009 when it is too large) and nothing else.
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { Socket, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -31,6 +31,7 @@ import {
   type NodeStateSection,
   type OperatorMessage,
 } from './protocol.ts';
+import { KeyedRateLimiter, TokenBucket, type RateLimit } from './rate-limit.ts';
 import { ReviewCache, tokenKey } from './review-cache.ts';
 
 export interface StateUpdate {
@@ -62,6 +63,16 @@ export interface FleetServerOptions {
   helloTimeoutMs?: number;
   /** Upgrades being authenticated at once, above which new ones get 503. Default 256. */
   maxPendingUpgrades?: number;
+  /** How long a refused token is answered from the cache instead of a new TokenReview. Default 10 s. */
+  failedReviewCacheMs?: number;
+  /** TLS connections open at once (agents, handshakes, refusals); more are dropped as they arrive. Default 10,000. */
+  maxConnections?: number;
+  /** How long a client may take to send its upgrade request's headers (from connecting). Default 10 s. */
+  headersTimeoutMs?: number;
+  /** Failed authentications per source address; past the budget, 429 without a TokenReview. Default 20, then 1/s. */
+  failedReviewsPerSource?: RateLimit;
+  /** Messages per connection; past the budget the connection is closed (1008). Default 60, then 2/s. */
+  messagesPerConnection?: RateLimit;
   /** Told the node's whole (merged) state after every hello and state message. */
   onState?(node: string, state: NodeState, update: StateUpdate): void;
   /** Told when a node's registered connection ends (not when it is replaced by a newer one from the same node). */
@@ -76,6 +87,7 @@ interface Connection {
   state: NodeState;
   lastSeen: number;
   timers: NodeJS.Timeout[];
+  messages: TokenBucket;
 }
 
 /** A WebSocket close reason is at most 123 bytes. */
@@ -96,7 +108,11 @@ export class FleetServer {
   private readonly byNode = new Map<string, Connection>();
   private readonly all = new Set<Connection>();
   private readonly cache: ReviewCache;
+  private readonly failedBySource: KeyedRateLimiter;
+  private readonly messageLimit: RateLimit;
   private pending = 0;
+  private reviewsInFlight = 0;
+  private reviewsInFlightPeak = 0;
   private sweeper?: NodeJS.Timeout;
   private closing?: Promise<void>;
   private drained?: () => void;
@@ -105,9 +121,33 @@ export class FleetServer {
     this.opts = opts;
     this.metrics = fleetMetrics(opts.registry);
     this.heartbeatMs = (opts.heartbeatSeconds ?? FLEET_DEFAULT_HEARTBEAT_SECONDS) * 1000;
-    this.cache = new ReviewCache({ ttlMs: opts.reviewCacheMs ?? 30_000 });
-    this.https = https.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 }, (_req, res) => {
-      res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade' }).end(`the fleet channel is a WebSocket at ${FLEET_PATH}\n`);
+    this.cache = new ReviewCache({ ttlMs: opts.reviewCacheMs ?? 30_000, failedTtlMs: opts.failedReviewCacheMs ?? 10_000 });
+    this.failedBySource = new KeyedRateLimiter(opts.failedReviewsPerSource ?? { burst: 20, perSecond: 1 });
+    this.messageLimit = opts.messagesPerConnection ?? { burst: 60, perSecond: 2 };
+    const headersTimeout = opts.headersTimeoutMs ?? 10_000;
+    this.https = https.createServer(
+      {
+        cert: opts.tls.cert,
+        key: opts.tls.key,
+        minVersion: 'TLSv1.2',
+        handshakeTimeout: 10_000,
+        // A client that connects and then dribbles (or never sends) its request is cut off; Node checks the
+        // connections it tracks every connectionsCheckingInterval. Upgraded sockets belong to ws, which has its own.
+        headersTimeout,
+        requestTimeout: headersTimeout + 5_000,
+        connectionsCheckingInterval: Math.max(100, Math.min(1_000, headersTimeout / 4)),
+        keepAliveTimeout: 1_000,
+      },
+      (_req, res) => {
+        res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade' }).end(`the fleet channel is a WebSocket at ${FLEET_PATH}\n`);
+      },
+    );
+    // A connection that sends nothing at all is not a request yet, so headersTimeout does not see it: idle time does.
+    this.https.timeout = headersTimeout;
+    this.https.maxConnections = opts.maxConnections ?? 10_000;
+    this.https.on('drop', (data?: { remoteAddress?: string }) => {
+      this.metrics.rejected.inc({ reason: 'connection_cap' });
+      this.opts.log.warn({ remote: data?.remoteAddress, maxConnections: this.https.maxConnections }, 'fleet connection dropped: the connection cap is reached');
     });
     this.wss = new WebSocketServer({ noServer: true, maxPayload: FLEET_MAX_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
     this.https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -193,6 +233,8 @@ export class FleetServer {
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
+    // The request is complete: the idle timeout is for clients that never send one, not for a slow TokenReview.
+    if (socket instanceof Socket) socket.setTimeout(0);
     const remote = req.socket.remoteAddress ?? 'unknown';
     const claimed = String(req.headers[FLEET_NODE_HEADER] ?? '');
     if (this.closing) return this.refuse(socket, remote, claimed, reject(503, 'busy', 'the operator is shutting down'));
@@ -207,7 +249,7 @@ export class FleetServer {
     this.pending++;
     let result: IdentityResult;
     try {
-      result = await this.authenticate(auth[1]);
+      result = await this.authenticate(auth[1], remote);
     } catch (err) {
       this.opts.log.error({ err: (err as Error).message }, 'fleet TokenReview failed');
       result = reject(503, 'review_failed', 'the token could not be reviewed; retry');
@@ -240,22 +282,38 @@ export class FleetServer {
     setTimeout(() => socket.destroy(), 1_000).unref();
   }
 
-  /** TokenReview, with positive answers cached briefly by the token's hash. */
-  private async authenticate(token: string): Promise<IdentityResult> {
+  /**
+   * TokenReview, with answers cached briefly by the token's hash (refusals for less time). A source whose failures
+   * are over its budget gets 429 without a review: a stream of garbage tokens cannot become a stream of reviews.
+   */
+  private async authenticate(token: string, remote: string): Promise<IdentityResult> {
     const key = tokenKey(token);
     const now = Date.now();
     const hit = this.cache.get(key, now);
-    if (hit) return { ok: true, identity: hit };
-    const review = await this.opts.client.request<{ status?: TokenReviewStatus }>('POST', TOKEN_REVIEW_PATH, {
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [FLEET_TOKEN_AUDIENCE] } },
-      timeoutMs: 10_000,
-    });
-    const result = await identityFromReview(review.status ?? {}, { namespace: this.opts.namespace, podNode: (pod) => lookupPodNode(this.opts.client, this.opts.namespace, pod) });
-    if (result.ok) {
-      this.cache.set(key, token, result.identity, now);
-      if (result.identity.nodeBinding === 'pod-lookup') {
-        this.opts.log.debug({ pod: result.identity.pod, node: result.identity.node }, 'fleet token has no node-name claim; node read from its pod');
-      }
+    if (hit) return hit;
+    if (!this.failedBySource.allows(remote, now)) return reject(429, 'rate_limited', 'too many failed authentications from this address; retry later');
+    this.reviewsInFlight++;
+    if (this.reviewsInFlight > this.reviewsInFlightPeak) this.metrics.reviewsInFlightPeak.set((this.reviewsInFlightPeak = this.reviewsInFlight));
+    this.metrics.reviewsInFlight.set(this.reviewsInFlight);
+    let status: TokenReviewStatus;
+    try {
+      const review = await this.opts.client.request<{ status?: TokenReviewStatus }>('POST', TOKEN_REVIEW_PATH, {
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [FLEET_TOKEN_AUDIENCE] } },
+        timeoutMs: 10_000,
+      });
+      status = review.status ?? {};
+    } catch (err) {
+      this.metrics.reviews.inc({ result: 'error' });
+      throw err;
+    } finally {
+      this.metrics.reviewsInFlight.set(--this.reviewsInFlight);
+    }
+    const result = await identityFromReview(status, { namespace: this.opts.namespace, podNode: (pod) => lookupPodNode(this.opts.client, this.opts.namespace, pod) });
+    this.metrics.reviews.inc({ result: result.ok ? 'accepted' : 'refused' });
+    this.cache.set(key, token, result, Date.now());
+    if (!result.ok) this.failedBySource.take(remote, Date.now());
+    else if (result.identity.nodeBinding === 'pod-lookup') {
+      this.opts.log.debug({ pod: result.identity.pod, node: result.identity.node }, 'fleet token has no node-name claim; node read from its pod');
     }
     return result;
   }
@@ -263,7 +321,7 @@ export class FleetServer {
   // ---- connections --------------------------------------------------------------------------------------------
 
   private accept(ws: WebSocket, identity: AgentIdentity, remote: string): void {
-    const conn: Connection = { ws, identity, remote, state: {}, lastSeen: Date.now(), timers: [] };
+    const conn: Connection = { ws, identity, remote, state: {}, lastSeen: Date.now(), timers: [], messages: new TokenBucket(this.messageLimit, Date.now()) };
     this.all.add(conn);
     const helloTimeout = setTimeout(() => {
       if (!conn.hello) this.violation(conn, 'hello_timeout', 1008, 'no hello within the time allowed');
@@ -284,6 +342,10 @@ export class FleetServer {
   }
 
   private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
+    if (!conn.messages.take(Date.now())) {
+      return this.violation(conn, 'rate_limited', 1008, `too many messages (more than ${this.messageLimit.burst} at once or ${this.messageLimit.perSecond}/s)`);
+    }
     if (isBinary) return this.violation(conn, 'invalid', 1008, 'binary frames are not part of the protocol');
     const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     const parsed = parseAgentMessage(raw);
