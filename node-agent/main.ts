@@ -17,7 +17,9 @@ import { probeAll } from './probes/probe-all.ts';
 import { registerProbeMetrics } from './probes/probe-metrics.ts';
 import { readNodeAgentSettings } from './settings.ts';
 import { NODE_AGENT_DOWNLOAD_DIR } from './steps/paths.ts';
-import { FleetClient, readFleetClientSettings, stateFromPass, stateFromProbes } from './fleet/client.ts';
+import { FleetClient } from './fleet/client.ts';
+import { stateFromPass, stateFromProbes } from './fleet/report.ts';
+import { readFleetClientSettings } from './fleet/settings.ts';
 
 import pkg from '../package.json' with { type: 'json' };
 

@@ -1,6 +1,7 @@
 // The operator's settings, from its environment (set by the Helm chart). Pure: bad values give errors that name
 // the variable and the fix.
 import { hostname } from 'node:os';
+import { isIP } from 'node:net';
 import { readAwsProxy, type AwsProxy } from './aws/proxy-agent.ts';
 import type { NodeAgentDefaults } from './manifests/node-agent-defaults.ts';
 
@@ -26,6 +27,13 @@ export interface OperatorSettings {
   serviceName: string;
   /** An address the node agents dial instead of the Service's ClusterIP (a NodePort or load balancer address). */
   fleetAdvertiseAddress?: string;
+  /**
+   * The fleet's own Service (no selector): the node agents dial its ClusterIP, and the leader routes it to itself by
+   * writing its EndpointSlice with podIp, so that a standby never receives them. Unset: the operator Service's.
+   */
+  fleetServiceName?: string;
+  /** This pod's address (POD_IP, downward API): what the leader writes into the fleet Service's EndpointSlice. */
+  podIp?: string;
   /** Systems Manager endpoint override (VPC endpoint, FIPS, another partition; the test emulator). */
   ssmEndpoint?: string;
   /** How often each config's activation and managed instances are checked with Systems Manager. */
@@ -107,6 +115,8 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
     diagnosePort: env.DIAGNOSE_PORT === '0' ? 0 : positiveNumber(env, 'DIAGNOSE_PORT', 8444, errors),
     serviceName: env.OPERATOR_SERVICE_NAME || 'ssm-agent-operator',
     ...(env.FLEET_ADVERTISE_ADDRESS ? { fleetAdvertiseAddress: env.FLEET_ADVERTISE_ADDRESS } : {}),
+    ...(env.FLEET_SERVICE_NAME ? { fleetServiceName: env.FLEET_SERVICE_NAME } : {}),
+    ...(env.POD_IP ? { podIp: env.POD_IP } : {}),
     ...(env.SSM_ENDPOINT ? { ssmEndpoint: env.SSM_ENDPOINT } : {}),
     ssmSyncIntervalMs: positiveNumber(env, 'SSM_SYNC_INTERVAL_SECONDS', 300, errors) * 1000,
     latestVersionIntervalMs: positiveNumber(env, 'LATEST_VERSION_INTERVAL_SECONDS', 3600, errors) * 1000,
@@ -114,6 +124,7 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
     ...(env.AWS_CA_BUNDLE ? { awsCaBundleFile: env.AWS_CA_BUNDLE } : {}),
     nodeAgentDefaults: nodeAgentDefaults(env, errors),
   };
+  if (settings.podIp !== undefined && isIP(settings.podIp) === 0) errors.push(`POD_IP=${JSON.stringify(settings.podIp)} is not an IP address`);
   if (settings.renewDeadlineMs >= settings.leaseDurationMs) errors.push('RENEW_DEADLINE_SECONDS must be less than LEASE_DURATION_SECONDS');
   return errors.length > 0 ? { ok: false, errors } : { ok: true, settings };
 }

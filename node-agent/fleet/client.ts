@@ -2,207 +2,27 @@
 //
 // On every (re)connect it reads the projected token again (the kubelet rotates it) and the operator's CA (the
 // ConfigMap may have been renewed), sends `hello` with the full state, then `state` with the sections that change
-// and a heartbeat every heartbeatSeconds. When the connection drops or is refused it reconnects after a jittered,
-// exponentially growing, bounded delay; the operator gets the full state again with the next hello, so nothing is
-// lost when it restarts.
+// and a heartbeat every heartbeatSeconds. When the connection drops or is refused it reconnects after a fully
+// jittered, exponentially growing, bounded delay, spread over a reconnect window after a lost connection
+// (./backoff.ts); the operator gets the full state again with the next hello, so nothing is lost when it restarts.
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { WebSocket, type RawData } from 'ws';
-import { FLEET_TOKEN_DIR } from '../../operator/api/node-agent-config.ts';
 import {
   changedSections,
-  clip,
-  encodeMessage,
   FLEET_DEFAULT_HEARTBEAT_SECONDS,
   FLEET_MAX_MESSAGE_BYTES,
   FLEET_NODE_HEADER,
-  FLEET_PATH,
   FLEET_PROTOCOL_VERSION,
-  MAX_PROBES,
-  MAX_STEPS,
   mergeNodeState,
   parseOperatorMessage,
   type AgentMessage,
   type NodeState,
   type OperatorMessage,
 } from '../../operator/fleet/protocol.ts';
-import { backoffDelay } from '../../operator/runtime/backoff.ts';
 import { sleep } from '../../operator/runtime/sleep.ts';
-import type { PassReport } from '../agent/pass.ts';
-import type { ProbeResult } from '../probes/types.ts';
-import { FLEET_CA_DIR } from '../../operator/api/node-agent-config.ts';
-
-// ---- reconnect backoff ------------------------------------------------------------------------------------------
-
-export interface BackoffOptions {
-  /** First delay (before jitter). Default 1 s. */
-  initialMs?: number;
-  /** Bound of the delay (before jitter). Default 60 s. */
-  maxMs?: number;
-}
-
-/**
- * Delays between connection attempts: doubling from initialMs up to maxMs, each drawn from [d/2, d] so that a
- * thousand agents cut off by an operator restart do not come back in step. reset() after a good connection.
- */
-export class ReconnectBackoff {
-  private readonly initialMs: number;
-  private readonly maxMs: number;
-  private readonly random: () => number;
-  private failuresSoFar = 0;
-
-  constructor(opts: BackoffOptions = {}, random: () => number = Math.random) {
-    this.initialMs = Math.max(1, opts.initialMs ?? 1_000);
-    this.maxMs = Math.max(this.initialMs, opts.maxMs ?? 60_000);
-    this.random = random;
-  }
-
-  get failures(): number {
-    return this.failuresSoFar;
-  }
-
-  next(): number {
-    this.failuresSoFar++;
-    return backoffDelay(this.failuresSoFar, this.initialMs, this.maxMs, this.random);
-  }
-
-  reset(): void {
-    this.failuresSoFar = 0;
-  }
-}
-
-// ---- state from the node agent's own reports --------------------------------------------------------------------
-
-const TOKEN_CHARS = /[^A-Za-z0-9_.-]/g;
-const asToken = (s: string) => s.replace(TOKEN_CHARS, '_').slice(0, 64) || '_';
-const short = (s: string | undefined) => (s === undefined ? undefined : s.slice(0, 256));
-
-/** The sections a host pass reports: facts, step outcomes, observation, and its timestamp. */
-export function stateFromPass(report: PassReport, revision?: string): NodeState {
-  const f = report.facts;
-  const instance = report.observation?.registration ?? f.registration ?? f.ec2;
-  return {
-    facts: {
-      ...(f.os ? { os: { id: short(f.os.id) ?? '', versionId: short(f.os.versionId) ?? '', prettyName: short(f.os.prettyName) ?? '' } } : {}),
-      ...(f.arch ? { arch: f.arch } : {}),
-      ...(f.packageManager ? { packageManager: f.packageManager } : {}),
-      ...(f.snapAgent !== undefined ? { snapAgent: f.snapAgent } : {}),
-      ...(f.unsupported ? { unsupported: { reason: short(f.unsupported.reason) ?? '', message: clip(f.unsupported.message) ?? '' } } : {}),
-      ec2: f.ec2 !== undefined,
-      ...(f.installedVersion ? { installedVersion: short(f.installedVersion) } : {}),
-      ...(f.desiredVersion ? { desiredVersion: short(f.desiredVersion) } : {}),
-      ...(revision ? { revision } : {}),
-      ...(f.externallyManaged ? { externallyManaged: f.externallyManaged } : {}),
-    },
-    steps: report.outcomes.slice(0, MAX_STEPS).map((o) => ({
-      step: asToken(o.step),
-      status: o.status,
-      ...(o.reason ? { reason: asToken(o.reason) } : {}),
-      ...(o.message ? { message: clip(o.message) } : {}),
-    })),
-    ...(report.observation
-      ? {
-          observation: {
-            serviceActive: report.observation.serviceActive,
-            ...(report.observation.version ? { version: short(report.observation.version) } : {}),
-            ...(instance ? { instanceId: short(instance.instanceId), region: short(instance.region) } : {}),
-          },
-        }
-      : {}),
-    timestamps: { pass: report.at.toISOString() },
-  };
-}
-
-/** The probes section: per endpoint, reachable or why not, and how (direct or through the proxy). */
-export function stateFromProbes(results: readonly ProbeResult[], at: Date = new Date()): NodeState {
-  return {
-    probes: results.slice(0, MAX_PROBES).map((r) => ({
-      endpoint: asToken(r.endpoint),
-      host: r.host.slice(0, 256),
-      ok: r.ok,
-      ...(r.reason ? { reason: r.reason } : {}),
-      via: r.via,
-    })),
-    probeDetails: results.slice(0, MAX_PROBES).map((r) => ({
-      endpoint: asToken(r.endpoint),
-      phases: Object.fromEntries(Object.entries(r.phases).filter(([, v]) => typeof v === 'number' && Number.isFinite(v)).map(([k, v]) => [k, Math.min(Math.max(v, 0), 3600)])),
-      ...(r.message ? { message: clip(r.message) } : {}),
-      ...(r.httpStatus !== undefined && r.httpStatus >= 100 && r.httpStatus <= 599 ? { httpStatus: r.httpStatus } : {}),
-      ...(r.proxy ? { proxy: r.proxy.slice(0, 256) } : {}),
-      ...(r.noProxyMatch ? { noProxyMatch: r.noProxyMatch.slice(0, 256) } : {}),
-      ...(r.connectedAddress ? { connectedAddress: r.connectedAddress.slice(0, 256) } : {}),
-    })),
-    timestamps: { probes: at.toISOString() },
-  };
-}
-
-/**
- * Encodes a message within the size limit: long step messages are cut further, then dropped, before giving up
- * (the schema's bounds alone allow more than the limit when every text is long and multi-byte).
- */
-export function encodeAgentMessage(message: AgentMessage): string {
-  const text = JSON.stringify(message);
-  if (Buffer.byteLength(text, 'utf8') <= FLEET_MAX_MESSAGE_BYTES || message.type === 'heartbeat') return encodeMessage(message);
-  const shrink = (max: number | undefined): AgentMessage => {
-    const state = message.state;
-    const steps = state.steps?.map((s) => ({ ...s, message: max === undefined ? undefined : clip(s.message, max) }));
-    const facts = state.facts?.unsupported && max !== undefined ? { ...state.facts, unsupported: { ...state.facts.unsupported, message: clip(state.facts.unsupported.message, max) ?? '' } } : state.facts;
-    return { ...message, state: { ...state, ...(steps ? { steps } : {}), ...(facts ? { facts } : {}) } };
-  };
-  for (const max of [200, 40, undefined]) {
-    const smaller = JSON.stringify(shrink(max));
-    if (Buffer.byteLength(smaller, 'utf8') <= FLEET_MAX_MESSAGE_BYTES) return smaller;
-  }
-  return encodeMessage(message); // throws with the size
-}
-
-// ---- settings ---------------------------------------------------------------------------------------------------
-
-/** Where the DaemonSet mounts the operator's CA (ConfigMap FLEET_CA_CONFIGMAP). */
-export { FLEET_CA_DIR };
-
-export interface FleetClientSettings {
-  /** wss://host:port/fleet/v1 */
-  url: string;
-  tokenFile: string;
-  caFile: string;
-  heartbeatSeconds: number;
-}
-
-/**
- * The channel's settings from the environment: FLEET_ENDPOINT (`host:port` or `wss://host:port[/path]`),
- * FLEET_TOKEN_FILE, FLEET_CA_FILE, FLEET_HEARTBEAT_SECONDS. `undefined` when FLEET_ENDPOINT is not set (no channel).
- */
-export function readFleetClientSettings(env: Record<string, string | undefined>): { ok: true; settings: FleetClientSettings | undefined } | { ok: false; errors: string[] } {
-  const endpoint = env.FLEET_ENDPOINT?.trim();
-  if (!endpoint) return { ok: true, settings: undefined };
-  const errors: string[] = [];
-  let url: URL | undefined;
-  try {
-    url = new URL(/^[a-z]+:\/\//i.test(endpoint) ? endpoint : `wss://${endpoint}`);
-    if (url.protocol !== 'wss:') errors.push(`FLEET_ENDPOINT=${JSON.stringify(endpoint)} must be wss:// (the channel is always TLS)`);
-    if (url.pathname === '/' || url.pathname === '') url.pathname = FLEET_PATH;
-  } catch {
-    errors.push(`FLEET_ENDPOINT=${JSON.stringify(endpoint)} is not host:port or a wss:// URL`);
-  }
-  const rawHeartbeat = env.FLEET_HEARTBEAT_SECONDS;
-  const heartbeatSeconds = rawHeartbeat ? Number(rawHeartbeat) : FLEET_DEFAULT_HEARTBEAT_SECONDS;
-  if (!Number.isInteger(heartbeatSeconds) || heartbeatSeconds < 1 || heartbeatSeconds > 3600) {
-    errors.push(`FLEET_HEARTBEAT_SECONDS=${JSON.stringify(rawHeartbeat)} must be a whole number from 1 to 3600`);
-  }
-  if (errors.length > 0 || !url) return { ok: false, errors };
-  return {
-    ok: true,
-    settings: {
-      url: url.toString(),
-      tokenFile: env.FLEET_TOKEN_FILE || `${FLEET_TOKEN_DIR}/token`,
-      caFile: env.FLEET_CA_FILE || `${FLEET_CA_DIR}/ca.crt`,
-      heartbeatSeconds,
-    },
-  };
-}
-
-// ---- the client -------------------------------------------------------------------------------------------------
+import { ReconnectBackoff, type BackoffOptions } from './backoff.ts';
+import { encodeAgentMessage } from './report.ts';
 
 export type FleetClientEvent =
   | { type: 'connected'; heartbeatSeconds: number }
@@ -328,7 +148,9 @@ export class FleetClient {
       if (this.abort.signal.aborted) break;
       // A connection replaced by another from this node (a second agent for the same node) does not earn a fast
       // retry: two of them would otherwise take turns replacing each other.
-      if (outcome.welcomed && outcome.code !== CLOSE_REPLACED) this.backoff.reset();
+      // A connection that was up and is lost is most often an operator restart that every agent sees at once: the
+      // retries are spread over the reconnect window (see ReconnectBackoff.lost).
+      if (outcome.welcomed && outcome.code !== CLOSE_REPLACED) this.backoff.lost();
       const retryInMs = this.backoff.next();
       this.opts.log.warn({ reason: outcome.reason, retryInMs }, outcome.welcomed ? 'fleet connection lost; reconnecting' : 'fleet connection failed; retrying');
       this.emit({ type: 'disconnected', reason: outcome.reason, retryInMs });

@@ -6,17 +6,17 @@
 // the agent claims (FLEET_NODE_HEADER). Anything else is answered 401/403 and counted in
 // ssm_operator_fleet_rejected_total{reason}. After the upgrade, a frame that is not a valid message closes that
 // one connection (1008; 1009 when it is too large) and nothing else.
-import { createHash } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { Socket, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { FLEET_TOKEN_AUDIENCE } from '../api/group.ts';
-import { isNotFound, type KubeClient } from '../kube/client.ts';
-import { nodeAgentName } from '../manifests/names.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { identityFromReview, lookupPodNode, reject, TOKEN_REVIEW_PATH, type AgentIdentity, type IdentityResult, type Rejection, type TokenReviewStatus } from './auth.ts';
+import { fleetMetrics, type FleetMetrics } from './metrics.ts';
 import {
   encodeMessage,
   FLEET_DEFAULT_HEARTBEAT_SECONDS,
@@ -31,134 +31,8 @@ import {
   type NodeStateSection,
   type OperatorMessage,
 } from './protocol.ts';
-
-// ---- authentication and authorization (pure but for the pod lookup) --------------------------------------------
-
-export const TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
-/** Extra fields of a TokenReview of a pod-bound ServiceAccount token (node-name since Kubernetes 1.30). */
-export const EXTRA_NODE_NAME = 'authentication.kubernetes.io/node-name';
-export const EXTRA_POD_NAME = 'authentication.kubernetes.io/pod-name';
-export const EXTRA_POD_UID = 'authentication.kubernetes.io/pod-uid';
-const NODE_AGENT_PREFIX = nodeAgentName('');
-
-export interface TokenReviewStatus {
-  authenticated?: boolean;
-  user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
-  audiences?: string[];
-  error?: string;
-}
-
-export type RejectReason =
-  | 'bad_path'
-  | 'busy'
-  | 'no_token'
-  | 'no_node'
-  | 'unauthenticated'
-  | 'audience'
-  | 'not_node_agent'
-  | 'not_bound'
-  | 'node_mismatch'
-  | 'review_failed';
-
-export interface Rejection {
-  ok: false;
-  status: 400 | 401 | 403 | 404 | 503;
-  reason: RejectReason;
-  message: string;
-}
-
-/** Who a token belongs to, once reviewed: the node its pod is bound to, and the config its ServiceAccount serves. */
-export interface AgentIdentity {
-  node: string;
-  config: string;
-  serviceAccount: string;
-  pod?: string;
-  /** How the node was learned: the TokenReview's node-name claim, or a lookup of the bound pod. */
-  nodeBinding: 'node-name-claim' | 'pod-lookup';
-}
-
-export type IdentityResult = { ok: true; identity: AgentIdentity } | Rejection;
-
-const reject = (status: Rejection['status'], reason: RejectReason, message: string): Rejection => ({ ok: false, status, reason, message });
-
-/**
- * Turns a TokenReview status into an agent identity, or a rejection. `podNode` reads a pod of the namespace (only
- * used when the review carries no node-name claim, as on clusters before 1.30).
- */
-export async function identityFromReview(
-  status: TokenReviewStatus,
-  ctx: { namespace: string; audience?: string; podNode(pod: string): Promise<{ nodeName?: string; uid?: string } | undefined> },
-): Promise<IdentityResult> {
-  const audience = ctx.audience ?? FLEET_TOKEN_AUDIENCE;
-  if (!status.authenticated) {
-    const error = status.error ?? 'not authenticated';
-    return /audience/i.test(error) ? reject(401, 'audience', `the token is not for audience ${audience}`) : reject(401, 'unauthenticated', 'the token is not valid');
-  }
-  // An audience-unaware authenticator (a static token, a webhook) may say yes without looking at the audience.
-  if (!status.audiences?.includes(audience)) return reject(401, 'audience', `the token is not for audience ${audience}`);
-  const username = status.user?.username ?? '';
-  const prefix = `system:serviceaccount:${ctx.namespace}:`;
-  const serviceAccount = username.startsWith(prefix) ? username.slice(prefix.length) : '';
-  const config = serviceAccount.startsWith(NODE_AGENT_PREFIX) ? serviceAccount.slice(NODE_AGENT_PREFIX.length) : '';
-  if (!config) return reject(403, 'not_node_agent', `${username || 'this user'} is not a node agent ServiceAccount (${prefix}${NODE_AGENT_PREFIX}*)`);
-  const extra = status.user?.extra ?? {};
-  const pod = extra[EXTRA_POD_NAME]?.[0];
-  const claimedNode = extra[EXTRA_NODE_NAME]?.[0];
-  if (claimedNode) return { ok: true, identity: { node: claimedNode, config, serviceAccount, pod, nodeBinding: 'node-name-claim' } };
-  if (!pod) return reject(403, 'not_bound', 'the token is not bound to a pod');
-  const found = await ctx.podNode(pod);
-  const podUid = extra[EXTRA_POD_UID]?.[0];
-  if (!found || (podUid && found.uid !== podUid)) return reject(403, 'not_bound', `the pod ${pod} the token is bound to no longer exists`);
-  if (!found.nodeName) return reject(403, 'not_bound', `the pod ${pod} is not scheduled to a node`);
-  return { ok: true, identity: { node: found.nodeName, config, serviceAccount, pod, nodeBinding: 'pod-lookup' } };
-}
-
-/** The node a pod of the namespace runs on (and its uid); undefined when there is no such pod. Needs `get pods`. */
-export async function lookupPodNode(client: KubeClient, namespace: string, pod: string): Promise<{ nodeName?: string; uid?: string } | undefined> {
-  try {
-    const found = await client.get<{ metadata?: { uid?: string }; spec?: { nodeName?: string } }>(`/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(pod)}`);
-    return { nodeName: found.spec?.nodeName, uid: found.metadata?.uid };
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
-// ---- metrics ----------------------------------------------------------------------------------------------------
-
-export interface FleetMetrics {
-  connected: Gauge;
-  rejected: Counter<'reason'>;
-  closed: Counter<'reason'>;
-}
-
-/** Registers the fleet metrics, or finds them when a server was already started on this registry. */
-export function fleetMetrics(registry: Registry): FleetMetrics {
-  const existing = <T>(name: string) => registry.getSingleMetric(name) as T | undefined;
-  return {
-    connected:
-      existing<Gauge>('ssm_operator_agents_connected') ??
-      new Gauge({ name: 'ssm_operator_agents_connected', help: 'Node agents connected over the fleet channel (one per node).', registers: [registry] }),
-    rejected:
-      existing<Counter<'reason'>>('ssm_operator_fleet_rejected_total') ??
-      new Counter({
-        name: 'ssm_operator_fleet_rejected_total',
-        help: 'Fleet connections refused before the upgrade, by reason (no_token, unauthenticated, audience, not_node_agent, not_bound, node_mismatch, review_failed, …).',
-        labelNames: ['reason'] as const,
-        registers: [registry],
-      }),
-    closed:
-      existing<Counter<'reason'>>('ssm_operator_fleet_closed_total') ??
-      new Counter({
-        name: 'ssm_operator_fleet_closed_total',
-        help: 'Fleet connections the operator closed, by reason (invalid, too_large, heartbeat_timeout, replaced, …).',
-        labelNames: ['reason'] as const,
-        registers: [registry],
-      }),
-  };
-}
-
-// ---- the server -------------------------------------------------------------------------------------------------
+import { KeyedRateLimiter, TokenBucket, type RateLimit } from './rate-limit.ts';
+import { ReviewCache, tokenKey } from './review-cache.ts';
 
 export interface StateUpdate {
   kind: 'hello' | 'state';
@@ -189,6 +63,16 @@ export interface FleetServerOptions {
   helloTimeoutMs?: number;
   /** Upgrades being authenticated at once, above which new ones get 503. Default 256. */
   maxPendingUpgrades?: number;
+  /** How long a refused token is answered from the cache instead of a new TokenReview. Default 10 s. */
+  failedReviewCacheMs?: number;
+  /** TLS connections open at once (agents, handshakes, refusals); more are dropped as they arrive. Default 10,000. */
+  maxConnections?: number;
+  /** How long a client may take to send its upgrade request's headers (from connecting). Default 10 s. */
+  headersTimeoutMs?: number;
+  /** Failed authentications per source address; past the budget, 429 without a TokenReview. Default 20, then 1/s. */
+  failedReviewsPerSource?: RateLimit;
+  /** Messages per connection; past the budget the connection is closed (1008). Default 60, then 2/s. */
+  messagesPerConnection?: RateLimit;
   /** Told the node's whole (merged) state after every hello and state message. */
   onState?(node: string, state: NodeState, update: StateUpdate): void;
   /** Told when a node's registered connection ends (not when it is replaced by a newer one from the same node). */
@@ -203,23 +87,7 @@ interface Connection {
   state: NodeState;
   lastSeen: number;
   timers: NodeJS.Timeout[];
-}
-
-interface CachedIdentity {
-  identity: AgentIdentity;
-  until: number;
-}
-
-const CACHE_MAX = 10_000;
-
-/** The `exp` of a JWT, in ms; only read after the API server accepted the token. */
-function tokenExpiryMs(token: string): number | undefined {
-  try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
-    return typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
-  } catch {
-    return undefined;
-  }
+  messages: TokenBucket;
 }
 
 /** A WebSocket close reason is at most 123 bytes. */
@@ -239,8 +107,12 @@ export class FleetServer {
   private readonly heartbeatMs: number;
   private readonly byNode = new Map<string, Connection>();
   private readonly all = new Set<Connection>();
-  private readonly cache = new Map<string, CachedIdentity>();
+  private readonly cache: ReviewCache;
+  private readonly failedBySource: KeyedRateLimiter;
+  private readonly messageLimit: RateLimit;
   private pending = 0;
+  private reviewsInFlight = 0;
+  private reviewsInFlightPeak = 0;
   private sweeper?: NodeJS.Timeout;
   private closing?: Promise<void>;
   private drained?: () => void;
@@ -249,8 +121,33 @@ export class FleetServer {
     this.opts = opts;
     this.metrics = fleetMetrics(opts.registry);
     this.heartbeatMs = (opts.heartbeatSeconds ?? FLEET_DEFAULT_HEARTBEAT_SECONDS) * 1000;
-    this.https = https.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 }, (_req, res) => {
-      res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade' }).end(`the fleet channel is a WebSocket at ${FLEET_PATH}\n`);
+    this.cache = new ReviewCache({ ttlMs: opts.reviewCacheMs ?? 30_000, failedTtlMs: opts.failedReviewCacheMs ?? 10_000 });
+    this.failedBySource = new KeyedRateLimiter(opts.failedReviewsPerSource ?? { burst: 20, perSecond: 1 });
+    this.messageLimit = opts.messagesPerConnection ?? { burst: 60, perSecond: 2 };
+    const headersTimeout = opts.headersTimeoutMs ?? 10_000;
+    this.https = https.createServer(
+      {
+        cert: opts.tls.cert,
+        key: opts.tls.key,
+        minVersion: 'TLSv1.2',
+        handshakeTimeout: 10_000,
+        // A client that connects and then dribbles (or never sends) its request is cut off; Node checks the
+        // connections it tracks every connectionsCheckingInterval. Upgraded sockets belong to ws, which has its own.
+        headersTimeout,
+        requestTimeout: headersTimeout + 5_000,
+        connectionsCheckingInterval: Math.max(100, Math.min(1_000, headersTimeout / 4)),
+        keepAliveTimeout: 1_000,
+      },
+      (_req, res) => {
+        res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade' }).end(`the fleet channel is a WebSocket at ${FLEET_PATH}\n`);
+      },
+    );
+    // A connection that sends nothing at all is not a request yet, so headersTimeout does not see it: idle time does.
+    this.https.timeout = headersTimeout;
+    this.https.maxConnections = opts.maxConnections ?? 10_000;
+    this.https.on('drop', (data?: { remoteAddress?: string }) => {
+      this.metrics.rejected.inc({ reason: 'connection_cap' });
+      this.opts.log.warn({ remote: data?.remoteAddress, maxConnections: this.https.maxConnections }, 'fleet connection dropped: the connection cap is reached');
     });
     this.wss = new WebSocketServer({ noServer: true, maxPayload: FLEET_MAX_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
     this.https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -336,6 +233,8 @@ export class FleetServer {
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
+    // The request is complete: the idle timeout is for clients that never send one, not for a slow TokenReview.
+    if (socket instanceof Socket) socket.setTimeout(0);
     const remote = req.socket.remoteAddress ?? 'unknown';
     const claimed = String(req.headers[FLEET_NODE_HEADER] ?? '');
     if (this.closing) return this.refuse(socket, remote, claimed, reject(503, 'busy', 'the operator is shutting down'));
@@ -350,7 +249,7 @@ export class FleetServer {
     this.pending++;
     let result: IdentityResult;
     try {
-      result = await this.authenticate(auth[1]);
+      result = await this.authenticate(auth[1], remote);
     } catch (err) {
       this.opts.log.error({ err: (err as Error).message }, 'fleet TokenReview failed');
       result = reject(503, 'review_failed', 'the token could not be reviewed; retry');
@@ -383,42 +282,46 @@ export class FleetServer {
     setTimeout(() => socket.destroy(), 1_000).unref();
   }
 
-  /** TokenReview, with positive answers cached briefly by the token's hash. */
-  private async authenticate(token: string): Promise<IdentityResult> {
-    const key = createHash('sha256').update(token).digest('hex');
+  /**
+   * TokenReview, with answers cached briefly by the token's hash (refusals for less time). A source whose failures
+   * are over its budget gets 429 without a review: a stream of garbage tokens cannot become a stream of reviews.
+   */
+  private async authenticate(token: string, remote: string): Promise<IdentityResult> {
+    const key = tokenKey(token);
     const now = Date.now();
-    const hit = this.cache.get(key);
-    if (hit && hit.until > now) return { ok: true, identity: hit.identity };
-    this.cache.delete(key);
-    const review = await this.opts.client.request<{ status?: TokenReviewStatus }>('POST', TOKEN_REVIEW_PATH, {
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [FLEET_TOKEN_AUDIENCE] } },
-      timeoutMs: 10_000,
-    });
-    const result = await identityFromReview(review.status ?? {}, { namespace: this.opts.namespace, podNode: (pod) => lookupPodNode(this.opts.client, this.opts.namespace, pod) });
-    if (result.ok) {
-      const until = Math.min(now + (this.opts.reviewCacheMs ?? 30_000), tokenExpiryMs(token) ?? Infinity);
-      if (this.cache.size >= CACHE_MAX) this.pruneCache(now);
-      this.cache.set(key, { identity: result.identity, until });
-      if (result.identity.nodeBinding === 'pod-lookup') {
-        this.opts.log.debug({ pod: result.identity.pod, node: result.identity.node }, 'fleet token has no node-name claim; node read from its pod');
-      }
+    const hit = this.cache.get(key, now);
+    if (hit) return hit;
+    if (!this.failedBySource.allows(remote, now)) return reject(429, 'rate_limited', 'too many failed authentications from this address; retry later');
+    this.reviewsInFlight++;
+    if (this.reviewsInFlight > this.reviewsInFlightPeak) this.metrics.reviewsInFlightPeak.set((this.reviewsInFlightPeak = this.reviewsInFlight));
+    this.metrics.reviewsInFlight.set(this.reviewsInFlight);
+    let status: TokenReviewStatus;
+    try {
+      const review = await this.opts.client.request<{ status?: TokenReviewStatus }>('POST', TOKEN_REVIEW_PATH, {
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [FLEET_TOKEN_AUDIENCE] } },
+        timeoutMs: 10_000,
+      });
+      status = review.status ?? {};
+    } catch (err) {
+      this.metrics.reviews.inc({ result: 'error' });
+      throw err;
+    } finally {
+      this.metrics.reviewsInFlight.set(--this.reviewsInFlight);
+    }
+    const result = await identityFromReview(status, { namespace: this.opts.namespace, podNode: (pod) => lookupPodNode(this.opts.client, this.opts.namespace, pod) });
+    this.metrics.reviews.inc({ result: result.ok ? 'accepted' : 'refused' });
+    this.cache.set(key, token, result, Date.now());
+    if (!result.ok) this.failedBySource.take(remote, Date.now());
+    else if (result.identity.nodeBinding === 'pod-lookup') {
+      this.opts.log.debug({ pod: result.identity.pod, node: result.identity.node }, 'fleet token has no node-name claim; node read from its pod');
     }
     return result;
-  }
-
-  private pruneCache(now: number): void {
-    for (const [key, entry] of this.cache) if (entry.until <= now) this.cache.delete(key);
-    // Still full: drop the oldest (Map keeps insertion order).
-    for (const key of this.cache.keys()) {
-      if (this.cache.size < CACHE_MAX) break;
-      this.cache.delete(key);
-    }
   }
 
   // ---- connections --------------------------------------------------------------------------------------------
 
   private accept(ws: WebSocket, identity: AgentIdentity, remote: string): void {
-    const conn: Connection = { ws, identity, remote, state: {}, lastSeen: Date.now(), timers: [] };
+    const conn: Connection = { ws, identity, remote, state: {}, lastSeen: Date.now(), timers: [], messages: new TokenBucket(this.messageLimit, Date.now()) };
     this.all.add(conn);
     const helloTimeout = setTimeout(() => {
       if (!conn.hello) this.violation(conn, 'hello_timeout', 1008, 'no hello within the time allowed');
@@ -439,6 +342,10 @@ export class FleetServer {
   }
 
   private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
+    if (!conn.messages.take(Date.now())) {
+      return this.violation(conn, 'rate_limited', 1008, `too many messages (more than ${this.messageLimit.burst} at once or ${this.messageLimit.perSecond}/s)`);
+    }
     if (isBinary) return this.violation(conn, 'invalid', 1008, 'binary frames are not part of the protocol');
     const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     const parsed = parseAgentMessage(raw);

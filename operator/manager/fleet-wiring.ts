@@ -9,6 +9,7 @@ import type { FleetStore } from '../fleet/fleet-store.ts';
 import { nodeMetadataPatch, type NodeMeta } from '../fleet/node-metadata.ts';
 import { FLEET_CA_CONFIGMAP, FLEET_TLS_SECRET, type NodeState } from '../fleet/protocol.ts';
 import { FleetServer, type StateUpdate } from '../fleet/server.ts';
+import { routeFleetToThisPod, type LeaderRoute } from '../fleet/leader-route.ts';
 import { ensureFleetTls, keepFleetTlsFresh } from '../fleet/tls.ts';
 import { ensureOwnedBy, installationOwner } from '../kube/installation-owner.ts';
 
@@ -29,6 +30,10 @@ export async function startFleet(opts: {
   port: number;
   /** Dialled instead of the ClusterIP, and put in the certificate. */
   advertiseAddress?: string;
+  /** The fleet's own Service (no selector), routed to this pod (podIp) while the fleet server runs. */
+  fleetServiceName?: string;
+  podIp?: string;
+  podName?: string;
   log: Logger;
   registry: Registry;
   store: FleetStore;
@@ -39,10 +44,12 @@ export async function startFleet(opts: {
   const { client, namespace, serviceName, log } = opts;
   // Node agents run on the host network with the host's resolver, where Service names do not resolve: they dial
   // the ClusterIP, which the certificate therefore carries too.
+  // With a fleet Service of its own, that is the one dialled (and its names go in the certificate too).
+  const dialled = opts.fleetServiceName ?? serviceName;
   const service = await client
-    .get<{ spec?: { clusterIP?: string } }>(resourcePath(RESOURCES.service, { namespace, name: serviceName }))
+    .get<{ spec?: { clusterIP?: string } }>(resourcePath(RESOURCES.service, { namespace, name: dialled }))
     .catch((err: unknown) => {
-      log.warn({ service: serviceName, err: errorMessage(err) }, 'the operator Service is not readable; node agents will dial it by name');
+      log.warn({ service: dialled, err: errorMessage(err) }, 'the fleet Service is not readable; node agents will dial it by name');
       return undefined;
     });
   const ip = service?.spec?.clusterIP;
@@ -53,7 +60,15 @@ export async function startFleet(opts: {
     serviceName,
     namespace,
     ...(clusterIP ? { clusterIP } : {}),
-    ...(advertised ? (advertisedIsIp ? { extraIps: [advertised] } : { extraDnsNames: [advertised] }) : {}),
+    ...(advertised && advertisedIsIp ? { extraIps: [advertised] } : {}),
+    ...(opts.fleetServiceName || (advertised && !advertisedIsIp)
+      ? {
+          extraDnsNames: [
+            ...(opts.fleetServiceName ? [`${opts.fleetServiceName}.${namespace}.svc`, `${opts.fleetServiceName}.${namespace}.svc.cluster.local`] : []),
+            ...(advertised && !advertisedIsIp ? [advertised] : []),
+          ],
+        }
+      : {}),
     log,
   };
   const tls = await ensureFleetTls(client, identity);
@@ -80,6 +95,15 @@ export async function startFleet(opts: {
     },
     onDisconnect: (node) => opts.store.disconnect(node),
   });
+  let route: LeaderRoute | undefined;
+  if (opts.fleetServiceName && opts.podIp) {
+    try {
+      route = await routeFleetToThisPod(client, { serviceName: opts.fleetServiceName, namespace, podIp: opts.podIp, ...(opts.podName ? { podName: opts.podName } : {}), port: server.port, log });
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+  }
   let serving = tls.certs.serving;
   const tlsListeners: ((tls: { cert: string; key: string }) => void)[] = [];
   const fresh = keepFleetTlsFresh(client, {
@@ -93,12 +117,14 @@ export async function startFleet(opts: {
     },
   });
   return {
-    endpoint: `${advertised ?? clusterIP ?? `${serviceName}.${namespace}.svc`}:${server.port}`,
+    endpoint: `${advertised ?? clusterIP ?? `${dialled}.${namespace}.svc`}:${server.port}`,
     server,
     tls: () => serving,
     onTlsChange: (listener) => void tlsListeners.push(listener),
     async stop() {
       fresh.stop();
+      // Out of the Service first, so that agents reconnecting after the close reach the next leader, not this one.
+      await route?.withdraw();
       await server.close();
     },
   };

@@ -7,7 +7,7 @@
 // status counts all N, RSS and CPU% while the N agents are connected and quiet, the latency of one agent's state
 // change to status.agentVersions, and API-server writes per minute (apiserver_request_total, write verbs, by
 // resource) in a quiet window and in a window with a few state changes.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +35,33 @@ export interface FleetScaleOptions {
   /** latency samples (median reported) */
   latencyChanges: number;
   concurrency: number;
+  /** extra environment of the operator process (e.g. NODE_OPTIONS for a CPU profile or heap snapshots) */
+  operatorEnv?: Record<string, string>;
+  /** where the operator writes heap snapshots: one is taken with N connected after the storm */
+  heapSnapshotDir?: string;
   log: (line: string) => void;
+}
+
+/** The operator restarted under N connected agents: how long until all are back, and what it cost. */
+export interface StormFigures {
+  /** SIGTERM to the old operator → every agent connected (welcomed) to the new one */
+  allBackMs: number;
+  /** the old operator's SIGTERM → it exited (it closes every connection with 1001 first) */
+  stopMs: number;
+  /** the new operator's spawn → its first agent welcomed (caches listed, fleet port open) */
+  readyMs: number;
+  /** the agents' reconnect window: they spread their returns over it by design */
+  reconnectWindowMs: number;
+  /** operator CPU, spawn → all back, and per connection after /readyz */
+  cpuSeconds: number;
+  cpuAfterReadySeconds: number;
+  reviewsPeakInFlight: number;
+  reviews: number;
+  rejectedByReason: Map<string, number>;
+  attempts: number;
+  rssKb: number;
+  hwmKb: number;
+  heapUsedBytes: number;
 }
 
 /** Write requests by "resource[/subresource]" over a window. */
@@ -77,7 +103,18 @@ export interface FleetScaleResult {
   operatorWarnings: number;
   operatorWarningSamples: string[];
   benchRssKb: number;
+  storm: StormFigures;
   wallMs: number;
+}
+
+const RECONNECT_WINDOW_MS = 20_000;
+
+/** A value of the operator's /metrics, summed over label sets matching `filter`. */
+function metricSum(text: string, name: string, filter = ''): number {
+  return text
+    .split('\n')
+    .filter((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && l.includes(filter))
+    .reduce((a, l) => a + Number(l.split(' ').pop()), 0);
 }
 
 const CONFIG = 'fleet-bench';
@@ -174,13 +211,16 @@ export async function runFleetScaleBench(opts: FleetScaleOptions, cleanup: Clean
     const nodesMs = performance.now() - t;
 
     const fleetPort = await freePort();
-    const operator = await startOperatorProcess({
-      kubeconfigPath: env.cp.kubeconfigPath,
-      logPath: join(env.cp.logDir, 'operator.log'),
-      nodeAgentImage: NODE_AGENT_IMAGE,
-      env: { LOG_LEVEL: 'warn', FLEET_PORT: String(fleetPort), FLEET_ADVERTISE_ADDRESS: '127.0.0.1', LEADER_ELECTION: 'false' },
-      waitReady: false,
-    });
+    const spawnOperator = (name: string) =>
+      startOperatorProcess({
+        name,
+        kubeconfigPath: env.cp.kubeconfigPath,
+        logPath: join(env.cp.logDir, `${name}.log`),
+        nodeAgentImage: NODE_AGENT_IMAGE,
+        env: { LOG_LEVEL: 'warn', FLEET_PORT: String(fleetPort), FLEET_ADVERTISE_ADDRESS: '127.0.0.1', LEADER_ELECTION: 'false', ...opts.operatorEnv },
+        waitReady: false,
+      });
+    let operator = await spawnOperator('operator');
     stopOperator = cleanup.defer(`stop operator (fleet ${n})`, () => operator.stop());
     await operator.waitReady(120_000);
     const operatorReadyMs = performance.now() - operator.spawnedAt;
@@ -234,7 +274,8 @@ export async function runFleetScaleBench(opts: FleetScaleOptions, cleanup: Clean
         configName: CONFIG,
         nodeAgentVersion: 'bench',
         log: silent,
-        backoff: { initialMs: 500, maxMs: 5_000 },
+        // What a node agent uses, but for a shorter bound on the ramp-up's retries (503 while 256 are in review).
+        backoff: { initialMs: 500, maxMs: RECONNECT_WINDOW_MS, reconnectWindowMs: RECONNECT_WINDOW_MS },
         connectTimeoutMs: 30_000,
         initialState: healthy('3.3.1.0', i),
         onEvent: (e) => {
@@ -341,6 +382,58 @@ export async function runFleetScaleBench(opts: FleetScaleOptions, cleanup: Clean
       opts.windowChanges,
     );
 
+    // The storm: the operator restarts under N connected agents; they come back over their reconnect window.
+    opts.log(`[fleet ${n}] storm: restarting the operator under ${n} connected agents…`);
+    const attemptsBefore = clients.reduce((a, c) => a + c.attempts, 0);
+    const stormStart = performance.now();
+    await operator.stop();
+    const stopMs = performance.now() - stormStart;
+    operator = await spawnOperator('operator-restarted');
+    const spawnedAt = operator.spawnedAt;
+    // Not /readyz: under the storm its answer can take longer than any sane probe timeout. The fleet port opens once
+    // the caches are synced, so the first agent back marks the same moment.
+    await poll('the first agent back', () => (alive(), clients.some((c) => c.connected) ? true : undefined), 180_000, 20);
+    const stormReadyMs = performance.now() - spawnedAt;
+    const atReady = sampleProc(operator.pid);
+    await poll(
+      `all ${n} agents back`,
+      () => (alive(), clients.every((c) => c.connected) ? true : undefined),
+      180_000,
+      50,
+    );
+    const allBackMs = performance.now() - stormStart;
+    const atBack = sampleProc(operator.pid);
+    const stormMetrics = await operator.metrics();
+    const rejectedByReason = new Map<string, number>();
+    for (const line of stormMetrics.split('\n')) {
+      const m = /^ssm_operator_fleet_rejected_total\{reason="([^"]+)"\} (\S+)/.exec(line);
+      if (m?.[1]) rejectedByReason.set(m[1], Number(m[2]));
+    }
+    const storm: StormFigures = {
+      allBackMs,
+      stopMs,
+      readyMs: stormReadyMs,
+      reconnectWindowMs: RECONNECT_WINDOW_MS,
+      cpuSeconds: atBack.cpuSeconds,
+      cpuAfterReadySeconds: atBack.cpuSeconds - atReady.cpuSeconds,
+      reviewsPeakInFlight: metricSum(stormMetrics, 'ssm_operator_fleet_token_reviews_in_flight_peak'),
+      reviews: metricSum(stormMetrics, 'ssm_operator_fleet_token_reviews_total'),
+      rejectedByReason,
+      attempts: clients.reduce((a, c) => a + c.attempts, 0) - attemptsBefore,
+      rssKb: atBack.rssKb,
+      hwmKb: atBack.hwmKb,
+      heapUsedBytes: metricSum(stormMetrics, 'ssm_operator_process_nodejs_heap_size_used_bytes'),
+    };
+    if (opts.heapSnapshotDir) {
+      // The operator runs with --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=<dir> (BENCH_OPERATOR_NODE_OPTIONS).
+      const count = () => readdirSync(opts.heapSnapshotDir ?? '.').filter((f) => f.endsWith('.heapsnapshot')).length;
+      const had = count();
+      process.kill(operator.pid, 'SIGUSR2');
+      await poll('the heap snapshot', () => (count() > had ? true : undefined), 120_000, 500);
+      await sleep(5_000);
+    }
+    opts.log(`[fleet ${n}] storm: all ${n} back in ${(allBackMs / 1000).toFixed(1)} s, peak ${storm.reviewsPeakInFlight} TokenReviews in flight`);
+
     let logText = '';
     try {
       logText = readFileSync(operator.logPath, 'utf8');
@@ -371,6 +464,7 @@ export async function runFleetScaleBench(opts: FleetScaleOptions, cleanup: Clean
       heapUsedBytes,
       latencyMs,
       changeWindow,
+      storm,
       operatorWarnings: warnLines.length,
       operatorWarningSamples: [...samples].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([m, c]) => `${c}× ${m}`),
       benchRssKb: process.memoryUsage().rss / 1024,

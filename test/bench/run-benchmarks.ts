@@ -13,7 +13,9 @@
 //
 // Knobs for quick runs (defaults are the figures the issue asks for): BENCH_CHANGES, BENCH_NODES, BENCH_POOLS,
 // BENCH_QUIET_SECONDS (also the fleet windows), BENCH_NODE_AGENT_SECONDS, BENCH_PROBE_RUNS, BENCH_FLEET_AGENTS (comma-separated
-// sizes, default 100,1000,5000), BENCH_ONLY=spec|scale|node-agent|probe|fleet|cluster.
+// sizes, default 100,1000,5000), BENCH_ONLY=spec|scale|node-agent|probe|fleet|storm|cluster. The fleet bench ends with a restart
+// storm (the operator restarted under N connected agents); BENCH_ONLY=storm runs it alone at BENCH_STORM_AGENTS (5,000) with short
+// windows, and BENCH_OPERATOR_NODE_OPTIONS profiles its operator (e.g. --cpu-prof --cpu-prof-dir=DIR).
 //   6. cluster: the real cluster (kubelet nodes, helm): image import, apply → all registered beside one node's first
 //      pass, container start → first fleet report, a version rollout beside ⌈N/k⌉ × one node's upgrade.
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
@@ -43,9 +45,15 @@ const FLEET_AGENTS = (process.env.BENCH_FLEET_AGENTS || '100,1000,5000')
   .map((s) => Number(s.trim()))
   .filter((v) => Number.isInteger(v) && v > 0);
 const ONLY = process.env.BENCH_ONLY ?? '';
-const BENCHES = ['spec', 'scale', 'node-agent', 'probe', 'fleet', 'cluster'];
+const BENCHES = ['spec', 'scale', 'node-agent', 'probe', 'fleet', 'storm', 'cluster'];
+/** BENCH_ONLY=storm: the fleet bench at one size (BENCH_STORM_AGENTS, default 5,000) with short windows, for the restart storm. */
+const STORM_AGENTS = intEnv('BENCH_STORM_AGENTS', 5_000);
+/** NODE_OPTIONS for the operator process of the fleet bench (e.g. `--cpu-prof --cpu-prof-dir=…`, `--heapsnapshot-signal=SIGUSR2`). */
+const OPERATOR_NODE_OPTIONS = process.env.BENCH_OPERATOR_NODE_OPTIONS ?? '';
+/** With --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=DIR in BENCH_OPERATOR_NODE_OPTIONS: DIR, to take one after the storm. */
+const HEAP_SNAPSHOT_DIR = process.env.BENCH_HEAP_SNAPSHOT_DIR ?? '';
 /** The whole run is bounded: a hang ends with cleanup and a non-zero exit. */
-const OVERALL_TIMEOUT_MS = 30 * 60_000 + (ONLY === '' || ONLY === 'cluster' ? 30 * 60_000 : 0) + NODE_AGENT_SECONDS * 1000 + (ONLY === '' || ONLY === 'fleet' ? FLEET_AGENTS.reduce((a, n) => a + 120_000 + 2 * QUIET_SECONDS * 1000 + n * 60, 0) : 0);
+const OVERALL_TIMEOUT_MS = 30 * 60_000 + (ONLY === '' || ONLY === 'cluster' ? 30 * 60_000 : 0) + NODE_AGENT_SECONDS * 1000 + (ONLY === 'storm' ? 300_000 + STORM_AGENTS * 60 : 0) + (ONLY === '' || ONLY === 'fleet' ? FLEET_AGENTS.reduce((a, n) => a + 120_000 + 2 * QUIET_SECONDS * 1000 + n * 60, 0) : 0);
 
 const cleanup = new Cleanup();
 const t0 = performance.now();
@@ -216,6 +224,28 @@ function printFleet(results: readonly FleetScaleResult[]): void {
       ['wall time of this size', ...col((r) => secs(r.wallMs))],
     ]),
   );
+  const perAgentKb = (r: FleetScaleResult) => (r.storm.rssKb - r.rssBeforeAgentsKb) / r.agents;
+  console.log(`\n   Restart storm: SIGTERM to the operator under N connected agents (it closes them with 1001), a new operator process on the same`);
+  console.log(`   port; agents reconnect with full jitter over their ${secs(first.storm.reconnectWindowMs)} reconnect window (the node agent's default). Goals (issue 11):`);
+  console.log(`   5,000 agents back ≤ 30 s; operator with 5,000 connected ≤ 400 MB and ≤ 40 KB per agent.\n`);
+  console.log(
+    table([
+      ['N agents', ...col((r) => String(r.agents))],
+      ['SIGTERM → all N back (welcomed by the new operator)', ...col((r) => secs(r.storm.allBackMs))],
+      ['  reference: the reconnect window the agents spread over', ...col((r) => secs(r.storm.reconnectWindowMs))],
+      ['  reference: old operator SIGTERM → exited / new one spawn → first agent back', ...col((r) => `${secs(r.storm.stopMs)} / ${secs(r.storm.readyMs)}`)],
+      ['peak TokenReviews in flight (operator gauge)', ...col((r) => String(r.storm.reviewsPeakInFlight))],
+      ['  reference: upgrades authenticated at once before 503 (cap)', ...col(() => '256')],
+      ['TokenReviews sent / connection attempts (agents)', ...col((r) => `${r.storm.reviews} / ${r.storm.attempts}`)],
+      ['refusals by reason', ...col((r) => [...r.storm.rejectedByReason].map(([k, v]) => `${k} ${v}`).join(', ') || 'none')],
+      ['new operator CPU, first agent back → all back; per connection', ...col((r) => `${r.storm.cpuAfterReadySeconds.toFixed(2)} s; ${((r.storm.cpuAfterReadySeconds * 1000) / r.agents).toFixed(2)} ms`)],
+      ['  reference: ramp-up CPU per connection (first operator)', ...col((r) => `${((r.connectCpuSeconds * 1000) / r.agents).toFixed(2)} ms`)],
+      ['operator RSS with N connected (VmRSS / VmHWM)', ...col((r) => `${mib(r.storm.rssKb)} / ${mib(r.storm.hwmKb)}`)],
+      ['  per agent, above the first operator before any agent', ...col((r) => `${perAgentKb(r).toFixed(1)} KiB`)],
+      ['  reference: operator RSS before any agent', ...col((r) => mib(r.rssBeforeAgentsKb))],
+      ['V8 heap used with N connected', ...col((r) => mib(r.storm.heapUsedBytes / 1024))],
+    ]),
+  );
   for (const r of results) {
     const fmt = (w: Writes) => [...w].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
     console.log(`\n   N=${r.agents}: writes in the quiet window (${sumWrites(r.quiet.writes)}): ${fmt(r.quiet.writes)}`);
@@ -285,6 +315,17 @@ async function main(): Promise<number> {
         failures.push(`fleet (${agents} agents): ${(err as Error).stack ?? String(err)}`);
         break;
       }
+    }
+  }
+
+  if (!interrupted && ONLY === 'storm') {
+    try {
+      const operatorEnv = OPERATOR_NODE_OPTIONS ? { NODE_OPTIONS: OPERATOR_NODE_OPTIONS } : undefined;
+      const r = await runFleetScaleBench({ agents: STORM_AGENTS, windowMs: 3_000, windowChanges: 1, latencyChanges: 2, concurrency: 64, ...(operatorEnv ? { operatorEnv } : {}), ...(HEAP_SNAPSHOT_DIR ? { heapSnapshotDir: HEAP_SNAPSHOT_DIR } : {}), log }, cleanup);
+      fleet.push(r);
+      log(`storm benchmark with ${STORM_AGENTS} agents done in ${secs(r.wallMs)}`);
+    } catch (err) {
+      failures.push(`storm (${STORM_AGENTS} agents): ${(err as Error).stack ?? String(err)}`);
     }
   }
 

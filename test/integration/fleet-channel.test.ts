@@ -16,7 +16,8 @@ import { FleetClient, type FleetClientEvent } from '../../node-agent/fleet/clien
 import { FLEET_TOKEN_AUDIENCE } from '../../operator/api/group.ts';
 import { fleetCertificatesFromSecret, type FleetCertificates } from '../../operator/fleet/certificates.ts';
 import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, FLEET_NODE_HEADER, FLEET_PATH, FLEET_TLS_SECRET, type NodeState } from '../../operator/fleet/protocol.ts';
-import { FleetServer, identityFromReview, lookupPodNode, TOKEN_REVIEW_PATH, type StateUpdate, type TokenReviewStatus } from '../../operator/fleet/server.ts';
+import { identityFromReview, lookupPodNode, TOKEN_REVIEW_PATH, type TokenReviewStatus } from '../../operator/fleet/auth.ts';
+import { FleetServer, type StateUpdate } from '../../operator/fleet/server.ts';
 import { ensureFleetTls, keepFleetTlsFresh, type FleetTls } from '../../operator/fleet/tls.ts';
 import { KubeClient } from '../../operator/kube/client.ts';
 import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';

@@ -57,6 +57,15 @@ function kinds(objects: K8sObject[]): string[] {
   return objects.map((o) => o.kind).sort();
 }
 
+/** The operator Service (the other one is the fleet Service, `<fullname>-fleet`). */
+function operatorService(objects: K8sObject[]): K8sObject {
+  const found = objects.filter((o) => o.kind === 'Service' && !String(o.metadata.name).endsWith('-fleet'));
+  assert.equal(found.length, 1, 'exactly one operator Service is rendered');
+  const [first] = found;
+  assert.ok(first !== undefined);
+  return first;
+}
+
 function only(objects: K8sObject[], kind: string): K8sObject {
   const found = objects.filter((o) => o.kind === kind);
   assert.equal(found.length, 1, `exactly one ${kind} is rendered`);
@@ -144,6 +153,7 @@ test('helm template renders the operator with the expected objects, env and port
     'RoleBinding',
     'RoleBinding',
     'Service',
+    'Service', // the fleet Service (no selector; the leader routes it to itself)
     'ServiceAccount',
   ]);
   for (const o of objects) {
@@ -190,7 +200,7 @@ test('helm template renders the operator with the expected objects, env and port
   assert.deepEqual(record(container.livenessProbe).httpGet, { path: '/healthz', port: 'http' });
   assert.deepEqual(record(container.readinessProbe).httpGet, { path: '/readyz', port: 'http' });
 
-  const service = only(objects, 'Service');
+  const service = operatorService(objects);
   const serviceSpec = record(service.raw.spec);
   assert.equal(serviceSpec.type, 'ClusterIP');
   assert.deepEqual(
@@ -206,6 +216,16 @@ test('helm template renders the operator with the expected objects, env and port
   for (const [key, value] of Object.entries(record(serviceSpec.selector))) {
     assert.equal(record(podLabels)[key], value, `the Service selects the operator pods (${key})`);
   }
+
+  // The fleet Service selects nothing: the leader writes its EndpointSlice (its own POD_IP) so that a standby,
+  // ready for /metrics, never receives node agents.
+  const fleet = objects.find((o) => o.kind === 'Service' && String(o.metadata.name).endsWith('-fleet'));
+  assert.ok(fleet, 'the fleet Service is rendered');
+  const fleetSpec = record(fleet.raw.spec);
+  assert.equal(fleetSpec.selector, undefined);
+  assert.deepEqual(list(fleetSpec.ports).map(record).map((p) => [p.name, p.port]), [['fleet', 8443]]);
+  assert.equal(env.get('FLEET_SERVICE_NAME')?.value, fleet.metadata.name);
+  assert.equal(record(record(env.get('POD_IP')?.valueFrom).fieldRef).fieldPath, 'status.podIP');
 });
 
 test('values are passed through: images, log level, cluster name, leader election, scheduling', async () => {
@@ -370,7 +390,7 @@ test('the ServiceMonitor is rendered only when enabled', async () => {
   assert.equal(endpoint.port, 'http');
   assert.equal(endpoint.path, '/metrics');
   assert.equal(endpoint.interval, '15s');
-  const serviceLabels = record(only(objects, 'Service').metadata.labels);
+  const serviceLabels = record(operatorService(objects).metadata.labels);
   for (const [key, value] of Object.entries(record(record(spec.selector).matchLabels))) {
     assert.equal(serviceLabels[key], value, `the ServiceMonitor selects the Service (${key})`);
   }
@@ -432,6 +452,10 @@ test('installed, the operator may not make RBAC objects, and reads no Secret out
   assert.equal(await operatorCan(['update', 'leases.coordination.k8s.io/another-lease', '-n', NAMESPACE]), false, 'only its own Lease');
   assert.equal(await operatorCan(['patch', 'nodes']), true);
   assert.equal(await operatorCan(['create', 'tokenreviews.authentication.k8s.io']), true);
+  // The fleet route: its own EndpointSlice only (create cannot be limited to a name).
+  assert.equal(await operatorCan(['update', `endpointslices.discovery.k8s.io/${RELEASE}-fleet`, '-n', NAMESPACE]), true);
+  assert.equal(await operatorCan(['update', 'endpointslices.discovery.k8s.io/another', '-n', NAMESPACE]), false);
+  assert.equal(await operatorCan(['create', 'endpointslices.discovery.k8s.io', '-n', 'default']), false);
   // The default cluster identity (clusterName empty) is the kube-system namespace's UID: that one namespace only.
   assert.equal(await operatorCan(['get', 'namespaces/kube-system']), true, 'get namespace kube-system');
   assert.equal(await operatorCan(['get', 'namespaces/default']), false, 'no other namespace');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { identityFromReview, type TokenReviewStatus } from '../../operator/fleet/server.ts';
+import { identityFromReview, type TokenReviewStatus } from '../../operator/fleet/auth.ts';
 
 // The shape kube-apiserver v1.35.4 returns for a pod-bound token of a node agent (see the integration test).
 const review = (extra: Record<string, string[]>, over: Partial<TokenReviewStatus> = {}): TokenReviewStatus => ({

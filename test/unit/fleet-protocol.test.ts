@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeAgentMessage, stateFromPass, stateFromProbes } from '../../node-agent/fleet/client.ts';
+import { encodeAgentMessage, stateFromPass, stateFromProbes } from '../../node-agent/fleet/report.ts';
 import {
   changedSections,
   encodeMessage,
