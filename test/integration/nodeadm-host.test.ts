@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { HostConverger } from '../../node-agent/agent/pass.ts';
 import { convergence } from '../../node-agent/agent/readiness.ts';
-import { stateFromPass } from '../../node-agent/fleet/client.ts';
+import { stateFromPass } from '../../node-agent/fleet/report.ts';
 import { createAgentPackages } from '../../node-agent/package/agent-packages.ts';
 import { NODEADM_KUBELET_ENV, nodeadmOwnsSsmAgent } from '../../node-agent/steps/nodeadm.ts';
 import { uninstallConfirmed } from '../../operator/controllers/uninstall-progress.ts';

@@ -9,7 +9,7 @@ import { FreshProbes } from '../../operator/diagnose/fresh-probes.ts';
 import { buildDiagnosis, summarizeNode } from '../../operator/diagnose/report.ts';
 import { parseArgs } from '../../operator/cli/args.ts';
 import { formatDiagnosis, formatSummaries, phaseCells } from '../../operator/cli/format.ts';
-import { stateFromProbes } from '../../node-agent/fleet/client.ts';
+import { stateFromProbes } from '../../node-agent/fleet/report.ts';
 
 const ESC = String.fromCharCode(27);
 
