@@ -345,7 +345,9 @@ describe('a Secret write that timed out but succeeded', () => {
     t.diagnostic(`slowed: ${proxy.slowed.map((s) => `${s.method} ${s.status}`).join(', ')}`);
     assert.ok(proxy.slowed.some((s) => s.method === 'PATCH' && s.status >= 200 && s.status < 300), 'the slowed write succeeded at the API server');
     assert.match(op.logTail(400), /aborted|timeout/i, 'the operator saw its write time out');
-    assert.equal(emulator.state.callsTo('DeleteActivation').length, 0, 'no activation was deleted');
+    const deletes = emulator.state.callsTo('DeleteActivation');
+    const why = op.logTail(400).split('\n').filter((l) => /activation/i.test(l) && /warn|error|"level":[45]0/.test(l)).slice(-5).join('\n');
+    assert.equal(deletes.length, 0, `no activation was deleted (deleted: ${deletes.map((c) => String(c.input.ActivationId)).join(', ')}; the Secret named ${written}); log:\n${why}`);
     assert.equal(await assertOneWorkingActivation(t, CONFIG), written);
     await deleteConfig(CONFIG);
     await stopOperator();
