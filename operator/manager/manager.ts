@@ -1,6 +1,7 @@
 // Wires the operator together: informers feed a work queue, workers run the reconciler, and all of it runs
 // only while this replica holds the leader lease.
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../kube/access.ts';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { SsmAgentConfig } from '../api/types.ts';
@@ -43,7 +44,7 @@ export interface Operator {
   stop(): Promise<void>;
 }
 
-export async function startOperator(kc: KubeConfig, settings: OperatorSettings, log: Logger): Promise<Operator> {
+export async function startOperator(kc: KubeAccess | KubeConfig, settings: OperatorSettings, log: Logger): Promise<Operator> {
   const client = new KubeClient(kc);
   let clusterName: string;
   try {
