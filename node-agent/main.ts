@@ -17,7 +17,7 @@ import { probeAll } from './probes/probe-all.ts';
 import { registerProbeMetrics } from './probes/probe-metrics.ts';
 import { readNodeAgentSettings } from './settings.ts';
 import { NODE_AGENT_DOWNLOAD_DIR } from './steps/paths.ts';
-import { FleetClient, readFleetClientSettings, stateFromPass, stateFromProbes } from './fleet/client.ts';
+import type { FleetClient } from './fleet/client.ts';
 
 import pkg from '../package.json' with { type: 'json' };
 
@@ -51,7 +51,9 @@ const converger = new HostConverger({
   imdsEndpoint: settings.imdsEndpoint,
   readSecret,
 });
-const fleetSettings = readFleetClientSettings(process.env);
+// The fleet client (and its WebSocket library) is loaded only when the operator configured the channel.
+const fleetModule = process.env.FLEET_ENDPOINT?.trim() ? await import('./fleet/client.ts') : undefined;
+const fleetSettings = fleetModule ? fleetModule.readFleetClientSettings(process.env) : ({ ok: true, settings: undefined } as const);
 if (!fleetSettings.ok) {
   for (const e of fleetSettings.errors) log.fatal(e);
   process.exit(2);
@@ -60,8 +62,8 @@ if (!fleetSettings.ok) {
 let fleet: FleetClient | undefined;
 function fleetFor(configName: string): FleetClient | undefined {
   const s = fleetSettings.ok ? fleetSettings.settings : undefined;
-  if (!s || fleet) return fleet;
-  fleet = new FleetClient({
+  if (!s || !fleetModule || fleet) return fleet;
+  fleet = new fleetModule.FleetClient({
     url: s.url,
     tokenFile: s.tokenFile,
     caFile: s.caFile,
@@ -82,11 +84,13 @@ const runner = new NodeAgentRunner({
   metrics,
   log: log.child({ node: settings.nodeName }),
   passIntervalMs: settings.passIntervalMs,
-  onPass: (report, config) => fleetFor(config.configName)?.update(stateFromPass(report, settings.revision)),
+  onPass: (report, config) => {
+    if (fleetModule) fleetFor(config.configName)?.update(fleetModule.stateFromPass(report, settings.revision));
+  },
   probe: async (config) => {
     const results = await probeAll(config, probeCaFile ? { caFile: probeCaFile } : {});
     probeMetrics.update(results);
-    fleetFor(config.configName)?.update(stateFromProbes(results));
+    if (fleetModule) fleetFor(config.configName)?.update(fleetModule.stateFromProbes(results));
     for (const r of results.filter((x) => !x.ok)) log.warn({ endpoint: r.endpoint, host: r.host, via: r.via, reason: r.reason, err: r.message }, 'endpoint unreachable');
   },
 });

@@ -1,6 +1,7 @@
 // The privileged node-agent DaemonSet. Pure. Only a change of the pod template restarts pods: the template
 // references one immutable revision ConfigMap (volume and annotation), so a new revision rolls out node by node,
 // and a pod is ready only when its host converged to that revision (/readyz), which gates the rolling update.
+import { NODE_AGENT_COMMAND } from './node-agent-runtime.ts';
 import type { V1DaemonSet, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { FLEET_TOKEN_AUDIENCE } from '../api/group.ts';
 import {
@@ -110,7 +111,7 @@ export function buildDaemonSet(input: OwnedInput, revision: string): V1DaemonSet
               name: 'node-agent',
               image: ds.image ?? context.nodeAgentImage,
               imagePullPolicy: 'IfNotPresent',
-              command: ['node', '/app/node-agent/main.ts'],
+              command: [...NODE_AGENT_COMMAND],
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
