@@ -28,7 +28,7 @@ import { registerSsmApiMetrics } from '../aws/ssm-metrics.ts';
 import { ssmApiPerRegion, startAwsWiring, type AwsWiring } from './aws-wiring.ts';
 
 const FLEET_STATUS_DEBOUNCE_MS = 2_000;
-import { configsReferencing, digestOnly, keysForConfigEvent, keysForOwnedEvent, nodeEventMatters, trimNode, trimPod, type InputObject, type KeysToQueue } from './event-routing.ts';
+import { configsReferencing, digestOnly, keysForConfigEvent, keysForOwnedEvent, nodeEventMatters, trimNode, trimPod, withoutManagedFields, type InputObject, type KeysToQueue } from './event-routing.ts';
 import type { PodObservation } from '../controllers/rollout.ts';
 import { podSelectorLabels } from '../manifests/names.ts';
 import { LatestVersions } from '../versions/latest-versions.ts';
@@ -87,7 +87,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
     enqueue(keysForConfigEvent(e), `ssmagentconfig ${e.type}`);
     if (e.type === 'add' || e.type === 'delete') queue.add(e.object.metadata.name);
     if (e.type !== 'delete') aws?.poke(e.object.metadata.name);
-  });
+  }, { transform: withoutManagedFields });
   // Fleet reports change status often: they are coalesced per config into one status write every few seconds.
   const store = new FleetStore((config) => queue.addAfter(config, FLEET_STATUS_DEBOUNCE_MS));
   const nodes = informerFor<NodeObject & KubeObject>(
@@ -107,7 +107,11 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
     { transform: trimNode },
   );
   const owned = OWNED_KINDS.map((r) =>
-    informerFor<KubeObject>(r.plural, r, (e) => enqueue(keysForOwnedEvent(e), `${r.kind} ${e.type}`), { namespace: r.namespaced ? settings.namespace : undefined, labelSelector: ALL_OWNED_SELECTOR }),
+    informerFor<KubeObject>(r.plural, r, (e) => enqueue(keysForOwnedEvent(e), `${r.kind} ${e.type}`), {
+      namespace: r.namespaced ? settings.namespace : undefined,
+      labelSelector: ALL_OWNED_SELECTOR,
+      transform: withoutManagedFields,
+    }),
   );
   const ownedKind = new Map(owned.map((inf, i) => [inf, OWNED_KINDS[i] as Resource]));
   // The node-agent pods: which revision each node runs and whether its host converged (readiness).

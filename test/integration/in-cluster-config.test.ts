@@ -3,13 +3,13 @@
 // is then rotated the way the kubelet does it (the file replaced by a rename) and the old token revoked (its bound
 // object deleted): the operator keeps reconciling without a failed reconcile.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { KubeApiError, KubeClient } from '../../operator/kube/client.ts';
-import { SERVICE_ACCOUNT_DIR_ENV } from '../../operator/kube/in-cluster.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
+import { inClusterCredentials, type InClusterCredentials } from '../harness/in-cluster-credentials.ts';
 import { startOperatorProcess, type OperatorProcess } from '../harness/operator-process.ts';
 import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -18,29 +18,11 @@ const SA = 'ssm-agent-operator';
 
 let env: OperatorTestEnv;
 let dir: string;
-let saDir: string;
+let creds: InClusterCredentials;
 let operator: OperatorProcess | undefined;
 
 async function post<T>(path: string, body: unknown): Promise<T> {
   return env.client.request<T>('POST', path, { body });
-}
-
-/** A TokenRequest token of the operator's ServiceAccount, bound to a Secret: deleting the Secret revokes it. */
-async function boundToken(secretName: string): Promise<string> {
-  const secret = await post<{ metadata: { uid: string } }>(`/api/v1/namespaces/${NAMESPACE}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: secretName } });
-  const r = await post<{ status: { token: string } }>(`/api/v1/namespaces/${NAMESPACE}/serviceaccounts/${SA}/token`, {
-    apiVersion: 'authentication.k8s.io/v1',
-    kind: 'TokenRequest',
-    spec: { expirationSeconds: 3600, boundObjectRef: { kind: 'Secret', apiVersion: 'v1', name: secretName, uid: secret.metadata.uid } },
-  });
-  return r.status.token;
-}
-
-/** As the kubelet updates a projected volume: write aside, then rename over (readers never see half a file). */
-function writeTokenFile(token: string): void {
-  const tmp = join(saDir, '.token.tmp');
-  writeFileSync(tmp, token);
-  renameSync(tmp, join(saDir, 'token'));
 }
 
 async function tokenWorks(token: string): Promise<boolean> {
@@ -83,17 +65,7 @@ async function reconcileErrors(): Promise<number> {
 before(async () => {
   env = await startOperatorTestEnv({ controllerManager: false });
   dir = mkdtempSync(join(tmpdir(), 'ssm-in-cluster-'));
-  saDir = join(dir, 'serviceaccount');
-  mkdirSync(saDir);
-  await post(`/api/v1/namespaces/${NAMESPACE}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: SA } });
-  // What the operator may do is the chart's RBAC test's business; here it is the credentials path.
-  await post('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: 'in-cluster-test-operator' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
-    subjects: [{ kind: 'ServiceAccount', name: SA, namespace: NAMESPACE }],
-  });
+  creds = await inClusterCredentials({ admin: env.client, server: env.cp.server, caCertPath: env.cp.caCertPath, namespace: NAMESPACE, serviceAccount: SA, dir: join(dir, 'serviceaccount'), home: dir });
   for (const pool of ['first', 'second']) await env.createNode(`node-${pool}`, { pool });
 });
 
@@ -104,23 +76,14 @@ after(async () => {
 });
 
 test('the operator runs on the in-cluster configuration, with no kubeconfig, and survives a token rotation', async (t) => {
-  const firstToken = await boundToken('operator-token-1');
-  writeTokenFile(firstToken);
-  writeFileSync(join(saDir, 'ca.crt'), readFileSync(env.cp.caCertPath));
-  writeFileSync(join(saDir, 'namespace'), NAMESPACE);
+  const firstToken = await creds.boundToken('operator-token-1');
+  creds.writeToken(firstToken);
   const server = new URL(env.cp.server);
 
   operator = await startOperatorProcess({
     kubeconfigPath: '',
     logPath: join(dir, 'operator.log'),
-    env: {
-      KUBECONFIG: '',
-      HOME: dir, // no ~/.kube/config to fall back on
-      KUBERNETES_SERVICE_HOST: server.hostname,
-      KUBERNETES_SERVICE_PORT: server.port,
-      [SERVICE_ACCOUNT_DIR_ENV]: saDir,
-      FLEET_PORT: '0',
-    },
+    env: { ...creds.env, FLEET_PORT: '0' },
   });
   const startLine = operator
     .logTail(200)
@@ -135,8 +98,8 @@ test('the operator runs on the in-cluster configuration, with no kubeconfig, and
   const errorsBefore = await reconcileErrors();
 
   // Rotation: a new token in the file, the old one revoked.
-  const secondToken = await boundToken('operator-token-2');
-  writeTokenFile(secondToken);
+  const secondToken = await creds.boundToken('operator-token-2');
+  creds.writeToken(secondToken);
   await env.client.request('DELETE', `/api/v1/namespaces/${NAMESPACE}/secrets/operator-token-1`);
   await waitFor('the old token to be rejected (401)', async () => !(await tokenWorks(firstToken)), 30_000, 200);
   assert.equal(await tokenWorks(secondToken), true, 'the new token works');
