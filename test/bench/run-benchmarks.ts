@@ -126,7 +126,7 @@ function printScale(r: ScaleResult): void {
       ['reconciles, spawn → last start-up reconcile', fmt(r.settledReconciles)],
       ['DaemonSets created / configs Conflicted', `${r.daemonSets} / ${r.conflicted}`],
       ['RSS when status is on all configs (VmRSS / VmHWM)', `${mib(r.atSync.rssKb)} / ${mib(r.atSync.hwmKb)}`],
-      [`quiet window (${(r.quiet.windowMs / 1000).toFixed(1)} s): RSS average / max`, `${mib(r.quiet.rssAvgKb)} / ${mib(r.quiet.rssMaxKb)}`],
+      [`quiet window (${(r.quiet.windowMs / 1000).toFixed(1)} s): RSS average / max (goal ≤ 150 MiB)`, `${mib(r.quiet.rssAvgKb)} / ${mib(r.quiet.rssMaxKb)}`],
       ['quiet window: peak RSS since start (VmHWM)', mib(r.quiet.hwmKb)],
       ['quiet window end: V8 heap used', mib(r.quiet.heapUsedBytes / 1024)],
       ['quiet window: operator CPU (of one core)', `${r.quiet.cpuPercent.toFixed(2)} %`],
