@@ -3,7 +3,8 @@
 #   operator (default):  node operator/main.ts
 #   node agent:          node node-agent/main.ts   (the operator sets this command in the DaemonSets it creates)
 # Node 24 runs the TypeScript sources directly (type stripping), so there is no build step: the build stage only
-# installs the production dependencies.
+# installs the production dependencies. The image carries Node's compile cache of the stripped sources, so neither
+# process loads the TypeScript stripper at run time (see operator/runtime/warm-compile-cache.ts).
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -38,11 +39,18 @@ WORKDIR /app
 ENV NODE_ENV=production
 # The commit in the *_build_info metrics.
 ENV SSM_AGENT_OPERATOR_REVISION=${REVISION}
+# Read-only at run time (root-owned; the operator's root filesystem is read-only): Node reads it and writes nothing.
+ENV NODE_COMPILE_CACHE=/app/.node-compile-cache
 # Sources and dependencies stay owned by root: the non-root process can read them but not change them.
 COPY package.json package-lock.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY operator/ ./operator/
 COPY node-agent/ ./node-agent/
+# The cache directory is per user id: 0 for the node agent (privileged DaemonSet), 65532 for the operator.
+RUN mkdir -m 1777 "$NODE_COMPILE_CACHE" \
+ && node operator/runtime/warm-compile-cache.ts 0 65532 \
+ && chown -R root:root "$NODE_COMPILE_CACHE" \
+ && chmod -R go-w,a+rX "$NODE_COMPILE_CACHE" && chmod 755 "$NODE_COMPILE_CACHE"
 
 # Non-root by default; the node-agent DaemonSet overrides this to root + privileged itself.
 USER 65532:65532

@@ -17,9 +17,7 @@ import { probeAll } from './probes/probe-all.ts';
 import { registerProbeMetrics } from './probes/probe-metrics.ts';
 import { readNodeAgentSettings } from './settings.ts';
 import { NODE_AGENT_DOWNLOAD_DIR } from './steps/paths.ts';
-import { FleetClient } from './fleet/client.ts';
-import { stateFromPass, stateFromProbes } from './fleet/report.ts';
-import { readFleetClientSettings } from './fleet/settings.ts';
+import type { FleetClient } from './fleet/client.ts';
 
 import pkg from '../package.json' with { type: 'json' };
 
@@ -53,7 +51,12 @@ const converger = new HostConverger({
   imdsEndpoint: settings.imdsEndpoint,
   readSecret,
 });
-const fleetSettings = readFleetClientSettings(process.env);
+// The fleet client (and its WebSocket library) is loaded only when the operator configured the channel.
+// The fleet channel's code (ws, the report builders) loads only when the channel is configured.
+const fleetModule = process.env.FLEET_ENDPOINT?.trim()
+  ? { ...(await import('./fleet/client.ts')), ...(await import('./fleet/report.ts')), ...(await import('./fleet/settings.ts')) }
+  : undefined;
+const fleetSettings = fleetModule ? fleetModule.readFleetClientSettings(process.env) : ({ ok: true, settings: undefined } as const);
 if (!fleetSettings.ok) {
   for (const e of fleetSettings.errors) log.fatal(e);
   process.exit(2);
@@ -62,8 +65,8 @@ if (!fleetSettings.ok) {
 let fleet: FleetClient | undefined;
 function fleetFor(configName: string): FleetClient | undefined {
   const s = fleetSettings.ok ? fleetSettings.settings : undefined;
-  if (!s || fleet) return fleet;
-  fleet = new FleetClient({
+  if (!s || !fleetModule || fleet) return fleet;
+  fleet = new fleetModule.FleetClient({
     url: s.url,
     tokenFile: s.tokenFile,
     caFile: s.caFile,
@@ -84,11 +87,13 @@ const runner = new NodeAgentRunner({
   metrics,
   log: log.child({ node: settings.nodeName }),
   passIntervalMs: settings.passIntervalMs,
-  onPass: (report, config) => fleetFor(config.configName)?.update(stateFromPass(report, settings.revision)),
+  onPass: (report, config) => {
+    if (fleetModule) fleetFor(config.configName)?.update(fleetModule.stateFromPass(report, settings.revision));
+  },
   probe: async (config, how) => {
     const results = await probeAll(config, probeCaFile ? { caFile: probeCaFile } : {});
     probeMetrics.update(results);
-    fleetFor(config.configName)?.update(stateFromProbes(results), { force: how.requested });
+    if (fleetModule) fleetFor(config.configName)?.update(fleetModule.stateFromProbes(results), { force: how.requested });
     for (const r of results.filter((x) => !x.ok)) log.warn({ endpoint: r.endpoint, host: r.host, via: r.via, reason: r.reason, err: r.message }, 'endpoint unreachable');
   },
 });

@@ -1,6 +1,6 @@
 // The operator process: reads its settings, runs until SIGTERM (graceful) or until it loses leadership (exits
 // non-zero, so Kubernetes restarts it as a standby).
-import { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeAccess } from './kube/load-access.ts';
 import { startOperator } from './manager/manager.ts';
 import { createLogger } from './observability/logger.ts';
 import { readSettings } from './settings.ts';
@@ -11,9 +11,13 @@ if (!parsed.ok) {
   for (const e of parsed.errors) log.fatal(e);
   process.exit(2);
 }
-const kc = new KubeConfig();
-kc.loadFromDefault();
-const operator = await startOperator(kc, parsed.settings, log).catch((err: unknown) => {
+// In a pod: the ServiceAccount files, read directly; @kubernetes/client-node is loaded only for a kubeconfig.
+const access = await loadKubeAccess(process.env).catch((err: unknown) => {
+  log.fatal(err instanceof Error ? err.message : String(err));
+  process.exit(2);
+});
+log.info({ server: access.server, credentials: access.source }, 'Kubernetes API');
+const operator = await startOperator(access, parsed.settings, log).catch((err: unknown) => {
   log.fatal(err instanceof Error ? err.message : String(err));
   process.exit(2);
 });

@@ -3,7 +3,7 @@
 // keys). The file replaces the embedded keys rather than adding to them: a mirror that re-signs packages trusts its
 // own key only; to follow an AWS key rotation before this image knows the new key, put AWS's current keys in it.
 import { readFile } from 'node:fs/promises';
-import { readKey, readKeys, type PublicKey } from 'openpgp';
+import type { PublicKey } from 'openpgp';
 import { AWS_SSM_AGENT_SIGNING_KEYS } from './aws-signing-keys.ts';
 
 export const SIGNING_KEY_FILE_ENV = 'SSM_AGENT_SIGNING_KEY_FILE';
@@ -23,6 +23,7 @@ const ARMORED_BLOCK = /-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?---
 
 /** Parses every public key in armored text (several armored blocks allowed) or binary data. Throws when none. */
 export async function parsePublicKeys(data: Uint8Array | string): Promise<PublicKey[]> {
+  const { readKeys } = await import('openpgp'); // on first use: a converged host never needs OpenPGP.js
   const text = typeof data === 'string' ? data : Buffer.from(data).toString('latin1');
   const blocks = text.match(ARMORED_BLOCK);
   let keys: PublicKey[] = [];
@@ -47,6 +48,7 @@ let embedded: Promise<SigningKeys> | undefined;
 /** AWS's keys, parsed once. */
 export function embeddedSigningKeys(): Promise<SigningKeys> {
   embedded ??= (async () => {
+    const { readKey } = await import('openpgp');
     const keys: PublicKey[] = [];
     for (const k of AWS_SSM_AGENT_SIGNING_KEYS) {
       const key = await readKey({ armoredKey: k.armored });

@@ -9,14 +9,15 @@
 //   every pinned version older than the current key or trust signatures from expired keys unconditionally;
 // - no temporary keyring or GNUPGHOME, no child process, no parsing of status-fd text; the result is structured
 //   (which key, when signed) and works in any image;
-// - the data is streamed (the package is never held in memory whole).
+// - the data is streamed (the package is never held in memory whole);
+// - OpenPGP.js is loaded on the first verification, not at start: a node agent on a converged host never needs it.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
-import { createMessage, readSignature, verify, type PublicKey, type Signature } from 'openpgp';
+import type { PublicKey, Signature } from 'openpgp';
 
 const MAX_SIGNATURE_BYTES = 64 * 1024;
 
@@ -38,6 +39,7 @@ export type SignatureCheck =
   | { ok: false; message: string };
 
 async function readDetachedSignature(path: string): Promise<Signature> {
+  const { readSignature } = await import('openpgp');
   const data = await readFile(path);
   if (data.length > MAX_SIGNATURE_BYTES) throw new Error(`the signature file is larger than ${MAX_SIGNATURE_BYTES} bytes`);
   if (data.length === 0) throw new Error('the signature file is empty');
@@ -66,6 +68,7 @@ export async function verifyDetachedSignature(dataPath: string, signaturePath: s
     return { ok: false, message: `signed by key ${issuers.join(', ') || '(no issuer)'}, which is not a trusted signing key (trusted: ${known})` };
   }
   try {
+    const { createMessage, verify } = await import('openpgp');
     const stream = Readable.toWeb(createReadStream(dataPath)) as NodeWebStream<Uint8Array>;
     const message = await createMessage({ binary: stream as unknown as ReadableStream<Uint8Array> });
     const result = await verify({ message, signature, verificationKeys: trusted, format: 'binary', date: now });

@@ -2,10 +2,11 @@
 // JSON (timestamps are strings) whether they come from a list, a watch or a write.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { STATUS_CODES } from 'node:http';
-import type * as https from 'node:https';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { Agent, fetch, type Dispatcher } from 'undici';
+import type { KubeAccess } from './access.ts';
+import { kubeConfigAccess } from './kubeconfig-access.ts';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -57,29 +58,29 @@ export interface RequestOptions {
 export type WatchEvent<T> = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: T } | { type: 'ERROR'; object: { code?: number; message?: string; reason?: string } };
 
 const DEFAULT_TIMEOUT_MS = 30_000;
-const AUTH_REFRESH_MS = 30_000;
+/** As client-go re-reads a projected token: the kubelet rotates it long before it expires. */
+const AUTH_REFRESH_MS = 60_000;
 
 type Transport = { headers: Record<string, string>; dispatcher: Dispatcher };
 
 export class KubeClient {
-  private readonly kc: KubeConfig;
+  private readonly access: KubeAccess;
   private agent?: { key: string; dispatcher: Dispatcher };
   private cached?: { at: number; value: Promise<Transport> };
 
-  constructor(kc: KubeConfig) {
-    this.kc = kc;
+  /** A KubeConfig is accepted for tests and tools that already hold one; the operator passes a KubeAccess. */
+  constructor(access: KubeAccess | KubeConfig) {
+    this.access = 'applyToHTTPSOptions' in access ? kubeConfigAccess(access) : access;
   }
 
   get server(): string {
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    return cluster.server;
+    return this.access.server;
   }
 
   /**
-   * Auth is read again every AUTH_REFRESH_MS, not per request: in-cluster tokens rotate (the kubelet replaces them
-   * long before they expire) and exec plugins refresh, but rebuilding the TLS options on every call is waste on
-   * the hottest path (every TokenReview of the fleet channel goes through here).
+   * Auth is read again every AUTH_REFRESH_MS and after a 401, not per request: in-cluster tokens rotate and exec
+   * plugins refresh, but rebuilding the TLS options on every call is waste on the hottest path (every TokenReview
+   * of the fleet channel goes through here).
    */
   private transport(): Promise<Transport> {
     const now = Date.now();
@@ -93,13 +94,19 @@ export class KubeClient {
     return this.cached.value;
   }
 
+  /**
+   * After a 401 with `used`: the credentials to retry with, once. They are read again unless another request already
+   * did since `used` (the token file was rotated and the old token revoked: the new one is there already).
+   */
+  private async retryAuth(used: Transport): Promise<Transport | undefined> {
+    const current = await this.cached?.value.catch(() => undefined);
+    if (current && current !== used) return current;
+    this.cached = undefined;
+    return this.transport().catch(() => undefined);
+  }
+
   private async loadTransport(): Promise<Transport> {
-    const opts: https.RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(opts);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
-    if (opts.auth) headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
-    const tls = { ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized };
+    const { headers, tls } = await this.access.auth();
     const key = JSON.stringify([String(tls.ca), String(tls.cert), String(tls.key), tls.rejectUnauthorized]);
     if (this.agent?.key !== key) {
       void this.agent?.dispatcher.close();
@@ -115,23 +122,16 @@ export class KubeClient {
   }
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const { headers, dispatcher } = await this.transport();
-    const signal = options.signal
-      ? AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS)])
-      : AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    const hasBody = options.body !== undefined;
-    const url = this.url(path, options.query);
-    // The dispatcher's own request, not fetch: every TokenReview of the fleet channel comes through here, and fetch's
-    // WHATWG Request/Headers/stream layers cost more CPU per call than the call itself (seen in CPU profiles of a
-    // reconnect storm).
-    const response = await dispatcher.request({
-      origin: url.origin,
-      path: url.pathname + url.search,
-      method: method as Dispatcher.HttpMethod,
-      headers: { ...options.headers, ...headers, Accept: 'application/json', ...(hasBody ? { 'Content-Type': options.contentType ?? 'application/json' } : {}) },
-      body: hasBody ? JSON.stringify(options.body) : null,
-      signal,
-    });
+    let transport = await this.transport();
+    let response = await this.send(transport, method, path, options);
+    if (response.statusCode === 401) {
+      const fresh = await this.retryAuth(transport);
+      if (fresh) {
+        await response.body.dump().catch(() => undefined);
+        transport = fresh;
+        response = await this.send(transport, method, path, options);
+      }
+    }
     const text = await response.body.text();
     if (response.statusCode < 200 || response.statusCode > 299) {
       let reason = STATUS_CODES[response.statusCode] ?? '';
@@ -154,6 +154,25 @@ export class KubeClient {
     return /^Bearer\s+(\S+)$/i.exec(headers.Authorization ?? headers.authorization ?? '')?.[1];
   }
 
+  private send({ headers, dispatcher }: Transport, method: string, path: string, options: RequestOptions): Promise<Dispatcher.ResponseData> {
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS)])
+      : AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const hasBody = options.body !== undefined;
+    const url = this.url(path, options.query);
+    // The dispatcher's own request, not fetch: every TokenReview of the fleet channel comes through here, and fetch's
+    // WHATWG Request/Headers/stream layers cost more CPU per call than the call itself (seen in CPU profiles of a
+    // reconnect storm).
+    return dispatcher.request({
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: method as Dispatcher.HttpMethod,
+      headers: { ...options.headers, ...headers, Accept: 'application/json', ...(hasBody ? { 'Content-Type': options.contentType ?? 'application/json' } : {}) },
+      body: hasBody ? JSON.stringify(options.body) : null,
+      signal,
+    });
+  }
+
   get<T>(path: string, options?: RequestOptions): Promise<T> {
     return this.request<T>('GET', path, options);
   }
@@ -163,7 +182,7 @@ export class KubeClient {
    * Resolves on a normal end; rejects on transport and HTTP errors.
    */
   async watch<T>(path: string, query: RequestOptions['query'], onEvent: (event: WatchEvent<T>) => void, signal: AbortSignal, idleMs: number): Promise<void> {
-    const { headers, dispatcher } = await this.transport();
+    let transport = await this.transport();
     const idle = new AbortController();
     let timer = setTimeout(() => idle.abort(), idleMs);
     const resetIdle = () => {
@@ -171,12 +190,22 @@ export class KubeClient {
       timer = setTimeout(() => idle.abort(), idleMs);
     };
     try {
-      const response = await fetch(this.url(path, { ...query, watch: true }), {
-        method: 'GET',
-        headers: { ...headers, Accept: 'application/json' },
-        dispatcher,
-        signal: AbortSignal.any([signal, idle.signal]),
-      });
+      const open = (t: Transport) =>
+        fetch(this.url(path, { ...query, watch: true }), {
+          method: 'GET',
+          headers: { ...t.headers, Accept: 'application/json' },
+          dispatcher: t.dispatcher,
+          signal: AbortSignal.any([signal, idle.signal]),
+        });
+      let response = await open(transport);
+      if (response.status === 401) {
+        const fresh = await this.retryAuth(transport);
+        if (fresh) {
+          await response.arrayBuffer().catch(() => undefined);
+          transport = fresh;
+          response = await open(transport);
+        }
+      }
       if (!response.ok || !response.body) {
         throw new KubeApiError(response.status, response.statusText, `WATCH ${path}: ${response.status} ${await response.text()}`);
       }

@@ -7,7 +7,8 @@
 import type { Logger } from 'pino';
 import type { SsmAgentConfig } from '../api/types.ts';
 import { parseSpec } from '../api/validate.ts';
-import { createSsmApi, type SsmApi } from '../aws/ssm-api.ts';
+import type { SsmApi } from '../aws/ssm-api.ts';
+import { lazySsmApi } from '../aws/lazy-ssm-api.ts';
 import type { SsmClientOptions } from '../aws/ssm-client.ts';
 import { pendingHybridRegistrations } from '../activations/report.ts';
 import { deleteManagedActivations, reconcileActivation, type ActivationOutcome } from '../activations/step.ts';
@@ -78,7 +79,7 @@ export function ssmApiPerRegion(base: Omit<SsmClientOptions, 'region'>): { ssmFo
     ssmFor(region) {
       let api = apis.get(region);
       if (!api) {
-        api = createSsmApi({ ...base, region });
+        api = lazySsmApi({ ...base, region });
         apis.set(region, api);
       }
       return api;

@@ -40,6 +40,17 @@ export function trimNode(node: NodeObject): NodeObject {
   };
 }
 
+/**
+ * Objects cached whole (configs, the owned objects) are cached without metadata.managedFields: nothing reads it
+ * (server-side apply keeps it on the server), and it is often the largest part of an object.
+ */
+export function withoutManagedFields<T extends KubeObject>(object: T): T {
+  const meta = object.metadata as (KubeObject['metadata'] & { managedFields?: unknown }) | undefined;
+  if (!meta?.managedFields) return object;
+  const { managedFields: _dropped, ...rest } = meta;
+  return { ...object, metadata: rest };
+}
+
 /** Node-agent pods are cached with only what the rollout needs: node, revision, readiness. */
 export function trimPod(pod: PodObservation & KubeObject): PodObservation & KubeObject {
   const revision = pod.metadata?.annotations?.[ANNOTATION_REVISION];

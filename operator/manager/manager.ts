@@ -2,6 +2,7 @@
 // only while this replica holds the leader lease.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
+import type { KubeAccess } from '../kube/access.ts';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { SsmAgentConfig } from '../api/types.ts';
@@ -30,7 +31,7 @@ import { registerSsmApiMetrics } from '../aws/ssm-metrics.ts';
 import { ssmApiPerRegion, startAwsWiring, type AwsWiring } from './aws-wiring.ts';
 
 const FLEET_STATUS_DEBOUNCE_MS = 2_000;
-import { configsReferencing, digestOnly, keysForConfigEvent, keysForOwnedEvent, nodeEventMatters, trimNode, trimPod, type InputObject, type KeysToQueue } from './event-routing.ts';
+import { configsReferencing, digestOnly, keysForConfigEvent, keysForOwnedEvent, nodeEventMatters, trimNode, trimPod, withoutManagedFields, type InputObject, type KeysToQueue } from './event-routing.ts';
 import type { PodObservation } from '../controllers/rollout.ts';
 import { podSelectorLabels } from '../manifests/names.ts';
 import { LatestVersions } from '../versions/latest-versions.ts';
@@ -56,7 +57,7 @@ function readCaBundle(file: string): string {
   }
 }
 
-export async function startOperator(kc: KubeConfig, settings: OperatorSettings, log: Logger): Promise<Operator> {
+export async function startOperator(kc: KubeAccess | KubeConfig, settings: OperatorSettings, log: Logger): Promise<Operator> {
   const client = new KubeClient(kc);
   let clusterName: string;
   try {
@@ -99,7 +100,7 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     enqueue(keysForConfigEvent(e), `ssmagentconfig ${e.type}`);
     if (e.type === 'add' || e.type === 'delete') queue.add(e.object.metadata.name);
     if (e.type !== 'delete') aws?.poke(e.object.metadata.name);
-  });
+  }, { transform: withoutManagedFields });
   // Fleet reports change status often: they are coalesced per config into one status write every few seconds.
   const store = new FleetStore((config) => queue.addAfter(config, FLEET_STATUS_DEBOUNCE_MS));
   const nodes = informerFor<NodeObject & KubeObject>(
@@ -122,7 +123,11 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
     { transform: trimNode },
   );
   const owned = OWNED_KINDS.map((r) =>
-    informerFor<KubeObject>(r.plural, r, (e) => enqueue(keysForOwnedEvent(e), `${r.kind} ${e.type}`), { namespace: r.namespaced ? settings.namespace : undefined, labelSelector: ALL_OWNED_SELECTOR }),
+    informerFor<KubeObject>(r.plural, r, (e) => enqueue(keysForOwnedEvent(e), `${r.kind} ${e.type}`), {
+      namespace: r.namespaced ? settings.namespace : undefined,
+      labelSelector: ALL_OWNED_SELECTOR,
+      transform: withoutManagedFields,
+    }),
   );
   const ownedKind = new Map(owned.map((inf, i) => [inf, OWNED_KINDS[i] as Resource]));
   // The node-agent pods: which revision each node runs and whether its host converged (readiness).

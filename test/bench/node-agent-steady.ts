@@ -12,6 +12,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '../harness/control-plane.ts';
+import { startBareNode, warmCompileCache } from './bare-node.ts';
 import { logTail } from '../harness/managed-process.ts';
 import { createNodeAgentFixture, nodeAgentMetrics, PASS_DONE } from '../harness/node-agent-fixture.ts';
 import { startSystemdHost } from '../harness/systemd-host.ts';
@@ -22,6 +23,8 @@ import { clkTck, sampleProc, type ProcSample } from './proc-stats.ts';
 
 export const NODE_AGENT_BENCH_VERSION = '3.3.200.0';
 const PROBE_INTERVAL_SECONDS = 60;
+/** As the real-cluster tests' packages (test/harness/cluster/product.ts): about the real agent's size. */
+const PACKAGE_PAD_MIB = 32;
 const PASS_INTERVAL_SECONDS = 300;
 const PHASE_NAMES = ['dns', 'tcp', 'tls', 'http'] as const;
 const ENDPOINTS = ['ssm', 'ec2messages', 'ssmmessages', 's3'] as const;
@@ -53,7 +56,11 @@ export interface NodeAgentSteadyResult {
     steps: Record<string, string>;
     rssKb: number;
     hwmKb: number;
+    /** MiB of padding in the package installed (as large as the real agent's) */
+    packageMiB: number;
   };
+  /** a bare `node` process sampled beside the node agent in the window: the reference of the RSS figures */
+  bareNodeRssAvgKb: number;
   window: {
     ms: number;
     samples: number;
@@ -156,7 +163,8 @@ async function startEndpointServer(cert: { cert: string; key: string }): Promise
 export async function runNodeAgentSteadyBench(opts: NodeAgentSteadyOptions, cleanup: Cleanup): Promise<NodeAgentSteadyResult> {
   const start = performance.now();
   opts.log('node agent: building and signing the stand-in .deb, starting the loopback mirror…');
-  const fx = await createNodeAgentFixture({ versions: [NODE_AGENT_BENCH_VERSION], tempPrefix: 'ssm-bench-node-agent-' });
+  // A package as large as the real agent's: the first pass's peak is what the container's memory limit must hold.
+  const fx = await createNodeAgentFixture({ versions: [NODE_AGENT_BENCH_VERSION], tempPrefix: 'ssm-bench-node-agent-', padMiB: PACKAGE_PAD_MIB });
   const closeFixture = cleanup.defer('remove the node-agent fixture (mirror, work dir)', () => fx.close());
   let closeEndpoint: (() => Promise<void>) | undefined;
   let stopHost: (() => Promise<void>) | undefined;
@@ -190,6 +198,8 @@ export async function runNodeAgentSteadyBench(opts: NodeAgentSteadyOptions, clea
 
     const port = await freePort();
     const logPath = join(fx.work, 'node-agent.log');
+    const compileCacheDir = join(fx.work, 'compile-cache');
+    warmCompileCache(compileCacheDir, [process.getuid?.() ?? 0]);
     opts.log(`node agent: spawning node node-agent/main.ts (host PID ${sys.pid}, metrics :${port})…`);
     const spawnedAt = performance.now();
     const proc = fx.startNodeAgent({
@@ -202,6 +212,7 @@ export async function runNodeAgentSteadyBench(opts: NodeAgentSteadyOptions, clea
       probeCaFile: ca.certFile,
       nodeName: 'bench-node',
       logLevel: 'info', // the DaemonSet sets no LOG_LEVEL: production logs at info
+      compileCacheDir, // as the image's NODE_COMPILE_CACHE
     });
     stopAgent = cleanup.defer('stop the node agent', () => proc.stop(25_000));
     const pid = proc.pid;
@@ -258,6 +269,9 @@ export async function runNodeAgentSteadyBench(opts: NodeAgentSteadyOptions, clea
     let requestsAtStart = 0;
     let childAtStart = 0;
     let scrapes = 0;
+    const bare = await startBareNode();
+    const bareRss: number[] = [];
+    const stopBare = cleanup.defer('stop the bare node process', async () => bare.stop());
     const windowStart = performance.now();
     const count = Math.floor(opts.windowMs / opts.sampleIntervalMs);
     for (let i = 0; i <= count; i++) {
@@ -270,6 +284,7 @@ export async function runNodeAgentSteadyBench(opts: NodeAgentSteadyOptions, clea
         childAtStart = childCpuSeconds(pid);
       }
       samples.push(s);
+      bareRss.push(bare.rssKb());
       const series = await scrape();
       scrapes++;
       firstWindow ??= series;
@@ -278,6 +293,7 @@ export async function runNodeAgentSteadyBench(opts: NodeAgentSteadyOptions, clea
       if (ts !== firstPassTs) passStarts.add(ts);
       if (i > 0 && i % 6 === 0) opts.log(`node agent: ${((s.at - windowStart) / 1000).toFixed(0)} s, RSS ${(s.rssKb / 1024).toFixed(1)} MiB, CPU ${s.cpuSeconds.toFixed(2)} s`);
     }
+    await stopBare();
     const first = samples[0];
     const last = samples[samples.length - 1];
     if (!first || !last || !firstWindow) throw new Error('no samples');
@@ -318,7 +334,9 @@ export async function runNodeAgentSteadyBench(opts: NodeAgentSteadyOptions, clea
         steps,
         rssKb: atDone.rssKb,
         hwmKb: atDone.hwmKb,
+        packageMiB: PACKAGE_PAD_MIB,
       },
+      bareNodeRssAvgKb: bareRss.reduce((a, b) => a + b, 0) / bareRss.length,
       window: {
         ms: windowMs,
         samples: samples.length,

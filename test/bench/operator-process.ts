@@ -12,13 +12,17 @@ export interface OperatorProcess extends HarnessOperatorProcess {
   heapUsedBytes(): Promise<number>;
 }
 
-/** Spawns the operator (logging to logDir/operator.log) and returns at once; call waitReady() to wait for /readyz. */
-export async function spawnOperator(kubeconfigPath: string, logDir: string): Promise<OperatorProcess> {
+/**
+ * Spawns the operator (logging to logDir/operator.log) and returns at once; call waitReady() to wait for /readyz.
+ * `env` over the defaults: the in-cluster credentials (test/harness/in-cluster-credentials.ts) and NODE_COMPILE_CACHE
+ * make it the process a pod runs.
+ */
+export async function spawnOperator(kubeconfigPath: string, logDir: string, env: Readonly<Record<string, string>> = {}): Promise<OperatorProcess> {
   const op = await startOperatorProcess({
     kubeconfigPath,
     logPath: join(logDir, 'operator.log'),
     nodeAgentImage: NODE_AGENT_IMAGE,
-    env: { LOG_LEVEL: 'warn' },
+    env: { LOG_LEVEL: 'warn', ...env },
     waitReady: false,
   });
   return {

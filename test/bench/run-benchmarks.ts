@@ -3,6 +3,8 @@
 //
 //   1. spec change → DaemonSet: 50 merge PATCHes of one config, each timed until a watch sees the DaemonSet's
 //      new config hash; beside the round trip of a bare GET.
+//   1b. operator idle: the operator before any work (no config, no Node), in-cluster credentials vs a kubeconfig,
+//      beside a bare Node process.
 //   2. scale: 2,000 Nodes in 20 pools and 20 configs; initial sync time and CPU, then RSS, CPU% and reconciles
 //      over a quiet window.
 //   3. node agent: the node-agent process on a systemd-nspawn host; the converging first pass, then RSS, CPU% and
@@ -13,7 +15,7 @@
 //
 // Knobs for quick runs (defaults are the figures the issue asks for): BENCH_CHANGES, BENCH_NODES, BENCH_POOLS,
 // BENCH_QUIET_SECONDS (also the fleet windows), BENCH_NODE_AGENT_SECONDS, BENCH_PROBE_RUNS, BENCH_FLEET_AGENTS (comma-separated
-// sizes, default 100,1000,5000), BENCH_ONLY=spec|scale|node-agent|probe|fleet|storm|cluster. The fleet bench ends with a restart
+// sizes, default 100,1000,5000), BENCH_ONLY=spec|operator-idle|scale|node-agent|probe|fleet|storm|cluster. The fleet bench ends with a restart
 // storm (the operator restarted under N connected agents); BENCH_ONLY=storm runs it alone at BENCH_STORM_AGENTS (5,000) with short
 // windows, and BENCH_OPERATOR_NODE_OPTIONS profiles its operator (e.g. --cpu-prof --cpu-prof-dir=DIR).
 //   6. cluster: the real cluster (kubelet nodes, helm): image import, apply → all registered beside one node's first
@@ -23,6 +25,7 @@ import { Cleanup, withTimeout } from './cleanup.ts';
 import { printClusterBench, runClusterBench, type ClusterBenchResult } from './cluster-bench.ts';
 import { runFleetScaleBench, sumWrites, type FleetScaleResult, type Writes } from './fleet-scale.ts';
 import { runNodeAgentSteadyBench, type NodeAgentSteadyResult } from './node-agent-steady.ts';
+import { runOperatorIdleBench, type OperatorIdleResult } from './operator-idle.ts';
 import { printProbeBench, runProbeBench, type ProbeBenchResult } from './probe-bench.ts';
 import { clkTck } from './proc-stats.ts';
 import { runScaleBench, SETTLE_MS, type ScaleResult } from './scale.ts';
@@ -45,7 +48,7 @@ const FLEET_AGENTS = (process.env.BENCH_FLEET_AGENTS || '100,1000,5000')
   .map((s) => Number(s.trim()))
   .filter((v) => Number.isInteger(v) && v > 0);
 const ONLY = process.env.BENCH_ONLY ?? '';
-const BENCHES = ['spec', 'scale', 'node-agent', 'probe', 'fleet', 'storm', 'cluster'];
+const BENCHES = ['spec', 'operator-idle', 'scale', 'node-agent', 'probe', 'fleet', 'storm', 'cluster'];
 /** BENCH_ONLY=storm: the fleet bench at one size (BENCH_STORM_AGENTS, default 5,000) with short windows, for the restart storm. */
 const STORM_AGENTS = intEnv('BENCH_STORM_AGENTS', 5_000);
 /** NODE_OPTIONS for the operator process of the fleet bench (e.g. `--cpu-prof --cpu-prof-dir=…`, `--heapsnapshot-signal=SIGUSR2`). */
@@ -97,6 +100,21 @@ function printSpecChange(r: SpecChangeResult): void {
   console.log(`\n${table(rows)}`);
 }
 
+function printOperatorIdle(r: OperatorIdleResult): void {
+  console.log(`\n1b. Operator before any work: CRD installed, no SsmAgentConfig, no Node; 10 s after /readyz, 6 samples 2 s apart`);
+  console.log(`   In-cluster: a real ServiceAccount token and the CA in files, KUBERNETES_SERVICE_HOST/PORT, no kubeconfig (as in a pod);`);
+  console.log(`   both runs with the compile cache warmed as the image's is. The bare Node process is sampled at the same moments.\n`);
+  const ratio = (kb: number) => `${(kb / r.bareNodeRssAvgKb).toFixed(2)}×`;
+  console.log(
+    table([
+      ['operator process', 'VmRSS avg', '÷ bare Node', 'VmHWM', 'V8 heap used'],
+      ['in-cluster credentials (goal ≤ 90 MiB)', mib(r.inCluster.rssAvgKb), ratio(r.inCluster.rssAvgKb), mib(r.inCluster.hwmKb), mib(r.inCluster.heapUsedBytes / 1024)],
+      ['kubeconfig (@kubernetes/client-node loaded)', mib(r.kubeconfig.rssAvgKb), ratio(r.kubeconfig.rssAvgKb), mib(r.kubeconfig.hwmKb), mib(r.kubeconfig.heapUsedBytes / 1024)],
+      ['bare Node process (reference)', mib(r.bareNodeRssAvgKb), '1.00×', '', ''],
+    ]),
+  );
+}
+
 function printScale(r: ScaleResult): void {
   const fmt = (m: Map<string, number>) => [...m].map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
   console.log(`\n2. Scale: ${r.nodes} Nodes in ${r.configs} pools (label pool=p0..p${r.configs - 1}), ${r.configs} SsmAgentConfigs (one pool each)`);
@@ -116,7 +134,7 @@ function printScale(r: ScaleResult): void {
       ['reconciles, spawn → last start-up reconcile', fmt(r.settledReconciles)],
       ['DaemonSets created / configs Conflicted', `${r.daemonSets} / ${r.conflicted}`],
       ['RSS when status is on all configs (VmRSS / VmHWM)', `${mib(r.atSync.rssKb)} / ${mib(r.atSync.hwmKb)}`],
-      [`quiet window (${(r.quiet.windowMs / 1000).toFixed(1)} s): RSS average / max`, `${mib(r.quiet.rssAvgKb)} / ${mib(r.quiet.rssMaxKb)}`],
+      [`quiet window (${(r.quiet.windowMs / 1000).toFixed(1)} s): RSS average / max (goal ≤ 150 MiB)`, `${mib(r.quiet.rssAvgKb)} / ${mib(r.quiet.rssMaxKb)}`],
       ['quiet window: peak RSS since start (VmHWM)', mib(r.quiet.hwmKb)],
       ['quiet window end: V8 heap used', mib(r.quiet.heapUsedBytes / 1024)],
       ['quiet window: operator CPU (of one core)', `${r.quiet.cpuPercent.toFixed(2)} %`],
@@ -146,6 +164,7 @@ function printNodeAgent(r: NodeAgentSteadyResult): void {
       ['  of which the pass (and first probe round) after start-up', `${(f.cpuSeconds - f.metricsUpCpuSeconds).toFixed(2)} s`],
       ['CPU of the host commands it ran (nsenter → dpkg, systemctl, …)', `${f.childCpuSeconds.toFixed(2)} s`],
       ['RSS when the first pass is done (VmRSS / VmHWM)', `${mib(f.rssKb)} / ${mib(f.hwmKb)}`],
+      [`  (the pass downloaded, verified and installed a ${f.packageMiB} MiB package: VmHWM is the limit's figure)`, ''],
     ]),
   );
   const rounds = Object.values(w.probeRounds);
@@ -153,6 +172,8 @@ function printNodeAgent(r: NodeAgentSteadyResult): void {
   console.log(`\n${table([
     [`steady state (${(w.ms / 1000).toFixed(1)} s, ${w.samples} samples every ${((w.ms / Math.max(1, w.samples - 1)) / 1000).toFixed(0)} s)`, 'value'],
     ['RSS min / avg / max (VmRSS)', `${mib(w.rssMinKb)} / ${mib(w.rssAvgKb)} / ${mib(w.rssMaxKb)}`],
+    ['bare Node process, same samples (reference): RSS avg', mib(r.bareNodeRssAvgKb)],
+    ['node agent RSS avg ÷ bare Node (goal ≤ 1.5×)', `${(w.rssAvgKb / r.bareNodeRssAvgKb).toFixed(2)}×`],
     ['RSS at the start / at the end of the window', `${mib(w.rssFirstKb)} / ${mib(w.rssLastKb)}`],
     ['peak RSS since spawn (VmHWM at the end)', mib(w.hwmKb)],
     ['V8 heap used at the start / at the end', `${mib(w.heapUsedFirstBytes / 1024)} / ${mib(w.heapUsedLastBytes / 1024)}`],
@@ -262,6 +283,7 @@ async function main(): Promise<number> {
 
   let spec: SpecChangeResult | undefined;
   let scale: ScaleResult | undefined;
+  let idle: OperatorIdleResult | undefined;
   let nodeAgent: NodeAgentSteadyResult | undefined;
   let probe: ProbeBenchResult | undefined;
   const fleet: FleetScaleResult[] = [];
@@ -277,6 +299,14 @@ async function main(): Promise<number> {
       log(`spec-change benchmark done in ${secs(spec.wallMs)}`);
     } catch (err) {
       failures.push(`spec-change: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
+  if (!interrupted && (ONLY === '' || ONLY === 'operator-idle')) {
+    try {
+      idle = await runOperatorIdleBench({ log }, cleanup);
+      log(`operator-idle benchmark done in ${secs(idle.wallMs)}`);
+    } catch (err) {
+      failures.push(`operator-idle: ${(err as Error).stack ?? String(err)}`);
     }
   }
   if (!interrupted && (ONLY === '' || ONLY === 'scale')) {
@@ -352,6 +382,7 @@ async function main(): Promise<number> {
     ]),
   );
   if (spec) printSpecChange(spec);
+  if (idle) printOperatorIdle(idle);
   if (scale) printScale(scale);
   if (nodeAgent) printNodeAgent(nodeAgent);
   if (probe) printProbeBench(probe);

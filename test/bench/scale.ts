@@ -1,10 +1,13 @@
 // Benchmark 2: 2,000 Nodes in 20 pools and 20 configs (one per pool). How long the operator takes from start to
 // status on every config, what that costs in CPU, and what it costs (memory, CPU, reconciles) once quiet.
 // No kube-controller-manager: the machine's cores stay with the operator and the apiserver.
+import { join } from 'node:path';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import type { KubeClient, KubeList } from '../../operator/kube/client.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
+import { inClusterCredentials } from '../harness/in-cluster-credentials.ts';
 import { NAMESPACE, startOperatorTestEnv } from '../harness/operator-env.ts';
+import { warmCompileCache } from './bare-node.ts';
 import type { Cleanup } from './cleanup.ts';
 import { spawnOperator, sumReconciles, type OperatorProcess } from './operator-process.ts';
 import { poll, sleep } from './poll.ts';
@@ -124,7 +127,11 @@ export async function runScaleBench(opts: ScaleOptions, cleanup: Cleanup): Promi
     await createConfigs(client, opts.pools);
 
     opts.log('starting the operator; timing the initial sync…');
-    operator = await spawnOperator(env.cp.kubeconfigPath, env.cp.logDir);
+    // As a pod runs it: in-cluster credentials (no @kubernetes/client-node) and the image's warm compile cache.
+    const podDir = join(env.cp.dir, 'operator-pod');
+    warmCompileCache(join(podDir, 'compile-cache'), [process.getuid?.() ?? 0]);
+    const creds = await inClusterCredentials({ admin: client, server: env.cp.server, caCertPath: env.cp.caCertPath, namespace: NAMESPACE, serviceAccount: 'ssm-agent-operator', dir: join(podDir, 'serviceaccount'), home: podDir });
+    operator = await spawnOperator(env.cp.kubeconfigPath, env.cp.logDir, { ...creds.env, NODE_COMPILE_CACHE: join(podDir, 'compile-cache') });
     const op = operator;
     stopOperator = cleanup.defer('stop operator (scale)', () => op.stop());
     let readyMs = Number.NaN;

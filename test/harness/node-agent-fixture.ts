@@ -3,6 +3,7 @@
 // signed with a throwaway key), the activation Secret as a directory, the rendered node-agent configuration, and
 // the node-agent process's environment. The systemd host itself comes from systemd-host.ts.
 import { createHash } from 'node:crypto';
+import { NODE_AGENT_V8_FLAGS } from '../../operator/manifests/node-agent-runtime.ts';
 import { copyFileSync, createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -46,6 +47,8 @@ export interface NodeAgentProcessOptions {
   logLevel?: string;
   /** more environment (the fleet channel's FLEET_* variables) */
   extraEnv?: Record<string, string>;
+  /** NODE_COMPILE_CACHE, warmed as the image's is (operator/runtime/warm-compile-cache.ts); default none */
+  compileCacheDir?: string;
 }
 
 export interface NodeAgentFixture {
@@ -170,6 +173,7 @@ export async function createNodeAgentFixture(opts: NodeAgentFixtureOptions): Pro
     NODE_NAME: p.nodeName ?? 'test-node',
     LOG_LEVEL: p.logLevel ?? 'warn',
     ...(p.probeCaFile ? { PROBE_CA_FILE: p.probeCaFile } : {}),
+    ...(p.compileCacheDir ? { NODE_COMPILE_CACHE: p.compileCacheDir } : {}),
     ...p.extraEnv,
   });
 
@@ -210,7 +214,8 @@ export async function createNodeAgentFixture(opts: NodeAgentFixtureOptions): Pro
       startProcess({
         name: p.name,
         command: process.execPath,
-        args: [join(REPO, 'node-agent', 'main.ts')],
+        // The pods' V8 flags: tests and benchmarks run the node agent as the DaemonSet does.
+        args: [...NODE_AGENT_V8_FLAGS, join(REPO, 'node-agent', 'main.ts')],
         logPath: p.logPath,
         cwd: REPO,
         env: nodeAgentEnv(p),

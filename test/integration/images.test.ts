@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { run, startContainerd, type Containerd } from '../harness/containerd.ts';
 import { ensureImages, readTestImages, type TestImages } from '../harness/images.ts';
 import { pidAlive } from '../harness/managed-process.ts';
+import { NODE_AGENT_COMMAND } from '../../operator/manifests/node-agent-runtime.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -137,6 +138,17 @@ describe('test images (ensure-images.sh): the repository Dockerfile, built witho
       const loaded = await inImage(root, cfg.User ?? '', cfg.Env ?? [], cfg.WorkingDir ?? '/', argv(['node', '--input-type=module', '-e', script]));
       assert.equal(loaded.code, 0, loaded.stderr);
       assert.equal(loaded.stdout.trim(), `loaded ${deps.length}`);
+
+      // The compile cache is warm for both processes' users: neither loads Node's TypeScript stripper (amaro) at
+      // start. Each entry stops at its settings check (exit 2) after loading its static imports.
+      const stripperProbe = (entry: string) =>
+        `process.on('exit', () => console.log(process.moduleLoadList.some((m) => m.includes('amaro')) ? 'stripper loaded' : 'no stripper')); import(${JSON.stringify(entry)});`;
+      const [, ...agentFlags] = NODE_AGENT_COMMAND;
+      const agentMain = agentFlags.pop() ?? '';
+      const agentProbe = await inImage(root, '0:0', [...(cfg.Env ?? []), 'HOST_PID=0'], '/app', argv(['node', ...agentFlags, '-e', stripperProbe(agentMain)]));
+      assert.equal(agentProbe.stdout.trim().split('\n').pop(), 'no stripper', `node agent as root: ${agentProbe.stdout} ${agentProbe.stderr}`);
+      const operatorProbe = await inImage(root, cfg.User ?? '', cfg.Env ?? [], '/app', argv(['node', '-e', stripperProbe('/app/operator/main.ts')]));
+      assert.equal(operatorProbe.stdout.trim().split('\n').pop(), 'no stripper', `operator as ${cfg.User ?? ''}: ${operatorProbe.stdout} ${operatorProbe.stderr}`);
 
       const nsenter = await inImage(root, '0:0', cfg.Env ?? [], '/', ['nsenter', '--version']);
       assert.equal(nsenter.code, 0, `the node agent's nsenter: ${nsenter.stderr}`);
