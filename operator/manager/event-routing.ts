@@ -1,5 +1,6 @@
-// Which config keys an informer event should enqueue. Pure: this is where reconcile loops are prevented
-// (our own status writes and no-op updates enqueue nothing).
+// Which config keys an informer event should enqueue, and which events cannot change an outcome (predicates,
+// runtime/predicates.ts). Pure: this is where reconcile loops are prevented (our own writes, status churn nobody
+// reads and resourceVersion-only updates enqueue nothing).
 import type { SsmAgentConfig } from '../api/types.ts';
 import type { KubeObject } from '../kube/client.ts';
 import type { InformerEvent } from '../kube/informer.ts';
@@ -8,6 +9,8 @@ import { ANNOTATION_REVISION, LABEL_CONFIG } from '../manifests/names.ts';
 import { dataDigest, referencedInputs, type InputRef } from '../manifests/revision.ts';
 import type { PodObservation } from '../controllers/rollout.ts';
 import type { NodeObject } from '../controllers/node-selection.ts';
+import type { DaemonSetObservation } from '../controllers/status.ts';
+import { all, any, changed, generationChanged, notOwnWrite, resourceVersionChanged, type Predicate, type WriteEchoes } from '../runtime/predicates.ts';
 
 export type KeysToQueue = 'all' | string[];
 
@@ -76,3 +79,50 @@ export function configsReferencing(configs: readonly SsmAgentConfig[], kind: Inp
     }
   });
 }
+
+type Labelled = KubeObject & { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+
+/** What the SsmAgentConfig reconciler reads of a DaemonSet: its spec's generation, its metadata (drift) and the
+ * status counts of status.ts. Other status fields (conditions, collisionCount, …) change nothing. */
+export function daemonSetShape(ds: KubeObject & DaemonSetObservation): string {
+  const s = ds.status ?? {};
+  const m = (ds as Labelled).metadata;
+  return canonicalJson([
+    ds.metadata?.generation ?? ds.generation ?? null,
+    m?.labels ?? {},
+    m?.annotations ?? {},
+    [s.observedGeneration, s.desiredNumberScheduled, s.numberReady, s.numberAvailable, s.updatedNumberScheduled, s.numberUnavailable].map((v) => v ?? null),
+  ]);
+}
+
+/** Owned objects: a new resourceVersion that is not our own write's echo is someone else's change (drift); a
+ * DaemonSet's status matters only in the counts the status reads. */
+export function ownedEventMatters(echoes: WriteEchoes): Predicate<KubeObject> {
+  return all<KubeObject>(resourceVersionChanged, notOwnWrite(echoes), (e) => e.object.kind !== 'DaemonSet' || changed(daemonSetShape)(e));
+}
+
+/** Owned objects of one kind (the informer's objects carry no kind: list items do not). */
+export function ownedEventMattersFor(kind: string, echoes: WriteEchoes): Predicate<KubeObject> {
+  const inner = ownedEventMatters(echoes);
+  return (e) => inner(withKind(e, kind));
+}
+
+function withKind(e: InformerEvent<KubeObject>, kind: string): InformerEvent<KubeObject> {
+  const k = (o: KubeObject) => ({ ...o, kind });
+  return e.type === 'update' ? { type: 'update', object: k(e.object), old: k(e.old) } : { type: e.type, object: k(e.object) };
+}
+
+/** Pods are cached trimmed (trimPod): an update that leaves node, revision and readiness as they were changes nothing. */
+export const podEventMatters: Predicate<PodObservation & KubeObject> = changed((p) => canonicalJson({ ...p, metadata: { ...p.metadata, resourceVersion: undefined } }));
+
+/** A referenced Secret or ConfigMap matters when its data (digest) changes. */
+export const inputEventMatters: Predicate<KubeObject> = changed((o) => (o as InputObject).digest);
+
+/** What the SSM sync of a config depends on: its spec, its SSM bookkeeping (annotations: activation history and
+ * intent), deletion, and how many of its hosts are registered (a registration moves rotation and tagging on).
+ * Its own outcome in status (online, ActivationReady) and every other status write change nothing there. */
+export const ssmSyncConfigEventMatters: Predicate<SsmAgentConfig> = any<SsmAgentConfig>(
+  generationChanged,
+  changed((c) => canonicalJson([c.metadata.annotations ?? {}, c.metadata.deletionTimestamp ?? null])),
+  changed((c) => canonicalJson([c.status?.nodes?.registered ?? null, c.status?.nodes?.desired ?? null])),
+);
