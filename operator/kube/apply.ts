@@ -1,6 +1,6 @@
 // The one generic apply step: server-side apply of every desired object with our field manager, then prune of
 // the objects we own that are no longer desired. Decisions (what to prune) are pure; this file does the I/O.
-import { FIELD_MANAGER } from '../manifests/names.ts';
+import { FIELD_MANAGER } from './field-manager.ts';
 import { isNotFound, type KubeClient, type KubeObject } from './client.ts';
 import { resourceOf, resourcePath } from './resources.ts';
 
