@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { API_VERSION, FINALIZER, GROUP, KIND } from '../api/group.ts';
 import type { SsmAgentConfig, SsmAgentConfigStatus } from '../api/types.ts';
 import { parseSpec } from '../api/validate.ts';
-import { applyAndPrune, deleteObject, objectRef, objectsToPrune } from '../kube/apply.ts';
+import { applyAndPrune, deleteObject, objectRef, objectsToPrune, type WriteTracker } from '../kube/apply.ts';
 import { isNotFound, type KubeClient, type KubeObject } from '../kube/client.ts';
 import { errorMessage } from '../kube/informer.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
@@ -31,7 +31,6 @@ import type { FleetEntry } from '../fleet/fleet-store.ts';
 import { withActivationStatus } from '../activations/report.ts';
 import type { SsmSide } from './ssm-sync/reconciler.ts';
 import type { Reconciler, ReconcileResult } from '../runtime/controller.ts';
-import type { WriteEchoes } from '../runtime/predicates.ts';
 import { computeStatus, statusEqual, transitionEvents, type DaemonSetObservation } from './status.ts';
 
 export interface ControllerCaches {
@@ -71,7 +70,7 @@ export class SsmAgentConfigController implements Reconciler {
   private readonly events: EventRecorder;
   private readonly metrics: OperatorMetrics;
   private readonly aws: SsmSide | undefined;
-  private readonly echoes: WriteEchoes | undefined;
+  private readonly echoes: WriteTracker | undefined;
   private readonly latest: ConstructorParameters<typeof SsmAgentConfigController>[0]['latest'];
   /** Per config and object: what was last applied and the resourceVersion it left (see applyFingerprint). */
   private readonly lastApplied = new Map<string, Map<string, string>>();
@@ -86,7 +85,7 @@ export class SsmAgentConfigController implements Reconciler {
     /** The Systems Manager side (activations, managed instances); absent in tests that do not need it. */
     aws?: SsmSide;
     /** where the objects this controller writes are recorded, so their watch echoes enqueue nothing */
-    echoes?: WriteEchoes;
+    echoes?: WriteTracker;
     /** Resolves `latest` for the fleet; absent: the node agents resolve it themselves. */
     latest?: { versions: Pick<LatestVersions, 'get' | 'forget'>; readProxySecret(name: string): Promise<{ httpsProxy?: string; httpProxy?: string }> };
   }) {
@@ -165,12 +164,11 @@ export class SsmAgentConfigController implements Reconciler {
       };
       const unchanged = desired.every(same) && objectsToPrune(existing, desired, keepFn).length === 0;
       // Only what changed is sent: a spec change costs its ConfigMap and DaemonSet, not every object.
-      const result = unchanged ? { applied: existing, written: [], pruned: [] } : await applyAndPrune(this.client, desired, existing, keepFn, same);
+      const result = unchanged ? { applied: existing, written: [], pruned: [] } : await applyAndPrune(this.client, desired, existing, keepFn, same, this.echoes);
       if (!unchanged) {
         const answered = new Map(result.applied.map((o) => [objectRef(o), o]));
         this.lastApplied.set(name, new Map(desired.map((o) => [objectRef(o), applyFingerprint([o], [answered.get(objectRef(o)) ?? o])])));
       }
-      for (const o of result.written) this.echoes?.record(o);
       daemonSet = (result.applied.find((o) => o.kind === 'DaemonSet') ?? (frozen ? liveDs : undefined)) as DaemonSetObservation | undefined;
       if (result.pruned.length > 0) this.log.info({ config: name, pruned: result.pruned }, 'pruned objects no longer desired');
       const hadDaemonSet = existing.some((o) => o.kind === 'DaemonSet');

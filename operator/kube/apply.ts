@@ -12,6 +12,12 @@ export interface ApplyResult {
   pruned: string[];
 }
 
+/** Told of every write as it starts and ends, so the watch events it causes can be recognised (runtime/predicates.ts). */
+export interface WriteTracker {
+  begin(ref: string): void;
+  end(ref: string, outcome: { resourceVersion: string | undefined } | 'deleted' | 'failed'): void;
+}
+
 export const objectRef = (o: KubeObject): string => `${o.kind}/${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name}`;
 
 export async function serverSideApply<T extends KubeObject>(client: KubeClient, object: T): Promise<T> {
@@ -53,6 +59,7 @@ export async function applyAndPrune(
   existing: KubeObject[],
   keep?: (o: KubeObject) => boolean,
   unchanged: (o: KubeObject) => boolean = () => false,
+  tracker?: WriteTracker,
 ): Promise<ApplyResult> {
   // Workloads go last, everything they use first (in parallel): a pod never starts without its ServiceAccount
   // or ConfigMap, and a reconcile costs two round trips rather than one per object.
@@ -62,13 +69,29 @@ export async function applyAndPrune(
   const apply = async (o: KubeObject): Promise<KubeObject> => {
     const current = live.get(objectRef(o));
     if (current && unchanged(o)) return current;
-    const answer = await serverSideApply(client, o);
+    const ref = objectRef(o);
+    tracker?.begin(ref);
+    let answer: KubeObject | undefined;
+    try {
+      answer = await serverSideApply(client, o);
+    } finally {
+      tracker?.end(ref, answer ? { resourceVersion: answer.metadata?.resourceVersion } : 'failed');
+    }
     written.push(answer);
     return answer;
   };
   const applied = await Promise.all(desired.filter((o) => !isWorkload(o)).map(apply));
   for (const object of desired.filter(isWorkload)) applied.push(await apply(object));
   const prune = objectsToPrune(existing, desired, keep);
-  for (const object of prune) await deleteObject(client, object);
+  for (const object of prune) {
+    tracker?.begin(objectRef(object));
+    let done = false;
+    try {
+      await deleteObject(client, object);
+      done = true;
+    } finally {
+      tracker?.end(objectRef(object), done ? 'deleted' : 'failed');
+    }
+  }
   return { applied, written, pruned: prune.map(objectRef) };
 }

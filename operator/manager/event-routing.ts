@@ -10,7 +10,8 @@ import { dataDigest, referencedInputs, type InputRef } from '../manifests/revisi
 import type { PodObservation } from '../controllers/rollout.ts';
 import type { NodeObject } from '../controllers/node-selection.ts';
 import type { DaemonSetObservation } from '../controllers/status.ts';
-import { all, any, changed, generationChanged, notOwnWrite, resourceVersionChanged, type Predicate, type WriteEchoes } from '../runtime/predicates.ts';
+import { objectRef } from '../kube/apply.ts';
+import { any, changed, generationChanged, resourceVersionChanged, type Predicate, type WriteEchoes } from '../runtime/predicates.ts';
 
 export type KeysToQueue = 'all' | string[];
 
@@ -82,37 +83,46 @@ export function configsReferencing(configs: readonly SsmAgentConfig[], kind: Inp
 
 type Labelled = KubeObject & { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
 
-/** What the SsmAgentConfig reconciler reads of a DaemonSet: its spec's generation, its metadata (drift) and the
- * status counts of status.ts. Other status fields (conditions, collisionCount, …) change nothing. */
-export function daemonSetShape(ds: KubeObject & DaemonSetObservation): string {
-  const s = ds.status ?? {};
+/** What a DaemonSet's owner decides from: its spec's generation and its metadata (someone else's edit is drift). */
+export function daemonSetSpecShape(ds: KubeObject & DaemonSetObservation): string {
   const m = (ds as Labelled).metadata;
-  return canonicalJson([
-    ds.metadata?.generation ?? ds.generation ?? null,
-    m?.labels ?? {},
-    m?.annotations ?? {},
-    [s.observedGeneration, s.desiredNumberScheduled, s.numberReady, s.numberAvailable, s.updatedNumberScheduled, s.numberUnavailable].map((v) => v ?? null),
-  ]);
+  return canonicalJson([ds.metadata?.generation ?? ds.generation ?? null, m?.labels ?? {}, m?.annotations ?? {}]);
 }
 
-/** Owned objects: a new resourceVersion that is not our own write's echo is someone else's change (drift); a
- * DaemonSet's status matters only in the counts the status reads. */
-export function ownedEventMatters(echoes: WriteEchoes): Predicate<KubeObject> {
-  return all<KubeObject>(resourceVersionChanged, notOwnWrite(echoes), (e) => e.object.kind !== 'DaemonSet' || changed(daemonSetShape)(e));
+/** The status counts status.ts reads. Other status fields (conditions, collisionCount, …) change nothing. */
+export function daemonSetStatusShape(ds: KubeObject & DaemonSetObservation): string {
+  const s = ds.status ?? {};
+  return canonicalJson([s.observedGeneration, s.desiredNumberScheduled, s.numberReady, s.numberAvailable, s.updatedNumberScheduled, s.numberUnavailable].map((v) => v ?? null));
 }
 
-/** Owned objects of one kind (the informer's objects carry no kind: list items do not). */
-export function ownedEventMattersFor(kind: string, echoes: WriteEchoes): Predicate<KubeObject> {
-  const inner = ownedEventMatters(echoes);
-  return (e) => inner(withKind(e, kind));
+/**
+ * When an event should wake the config's reconcile: 'now' for a change by someone else to what we own (drift, a
+ * deletion), 'soon' for status churn (a DaemonSet's counts, node-agent pods coming and going during a rollout),
+ * which arrives in bursts and is coalesced into one pass; 'never' for what cannot change the outcome.
+ */
+export type Wake = 'now' | 'soon' | 'never';
+
+/**
+ * Owned objects of one kind (the informer's objects carry no kind: list items do not). Our own writes' echoes wake
+ * nothing; an event that arrives while our write of that object is in flight is judged once it ends (`later`).
+ */
+export function ownedEventWake(kind: string, echoes: WriteEchoes): (e: InformerEvent<KubeObject>, later: (w: Wake) => void) => Wake {
+  const spec = changed<KubeObject>(daemonSetSpecShape);
+  const status = changed<KubeObject>(daemonSetStatusShape);
+  const byOthers = (e: InformerEvent<KubeObject>): Wake => {
+    if (kind !== 'DaemonSet' || spec(e)) return 'now';
+    return status(e) ? 'soon' : 'never';
+  };
+  return (e, later) => {
+    if (!resourceVersionChanged(e)) return 'never';
+    const ref = objectRef({ ...e.object, kind });
+    const verdict = echoes.classify(ref, e.object.metadata?.resourceVersion, e.type === 'delete', () => later(byOthers(e)));
+    return verdict === 'other' ? byOthers(e) : 'never';
+  };
 }
 
-function withKind(e: InformerEvent<KubeObject>, kind: string): InformerEvent<KubeObject> {
-  const k = (o: KubeObject) => ({ ...o, kind });
-  return e.type === 'update' ? { type: 'update', object: k(e.object), old: k(e.old) } : { type: e.type, object: k(e.object) };
-}
-
-/** Pods are cached trimmed (trimPod): an update that leaves node, revision and readiness as they were changes nothing. */
+/** Pods are cached trimmed (trimPod): an update that leaves node, revision and readiness as they were changes
+ * nothing; the rest is status churn ('soon'). */
 export const podEventMatters: Predicate<PodObservation & KubeObject> = changed((p) => canonicalJson({ ...p, metadata: { ...p.metadata, resourceVersion: undefined } }));
 
 /** A referenced Secret or ConfigMap matters when its data (digest) changes. */

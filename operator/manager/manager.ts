@@ -34,14 +34,17 @@ import {
   keysForConfigEvent,
   keysForOwnedEvent,
   nodeEventMatters,
-  ownedEventMattersFor,
+  ownedEventWake,
   podEventMatters,
   ssmSyncConfigEventMatters,
   type KeysToQueue,
+  type Wake,
 } from './event-routing.ts';
 import { startFleet, type FleetWiring } from './fleet-wiring.ts';
 
 const FLEET_STATUS_DEBOUNCE_MS = 2_000;
+/** Status churn (DaemonSet counts, pods of a rollout) comes in bursts: one pass per burst, this long after its start. */
+const STATUS_CHURN_COALESCE_MS = 500;
 
 export interface Operator {
   metrics: OperatorMetrics;
@@ -67,12 +70,16 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
   const echoes = new WriteEchoes();
 
   // The routing: which controller each event wakes, and which events wake nobody (event-routing.ts).
-  const enqueue = (keys: KeysToQueue, cause: string) => {
+  const enqueue = (keys: KeysToQueue, cause: string, wake: Wake = 'now') => {
+    if (wake === 'never') return;
     const names = keys === 'all' ? caches.configs.list().map((c) => c.metadata.name) : keys;
-    if (names.length > 0) log.debug({ cause, keys: names }, 'enqueue');
-    for (const name of names) configs.enqueue(name);
+    if (names.length > 0) log.debug({ cause, keys: names, wake }, 'enqueue');
+    for (const name of names) {
+      if (wake === 'soon') configs.enqueueAfter(name, STATUS_CHURN_COALESCE_MS);
+      else configs.enqueue(name);
+    }
   };
-  const ownedMatters = new Map<string, ReturnType<typeof ownedEventMattersFor>>();
+  const ownedWake = new Map<string, ReturnType<typeof ownedEventWake>>();
   const caches = createCaches({
     client,
     namespace: settings.namespace,
@@ -98,13 +105,12 @@ export async function startOperator(kc: KubeConfig, settings: OperatorSettings, 
         if (nodeEventMatters(e)) enqueue('all', `node ${e.type}`);
       },
       owned: (r, e) => {
-        let matters = ownedMatters.get(r.kind);
-        if (!matters) ownedMatters.set(r.kind, (matters = ownedEventMattersFor(r.kind, echoes)));
-        if (matters(e)) enqueue(keysForOwnedEvent(e), `${r.kind} ${e.type}`);
+        let wake = ownedWake.get(r.kind);
+        if (!wake) ownedWake.set(r.kind, (wake = ownedEventWake(r.kind, echoes)));
+        const keys = keysForOwnedEvent(e);
+        enqueue(keys, `${r.kind} ${e.type}`, wake(e, (later) => enqueue(keys, `${r.kind} ${e.type} (after our write)`, later)));
       },
-      pod: (e) => {
-        if (podEventMatters(e)) enqueue(keysForOwnedEvent(e), `Pod ${e.type}`);
-      },
+      pod: (e) => enqueue(keysForOwnedEvent(e), `Pod ${e.type}`, podEventMatters(e) ? 'soon' : 'never'),
       input: (kind, e) => {
         if (inputEventMatters(e)) enqueue(configsReferencing(caches.configs.list(), kind, e.object.metadata?.name), `${kind} ${e.type}`);
       },

@@ -20,11 +20,6 @@ export const generationChanged: Predicate<Meta> = changed((o) => String(o.metada
 /** An update that carries the same resourceVersion (a relist replaying the object) is dropped. */
 export const resourceVersionChanged: Predicate<Meta> = changed((o) => o.metadata?.resourceVersion ?? '');
 
-/** Drops events whose object is exactly one this process wrote (see WriteEchoes). */
-export function notOwnWrite<T extends Meta>(echoes: { isEcho(object: T): boolean }): Predicate<T> {
-  return (e) => e.type === 'delete' || !echoes.isEcho(e.object);
-}
-
 export function all<T>(...predicates: Predicate<T>[]): Predicate<T> {
   return (e) => predicates.every((p) => p(e));
 }
@@ -34,30 +29,58 @@ export function any<T>(...predicates: Predicate<T>[]): Predicate<T> {
 }
 
 /**
- * The objects this process wrote, by uid and the resourceVersion the API server answered with: the watch
- * event that brings the same version back is our own write's echo, and the reconcile that made it already used
- * that answer. Bounded: the oldest are dropped first (an echo missed costs one harmless reconcile).
+ * The objects this process writes, by reference (kind/namespace/name) and the resourceVersion the API server
+ * answered with: the watch event that brings that version back (or the deletion of what we deleted) is our own
+ * write's echo, and the reconcile that made it already used the answer. A watch event can arrive before the answer
+ * does: an event for an object whose write is still in flight is held and judged once the write ends. Bounded:
+ * the oldest are dropped first (an echo missed costs one harmless reconcile).
  */
 export class WriteEchoes {
-  private readonly written = new Map<string, string>();
+  private readonly last = new Map<string, string>();
+  private readonly inFlight = new Map<string, { writes: number; held: { rv: string | undefined; deleted: boolean; onOther: () => void }[] }>();
   private readonly max: number;
 
   constructor(max = 10_000) {
     this.max = max;
   }
 
-  record(object: Meta): void {
-    const rv = object.metadata?.resourceVersion;
-    const id = object.metadata?.uid;
-    if (!rv || !id) return;
-    this.written.delete(id);
-    this.written.set(id, rv);
-    while (this.written.size > this.max) this.written.delete(this.written.keys().next().value as string);
+  begin(ref: string): void {
+    const f = this.inFlight.get(ref) ?? { writes: 0, held: [] };
+    f.writes++;
+    this.inFlight.set(ref, f);
   }
 
-  isEcho(object: Meta): boolean {
-    const rv = object.metadata?.resourceVersion;
-    const id = object.metadata?.uid;
-    return rv !== undefined && id !== undefined && this.written.get(id) === rv;
+  /** The write ended: with the answer's resourceVersion, 'deleted', or 'failed' (nothing of ours to echo). */
+  end(ref: string, outcome: { resourceVersion: string | undefined } | 'deleted' | 'failed'): void {
+    if (outcome === 'deleted') this.remember(ref, DELETED);
+    else if (outcome !== 'failed' && outcome.resourceVersion) this.remember(ref, outcome.resourceVersion);
+    const f = this.inFlight.get(ref);
+    if (!f) return;
+    if (--f.writes > 0) return;
+    this.inFlight.delete(ref);
+    for (const h of f.held) if (!this.matches(ref, h.rv, h.deleted)) h.onOther();
+  }
+
+  /** 'own': our echo; 'other': someone else's change; 'held': a write is in flight, `onOther` runs if it was not ours. */
+  classify(ref: string, rv: string | undefined, deleted: boolean, onOther: () => void): 'own' | 'other' | 'held' {
+    const f = this.inFlight.get(ref);
+    if (f) {
+      f.held.push({ rv, deleted, onOther });
+      return 'held';
+    }
+    return this.matches(ref, rv, deleted) ? 'own' : 'other';
+  }
+
+  private matches(ref: string, rv: string | undefined, deleted: boolean): boolean {
+    const last = this.last.get(ref);
+    return deleted ? last === DELETED : rv !== undefined && last === rv;
+  }
+
+  private remember(ref: string, value: string): void {
+    this.last.delete(ref);
+    this.last.set(ref, value);
+    while (this.last.size > this.max) this.last.delete(this.last.keys().next().value as string);
   }
 }
+
+const DELETED = '(deleted)';

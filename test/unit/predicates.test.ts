@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import type { KubeObject } from '../../operator/kube/client.ts';
-import { inputEventMatters, ownedEventMattersFor, podEventMatters, ssmSyncConfigEventMatters, trimPod } from '../../operator/manager/event-routing.ts';
+import { inputEventMatters, ownedEventWake, podEventMatters, ssmSyncConfigEventMatters, trimPod } from '../../operator/manager/event-routing.ts';
 import type { PodObservation } from '../../operator/controllers/rollout.ts';
-import { all, any, changed, generationChanged, notOwnWrite, resourceVersionChanged, WriteEchoes, type ObjectEvent } from '../../operator/runtime/predicates.ts';
+import { all, any, changed, generationChanged, resourceVersionChanged, WriteEchoes, type ObjectEvent } from '../../operator/runtime/predicates.ts';
 
 const update = <T>(old: T, object: T): ObjectEvent<T> => ({ type: 'update', old, object });
 const meta = (rv: string, generation = 1, uid = 'u1') => ({ metadata: { uid, resourceVersion: rv, generation } });
@@ -33,19 +33,33 @@ test('all and any combine; changed compares a key of the object', () => {
   assert.equal(any(always, never)({ type: 'add', object: {} }), true);
 });
 
-test('WriteEchoes: the watch event carrying the version we wrote is our echo; a later version is not', () => {
+test('WriteEchoes: the version we wrote, or the deletion of what we deleted, is our echo; an event during our write is judged when it ends', () => {
   const echoes = new WriteEchoes(2);
-  echoes.record(meta('10', 1, 'a'));
-  const p = notOwnWrite(echoes);
-  assert.equal(p({ type: 'add', object: meta('10', 1, 'a') }), false, 'our own create');
-  assert.equal(p(update(meta('10', 1, 'a'), meta('11', 1, 'a'))), true, 'someone else wrote after us');
-  assert.equal(p({ type: 'delete', object: meta('10', 1, 'a') }), true, 'a delete always counts');
-  echoes.record(meta('3', 1, 'b'));
-  echoes.record(meta('4', 1, 'c'));
-  assert.equal(echoes.isEcho(meta('10', 1, 'a')), false, 'bounded: the oldest is dropped');
-  assert.equal(echoes.isEcho(meta('4', 1, 'c')), true);
-  echoes.record({ metadata: { resourceVersion: '9' } });
-  assert.equal(echoes.isEcho({ metadata: { resourceVersion: '9' } }), false, 'no uid, no identity');
+  const never = () => assert.fail('not someone else’s');
+  echoes.begin('ConfigMap/ns/a');
+  echoes.end('ConfigMap/ns/a', { resourceVersion: '10' });
+  assert.equal(echoes.classify('ConfigMap/ns/a', '10', false, never), 'own', 'our own create');
+  assert.equal(echoes.classify('ConfigMap/ns/a', '11', false, never), 'other', 'someone else wrote after us');
+  assert.equal(echoes.classify('ConfigMap/ns/a', '10', true, never), 'other', 'a delete by someone else');
+  echoes.begin('ConfigMap/ns/a');
+  echoes.end('ConfigMap/ns/a', 'deleted');
+  assert.equal(echoes.classify('ConfigMap/ns/a', '10', true, never), 'own', 'the delete of what we pruned');
+
+  // The watch can be faster than the answer: the event is held until the write ends.
+  let woken = 0;
+  echoes.begin('DaemonSet/ns/d');
+  assert.equal(echoes.classify('DaemonSet/ns/d', '20', false, () => woken++), 'held');
+  assert.equal(echoes.classify('DaemonSet/ns/d', '19', false, () => woken++), 'held');
+  echoes.end('DaemonSet/ns/d', { resourceVersion: '20' });
+  assert.equal(woken, 1, 'our echo (20) stays quiet; the other change (19, the DaemonSet controller) wakes');
+  echoes.begin('DaemonSet/ns/e');
+  assert.equal(echoes.classify('DaemonSet/ns/e', '5', false, () => woken++), 'held');
+  echoes.end('DaemonSet/ns/e', 'failed');
+  assert.equal(woken, 2, 'a failed write echoes nothing');
+
+  echoes.begin('ServiceAccount/ns/s');
+  echoes.end('ServiceAccount/ns/s', { resourceVersion: '1' });
+  assert.equal(echoes.classify('ConfigMap/ns/a', '10', true, never), 'other', 'bounded: the oldest is dropped');
 });
 
 type Ds = KubeObject & { status?: Record<string, unknown> };
@@ -54,27 +68,34 @@ const ds = (rv: string, generation: number, status: Record<string, unknown>, lab
   status,
 });
 
-test('owned DaemonSet: status churn outside the counts the status reads, and our own apply, enqueue nothing', () => {
+test('owned DaemonSet: drift wakes the reconcile now, its counts soon (coalesced), other status churn and our own apply never', () => {
   const echoes = new WriteEchoes();
-  const matters = ownedEventMattersFor('DaemonSet', echoes);
+  const owned = ownedEventWake('DaemonSet', echoes);
+  const wake = (e: ObjectEvent<KubeObject>) => owned(e, () => assert.fail('nothing is held'));
   const counts = { observedGeneration: 2, desiredNumberScheduled: 3, numberReady: 1, updatedNumberScheduled: 3 };
-  assert.equal(matters(update(ds('1', 2, counts), ds('2', 2, { ...counts, conditions: [], collisionCount: 1, currentNumberScheduled: 3 }))), false, 'fields nobody reads');
-  assert.equal(matters(update(ds('1', 2, counts), ds('2', 2, { ...counts, numberReady: 2 }))), true, 'a count changed');
-  assert.equal(matters(update(ds('1', 2, counts), ds('2', 2, { ...counts, observedGeneration: 3 }))), true, 'the controller observed a new generation');
-  assert.equal(matters(update(ds('1', 2, counts), ds('2', 3, counts))), true, 'the spec changed (drift by hand)');
-  assert.equal(matters(update(ds('1', 2, counts), ds('2', 2, counts, { a: '2' }))), true, 'labels changed (drift)');
-  assert.equal(matters(update(ds('1', 2, counts), ds('1', 2, counts))), false, 'resourceVersion unchanged');
-  echoes.record(ds('7', 4, counts));
-  assert.equal(matters(update(ds('6', 3, counts), ds('7', 4, counts))), false, 'the echo of our own apply');
+  assert.equal(wake(update(ds('1', 2, counts), ds('2', 2, { ...counts, conditions: [], collisionCount: 1, currentNumberScheduled: 3 }))), 'never', 'fields nobody reads');
+  assert.equal(wake(update(ds('1', 2, counts), ds('2', 2, { ...counts, numberReady: 2 }))), 'soon', 'a count changed');
+  assert.equal(wake(update(ds('1', 2, counts), ds('2', 2, { ...counts, observedGeneration: 3 }))), 'soon', 'the controller observed a new generation');
+  assert.equal(wake(update(ds('1', 2, counts), ds('2', 3, counts))), 'now', 'the spec changed (drift by hand)');
+  assert.equal(wake(update(ds('1', 2, counts), ds('2', 2, counts, { a: '2' }))), 'now', 'labels changed (drift)');
+  assert.equal(wake({ type: 'delete', object: ds('2', 2, counts) }), 'now', 'deleted by hand');
+  assert.equal(wake(update(ds('1', 2, counts), ds('1', 2, counts))), 'never', 'resourceVersion unchanged');
+  echoes.begin('DaemonSet/ssm-node-agent-x');
+  echoes.end('DaemonSet/ssm-node-agent-x', { resourceVersion: '7' });
+  assert.equal(wake(update(ds('6', 3, counts), ds('7', 4, counts))), 'never', 'the echo of our own apply');
 });
 
 test('owned ConfigMap: any new version that is not our write is drift', () => {
   const echoes = new WriteEchoes();
-  const matters = ownedEventMattersFor('ConfigMap', echoes);
-  const cm = (rv: string, data: string) => ({ metadata: { uid: 'cm', resourceVersion: rv }, data: { k: data } }) as KubeObject;
-  assert.equal(matters(update(cm('1', 'a'), cm('2', 'b'))), true);
-  echoes.record(cm('3', 'c'));
-  assert.equal(matters({ type: 'add', object: cm('3', 'c') }), false, 'the revision ConfigMap we just created');
+  const owned = ownedEventWake('ConfigMap', echoes);
+  const cm = (rv: string, data: string) => ({ metadata: { name: 'rev', namespace: 'ns', resourceVersion: rv }, data: { k: data } }) as KubeObject;
+  assert.equal(owned(update(cm('1', 'a'), cm('2', 'b')), () => assert.fail()), 'now');
+  // our create's event arrives before the PATCH answer: held, then dropped as our echo
+  echoes.begin('ConfigMap/ns/rev');
+  let later = 0;
+  assert.equal(owned({ type: 'add', object: cm('3', 'c') }, () => later++), 'never');
+  echoes.end('ConfigMap/ns/rev', { resourceVersion: '3' });
+  assert.equal(later, 0, 'the revision ConfigMap we just created wakes nothing');
 });
 
 test('pods: an update that leaves node, revision and readiness as they were enqueues nothing', () => {
