@@ -14,6 +14,8 @@
 // Knobs for quick runs (defaults are the figures the issue asks for): BENCH_CHANGES, BENCH_NODES, BENCH_POOLS,
 // BENCH_QUIET_SECONDS (also the fleet windows), BENCH_NODE_AGENT_SECONDS, BENCH_PROBE_RUNS, BENCH_FLEET_AGENTS (comma-separated
 // sizes, default 100,1000,5000), BENCH_ONLY=spec|scale|node-agent|probe|fleet|cluster.
+//   7. ssm: SSM API calls of one instance sweep with 100 / 1,000 / 5,000 managed instances beside N/50 + 10
+//      (BENCH_SSM_INSTANCES), against the SSM emulator.
 //   6. cluster: the real cluster (kubelet nodes, helm): image import, apply → all registered beside one node's first
 //      pass, container start → first fleet report, a version rollout beside ⌈N/k⌉ × one node's upgrade.
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
@@ -25,6 +27,7 @@ import { printProbeBench, runProbeBench, type ProbeBenchResult } from './probe-b
 import { clkTck } from './proc-stats.ts';
 import { runScaleBench, SETTLE_MS, type ScaleResult } from './scale.ts';
 import { runSpecChangeBench, type SpecChangeResult } from './spec-change.ts';
+import { printSsmSweep, runSsmSweepBench, type SsmSweepResult } from './ssm-sweep-bench.ts';
 import { mib, ms, secs, summarize, table, type Summary } from './stats.ts';
 
 const intEnv = (name: string, fallback: number): number => {
@@ -42,8 +45,12 @@ const FLEET_AGENTS = (process.env.BENCH_FLEET_AGENTS || '100,1000,5000')
   .split(',')
   .map((s) => Number(s.trim()))
   .filter((v) => Number.isInteger(v) && v > 0);
+const SSM_INSTANCES = (process.env.BENCH_SSM_INSTANCES || '100,1000,5000')
+  .split(',')
+  .map((s) => Number(s.trim()))
+  .filter((v) => Number.isInteger(v) && v > 0);
 const ONLY = process.env.BENCH_ONLY ?? '';
-const BENCHES = ['spec', 'scale', 'node-agent', 'probe', 'fleet', 'cluster'];
+const BENCHES = ['spec', 'scale', 'node-agent', 'probe', 'fleet', 'cluster', 'ssm'];
 /** The whole run is bounded: a hang ends with cleanup and a non-zero exit. */
 const OVERALL_TIMEOUT_MS = 30 * 60_000 + (ONLY === '' || ONLY === 'cluster' ? 30 * 60_000 : 0) + NODE_AGENT_SECONDS * 1000 + (ONLY === '' || ONLY === 'fleet' ? FLEET_AGENTS.reduce((a, n) => a + 120_000 + 2 * QUIET_SECONDS * 1000 + n * 60, 0) : 0);
 
@@ -236,6 +243,7 @@ async function main(): Promise<number> {
   let probe: ProbeBenchResult | undefined;
   const fleet: FleetScaleResult[] = [];
   let cluster: ClusterBenchResult | undefined;
+  let ssm: SsmSweepResult | undefined;
   const failures: string[] = [];
   if (ONLY !== '' && !BENCHES.includes(ONLY)) {
     console.error(`BENCH_ONLY=${ONLY}: not one of ${BENCHES.join(', ')} (or empty for all)`);
@@ -288,6 +296,15 @@ async function main(): Promise<number> {
     }
   }
 
+  if (!interrupted && (ONLY === '' || ONLY === 'ssm')) {
+    try {
+      ssm = await runSsmSweepBench({ sizes: SSM_INSTANCES, coldUpTo: 1_000, log }, cleanup);
+      log(`SSM sweep benchmark done in ${secs(ssm.wallMs)}`);
+    } catch (err) {
+      failures.push(`ssm: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
+
   if (!interrupted && (ONLY === '' || ONLY === 'cluster')) {
     try {
       cluster = await runClusterBench({ log }, cleanup);
@@ -315,6 +332,7 @@ async function main(): Promise<number> {
   if (nodeAgent) printNodeAgent(nodeAgent);
   if (probe) printProbeBench(probe);
   printFleet(fleet);
+  if (ssm) printSsmSweep(ssm);
   if (cluster) printClusterBench(cluster);
   console.log(`\nwhole bench, end to end: ${secs(performance.now() - t0)}`);
   for (const f of failures) console.error(`\nFAILED ${f}`);
