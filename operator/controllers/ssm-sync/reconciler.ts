@@ -125,23 +125,28 @@ export class SsmSyncReconciler implements Reconciler, SsmSide {
     const activationError = await deleteManagedActivations({ client: opts.client, ssm, namespace: opts.namespace, clusterName: opts.clusterName, config: { ...config, spec: parsed.spec } });
     if (parsed.spec.deletionPolicy !== 'Uninstall') return activationError;
     const name = config.metadata.name;
-    const out = await reconcileInstances({
-      ssm,
-      cluster: opts.clusterName,
-      config: name,
-      nodes: this.nodeReports(name),
-      existingNodes: new Set(opts.nodeNames()),
-      // what the passes recorded: every activation the config used (a managed one's Secret ids among them)
-      ownActivations: new Set(activationHistory(config.metadata.annotations)),
-      deregisterOnNodeDelete: parsed.spec.registration.deregisterOnNodeDelete,
-      uninstall: true,
-    });
+    // what the passes recorded: every activation the config used (a managed one's Secret ids among them)
+    const out = await reconcileInstances({ ...this.instancesInput(ssm, { ...config, spec: parsed.spec }, activationHistory(config.metadata.annotations)), uninstall: true });
     for (const d of out.deregistered) {
       opts.log.info({ config: name, instanceId: d.id, node: d.node }, 'deregistered managed instance (Uninstall)');
       opts.onEvent?.(name, { type: 'Normal', reason: 'InstanceDeregistered', message: `Deregistered managed instance ${d.id}: ${d.message} (${d.reason}).` });
     }
     const errors = [...(activationError ? [activationError] : []), ...out.errors];
     return errors.length > 0 ? errors.join('; ') : undefined;
+  }
+
+  /** What both the sweep and the Uninstall finalizer give the instance step (a config with a valid spec). */
+  private instancesInput(ssm: SsmApi, config: SsmAgentConfig, ownActivations: readonly string[]) {
+    const name = config.metadata.name;
+    return {
+      ssm,
+      cluster: this.opts.clusterName,
+      config: name,
+      nodes: this.nodeReports(name),
+      existingNodes: new Set(this.opts.nodeNames()),
+      ownActivations: new Set(ownActivations),
+      deregisterOnNodeDelete: config.spec.registration.deregisterOnNodeDelete,
+    };
   }
 
   private nodeReports(name: string) {
@@ -175,14 +180,8 @@ export class SsmSyncReconciler implements Reconciler, SsmSide {
     });
     if (activation.error) errors.push(activation.error);
     const instances = await reconcileInstances({
-      ssm,
-      cluster: opts.clusterName,
-      config: name,
-      nodes: this.nodeReports(name),
-      existingNodes: new Set(opts.nodeNames()),
-      ownActivations: new Set(activation.activationIds),
+      ...this.instancesInput(ssm, config, activation.activationIds),
       deletedNodes: new Map(this.deletedNodes),
-      deregisterOnNodeDelete: config.spec.registration.deregisterOnNodeDelete,
       uninstall: false,
       tagCache: this.tagCache(name),
     });
