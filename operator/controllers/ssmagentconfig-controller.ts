@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { API_VERSION, FINALIZER, GROUP, KIND } from '../api/group.ts';
 import type { SsmAgentConfig, SsmAgentConfigStatus } from '../api/types.ts';
 import { parseSpec } from '../api/validate.ts';
-import { applyAndPrune, deleteObject, objectRef, objectsToPrune } from '../kube/apply.ts';
+import { applyAndPrune, deleteObject, objectRef, objectsToPrune, type WriteTracker } from '../kube/apply.ts';
 import { isNotFound, type KubeClient, type KubeObject } from '../kube/client.ts';
 import { errorMessage } from '../kube/informer.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
@@ -31,7 +31,8 @@ import { aggregateFleet } from './fleet-aggregate.ts';
 import { UNINSTALL_TIMEOUT_MS, uninstallProgress } from './uninstall-progress.ts';
 import type { FleetEntry } from '../fleet/fleet-store.ts';
 import { withActivationStatus } from '../activations/report.ts';
-import type { AwsWiring } from '../manager/aws-wiring.ts';
+import type { SsmSide } from './ssm-sync/reconciler.ts';
+import type { Reconciler, ReconcileResult } from '../runtime/controller.ts';
 import { computeStatus, statusEqual, transitionEvents, type DaemonSetObservation } from './status.ts';
 
 export interface ControllerCaches {
@@ -56,18 +57,13 @@ export function applyFingerprint(desired: KubeObject[], live: KubeObject[]): str
   return configHash([desired, versions]);
 }
 
-export interface ReconcileResult {
-  /** Retry with backoff (a failure). */
-  error?: string;
-  /** Look again after this long (waiting on something that reports no event of its own). */
-  requeueAfterMs?: number;
-}
+export type { ReconcileResult } from '../runtime/controller.ts';
 
 /** When the node agents were told to uninstall (the finalizer's state, kept on the object). */
 export const ANNOTATION_UNINSTALL_STARTED = `${GROUP}/uninstall-started-at`;
 const UNINSTALL_POLL_MS = 10_000;
 
-export class SsmAgentConfigController {
+export class SsmAgentConfigController implements Reconciler {
   static readonly NAME = 'ssmagentconfig';
   private readonly client: KubeClient;
   private readonly caches: ControllerCaches;
@@ -75,10 +71,11 @@ export class SsmAgentConfigController {
   private readonly log: Logger;
   private readonly events: EventRecorder;
   private readonly metrics: OperatorMetrics;
-  private readonly aws: Pick<AwsWiring, 'outcome' | 'finalize'> | undefined;
+  private readonly aws: SsmSide | undefined;
+  private readonly echoes: WriteTracker | undefined;
   private readonly latest: ConstructorParameters<typeof SsmAgentConfigController>[0]['latest'];
-  /** Per config: what was last applied and the resourceVersions it left (see applyFingerprint). */
-  private readonly lastApplied = new Map<string, string>();
+  /** Per config and object: what was last applied and the resourceVersion it left (see applyFingerprint). */
+  private readonly lastApplied = new Map<string, Map<string, string>>();
 
   constructor(deps: {
     client: KubeClient;
@@ -88,7 +85,9 @@ export class SsmAgentConfigController {
     events: EventRecorder;
     metrics: OperatorMetrics;
     /** The Systems Manager side (activations, managed instances); absent in tests that do not need it. */
-    aws?: Pick<AwsWiring, 'outcome' | 'finalize'>;
+    aws?: SsmSide;
+    /** where the objects this controller writes are recorded, so their watch echoes enqueue nothing */
+    echoes?: WriteTracker;
     /** Resolves `latest` for the fleet; absent: the node agents resolve it themselves. */
     latest?: { versions: Pick<LatestVersions, 'get' | 'forget'>; readProxySecret(name: string): Promise<{ httpsProxy?: string; httpProxy?: string }>; readMirrorSecret?: ReadMirrorSecret };
   }) {
@@ -99,6 +98,7 @@ export class SsmAgentConfigController {
     this.events = deps.events;
     this.metrics = deps.metrics;
     this.aws = deps.aws;
+    this.echoes = deps.echoes;
     this.latest = deps.latest;
   }
 
@@ -158,9 +158,19 @@ export class SsmAgentConfigController {
       // A pass caused by something else (a fleet report, a status change) finds everything as last applied:
       // nothing is sent. Any change to what we own shows as a new resourceVersion and is applied (drift), and a
       // revision no pod uses any more is pruned.
-      const unchanged = this.lastApplied.get(name) === applyFingerprint(desired, existing) && objectsToPrune(existing, desired, keepFn).length === 0;
-      const result = unchanged ? { applied: existing, pruned: [] } : await applyAndPrune(this.client, desired, existing, keepFn);
-      if (!unchanged) this.lastApplied.set(name, applyFingerprint(desired, result.applied));
+      const last = this.lastApplied.get(name);
+      const live = new Map(existing.map((o) => [objectRef(o), o]));
+      const same = (o: KubeObject) => {
+        const current = live.get(objectRef(o));
+        return current !== undefined && last?.get(objectRef(o)) === applyFingerprint([o], [current]);
+      };
+      const unchanged = desired.every(same) && objectsToPrune(existing, desired, keepFn).length === 0;
+      // Only what changed is sent: a spec change costs its ConfigMap and DaemonSet, not every object.
+      const result = unchanged ? { applied: existing, written: [], pruned: [] } : await applyAndPrune(this.client, desired, existing, keepFn, same, this.echoes);
+      if (!unchanged) {
+        const answered = new Map(result.applied.map((o) => [objectRef(o), o]));
+        this.lastApplied.set(name, new Map(desired.map((o) => [objectRef(o), applyFingerprint([o], [answered.get(objectRef(o)) ?? o])])));
+      }
       daemonSet = (result.applied.find((o) => o.kind === 'DaemonSet') ?? (frozen ? liveDs : undefined)) as DaemonSetObservation | undefined;
       if (result.pruned.length > 0) this.log.info({ config: name, pruned: result.pruned }, 'pruned objects no longer desired');
       const hadDaemonSet = existing.some((o) => o.kind === 'DaemonSet');

@@ -1,10 +1,12 @@
-// The managed-instance step's I/O: list the instances tagged for this cluster and config and look up the reported
-// ones (their tags and the activation each registered with), plan (plan.ts), tag and deregister, and count the
-// reported instances SSM sees Online. Every failure is collected, not thrown, so the caller retries with backoff;
-// throttling is retried by the SDK inside SsmApi.
+// The managed-instance step's I/O: list the instances tagged for this cluster and config (server-side tag filters,
+// pages of 50), describe the reported ones that listing lacks, read the tags nobody cached (tag-cache.ts), plan
+// (plan.ts), tag and deregister, and count the reported instances SSM sees Online. A sweep of N instances in
+// steady state costs ⌈N/50⌉ calls. Every failure is collected, not thrown, so the caller retries with backoff;
+// throttling is retried by the SDK (adaptive mode) inside SsmApi.
 import type { ManagedInstanceInfo, SsmApi } from '../aws/ssm-api.ts';
 import { errorMessage } from '../kube/informer.ts';
 import { TAG_CLUSTER, TAG_CONFIG } from '../activations/tags.ts';
+import { InstanceTagCache } from './tag-cache.ts';
 import { isInstanceId, isManagedInstanceId, onlineCount, planInstances, type DeregisterAction, type IgnoredInstance, type InstancesPlan, type NodeReport, type TaggedInstance } from './plan.ts';
 
 export interface InstancesStepInput {
@@ -19,6 +21,8 @@ export interface InstancesStepInput {
   deletedNodes?: ReadonlyMap<string, string>;
   deregisterOnNodeDelete: boolean;
   uninstall: boolean;
+  /** the tags read or written by earlier passes of this config (tag-cache.ts); absent: every pass reads them */
+  tagCache?: InstanceTagCache;
 }
 
 export interface InstancesOutcome {
@@ -39,38 +43,54 @@ export interface InstancesOutcome {
 export async function reconcileInstances(input: InstancesStepInput): Promise<InstancesOutcome> {
   const { ssm } = input;
   const errors: string[] = [];
+  const cache = input.tagCache ?? new InstanceTagCache();
   const empty: InstancesPlan = { tag: [], deregister: [], ignored: [] };
   const reportedIds = [...new Set(input.nodes.map((n) => n.instanceId).filter(isInstanceId))];
   const hinted = [...(input.deletedNodes?.values() ?? [])].filter(isManagedInstanceId);
-  let described: Map<string, ManagedInstanceInfo> | undefined;
-  if (reportedIds.length > 0 || hinted.length > 0) {
-    try {
-      described = await ssm.describeInstances([...new Set([...reportedIds, ...hinted])]);
-    } catch (err) {
-      errors.push(`DescribeInstanceInformation (reported instances): ${errorMessage(err)}`);
-    }
-  }
-  const online = reportedIds.length === 0 ? 0 : described && onlineCount(reportedIds, described);
-  const failed = (): InstancesOutcome => ({ plan: empty, tagged: [], deregistered: [], ignored: [], online: input.uninstall ? undefined : online, settledHints: [], errors });
-  // Without what SSM says about the reported instances, ownership cannot be decided: nothing is tagged or swept.
-  if ((reportedIds.length > 0 || hinted.length > 0) && !described) return failed();
+  const failed = (): InstancesOutcome => ({ plan: empty, tagged: [], deregistered: [], ignored: [], online: undefined, settledHints: [], errors });
 
-  const instances = new Map<string, TaggedInstance>();
+  // This cluster's and config's instances, filtered by SSM on their tags (pages of 50): in steady state every
+  // reported instance is among them, with its ping status and activation, and this is the whole sweep's cost.
+  let listed: ManagedInstanceInfo[];
   try {
-    const listed = await ssm.listManagedInstances({ tagFilters: { [TAG_CLUSTER]: input.cluster, [TAG_CONFIG]: input.config } });
-    // reported or hinted instances that the tag filter did not list: their tags are read too
-    const reportedManaged = [...(described?.values() ?? [])].filter((i) => isManagedInstanceId(i.instanceId) && !listed.some((l) => l.instanceId === i.instanceId));
-    for (const i of [...listed, ...reportedManaged]) {
-      try {
-        instances.set(i.instanceId, { id: i.instanceId, tags: await ssm.listInstanceTags(i.instanceId), activationId: i.activationId });
-      } catch (err) {
-        errors.push(`ListTagsForResource ${i.instanceId}: ${errorMessage(err)}`);
-      }
-    }
+    listed = await ssm.listManagedInstances({ tagFilters: { [TAG_CLUSTER]: input.cluster, [TAG_CONFIG]: input.config } });
   } catch (err) {
     errors.push(`DescribeInstanceInformation: ${errorMessage(err)}`);
     // Without the list, neither tagging decisions nor the sweep are safe.
     return failed();
+  }
+  const described = new Map(listed.map((i) => [i.instanceId, i]));
+  // Reported or hinted instances the tag filter did not list (new ones, not tagged yet) are described by id.
+  const unlisted = [...new Set([...reportedIds, ...hinted])].filter((id) => !described.has(id));
+  if (unlisted.length > 0) {
+    try {
+      for (const [id, info] of await ssm.describeInstances(unlisted)) described.set(id, info);
+    } catch (err) {
+      errors.push(`DescribeInstanceInformation (reported instances): ${errorMessage(err)}`);
+      // Without what SSM says about the reported instances, ownership cannot be decided: nothing is tagged or swept.
+      return failed();
+    }
+  }
+  const online = reportedIds.length === 0 ? 0 : onlineCount(reportedIds, described);
+
+  const instances = new Map<string, TaggedInstance>();
+  const listedIds = new Set(listed.map((i) => i.instanceId));
+  // reported or hinted instances that the tag filter did not list: their tags are read afresh
+  const reportedManaged = [...described.values()].filter((i) => isManagedInstanceId(i.instanceId) && !listedIds.has(i.instanceId));
+  cache.retain(new Set(described.keys()));
+  for (const i of [...listed, ...reportedManaged]) {
+    const cached = listedIds.has(i.instanceId) ? cache.listed(i.instanceId, input.cluster, input.config) : undefined;
+    if (cached) {
+      instances.set(i.instanceId, { id: i.instanceId, tags: cached, activationId: i.activationId });
+      continue;
+    }
+    try {
+      const tags = await ssm.listInstanceTags(i.instanceId);
+      cache.set(i.instanceId, tags);
+      instances.set(i.instanceId, { id: i.instanceId, tags, activationId: i.activationId });
+    } catch (err) {
+      errors.push(`ListTagsForResource ${i.instanceId}: ${errorMessage(err)}`);
+    }
   }
 
   const plan = planInstances({ ...input, instances: [...instances.values()] });
@@ -78,6 +98,7 @@ export async function reconcileInstances(input: InstancesStepInput): Promise<Ins
   for (const t of plan.tag) {
     try {
       await ssm.tagInstance(t.id, t.tags);
+      cache.merge(t.id, t.tags);
       tagged.push(t.id);
     } catch (err) {
       errors.push(`AddTagsToResource ${t.id}: ${errorMessage(err)}`);
@@ -87,6 +108,7 @@ export async function reconcileInstances(input: InstancesStepInput): Promise<Ins
   for (const d of plan.deregister) {
     try {
       await ssm.deregisterInstance(d.id);
+      cache.delete(d.id);
       deregistered.push(d);
     } catch (err) {
       errors.push(`DeregisterManagedInstance ${d.id}: ${errorMessage(err)}`);

@@ -1,12 +1,21 @@
 // The one generic apply step: server-side apply of every desired object with our field manager, then prune of
 // the objects we own that are no longer desired. Decisions (what to prune) are pure; this file does the I/O.
-import { FIELD_MANAGER } from '../manifests/names.ts';
+import { FIELD_MANAGER } from './field-manager.ts';
 import { isNotFound, type KubeClient, type KubeObject } from './client.ts';
 import { resourceOf, resourcePath } from './resources.ts';
 
 export interface ApplyResult {
+  /** every desired object as it now stands: the server's answer, or the live object where nothing was sent */
   applied: KubeObject[];
+  /** the server's answers to what was sent (their resourceVersions come back as watch events) */
+  written: KubeObject[];
   pruned: string[];
+}
+
+/** Told of every write as it starts and ends, so the watch events it causes can be recognised (runtime/predicates.ts). */
+export interface WriteTracker {
+  begin(ref: string): void;
+  end(ref: string, outcome: { resourceVersion: string | undefined } | 'deleted' | 'failed'): void;
 }
 
 export const objectRef = (o: KubeObject): string => `${o.kind}/${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name}`;
@@ -41,15 +50,48 @@ export async function deleteObject(client: KubeClient, object: KubeObject): Prom
 
 /**
  * Applies `desired` in order, then deletes the objects in `existing` (what the informers see as owned by this
- * config) that are no longer desired and not kept (old revisions that pods still use).
+ * config) that are no longer desired and not kept (old revisions that pods still use). A desired object that
+ * `unchanged` vouches for (as last applied, and live at the version that left) is not sent.
  */
-export async function applyAndPrune(client: KubeClient, desired: KubeObject[], existing: KubeObject[], keep?: (o: KubeObject) => boolean): Promise<ApplyResult> {
+export async function applyAndPrune(
+  client: KubeClient,
+  desired: KubeObject[],
+  existing: KubeObject[],
+  keep?: (o: KubeObject) => boolean,
+  unchanged: (o: KubeObject) => boolean = () => false,
+  tracker?: WriteTracker,
+): Promise<ApplyResult> {
   // Workloads go last, everything they use first (in parallel): a pod never starts without its ServiceAccount
   // or ConfigMap, and a reconcile costs two round trips rather than one per object.
   const isWorkload = (o: KubeObject) => o.kind === 'DaemonSet';
-  const applied = await Promise.all(desired.filter((o) => !isWorkload(o)).map((o) => serverSideApply(client, o)));
-  for (const object of desired.filter(isWorkload)) applied.push(await serverSideApply(client, object));
+  const live = new Map(existing.map((o) => [objectRef(o), o]));
+  const written: KubeObject[] = [];
+  const apply = async (o: KubeObject): Promise<KubeObject> => {
+    const current = live.get(objectRef(o));
+    if (current && unchanged(o)) return current;
+    const ref = objectRef(o);
+    tracker?.begin(ref);
+    let answer: KubeObject | undefined;
+    try {
+      answer = await serverSideApply(client, o);
+    } finally {
+      tracker?.end(ref, answer ? { resourceVersion: answer.metadata?.resourceVersion } : 'failed');
+    }
+    written.push(answer);
+    return answer;
+  };
+  const applied = await Promise.all(desired.filter((o) => !isWorkload(o)).map(apply));
+  for (const object of desired.filter(isWorkload)) applied.push(await apply(object));
   const prune = objectsToPrune(existing, desired, keep);
-  for (const object of prune) await deleteObject(client, object);
-  return { applied, pruned: prune.map(objectRef) };
+  for (const object of prune) {
+    tracker?.begin(objectRef(object));
+    let done = false;
+    try {
+      await deleteObject(client, object);
+      done = true;
+    } finally {
+      tracker?.end(objectRef(object), done ? 'deleted' : 'failed');
+    }
+  }
+  return { applied, written, pruned: prune.map(objectRef) };
 }

@@ -1,6 +1,7 @@
 // A list-watch cache that never gives up: any error relists after a jittered backoff, a relist runs
 // periodically to catch anything a watch missed, and every change is reported with the old object.
 import type { Logger } from 'pino';
+import { errorMessage } from '../runtime/errors.ts';
 import { backoffDelay } from '../runtime/backoff.ts';
 import { sleep } from '../runtime/sleep.ts';
 import { KubeApiError, type KubeClient, type KubeList, type KubeObject, type WatchEvent } from './client.ts';
@@ -154,10 +155,4 @@ export class Informer<T extends KubeObject> {
   }
 }
 
-export function errorMessage(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as Error & { cause?: unknown }).cause;
-    return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
-  }
-  return String(err);
-}
+export { errorMessage };

@@ -1,5 +1,6 @@
-// Which config keys an informer event should enqueue. Pure: this is where reconcile loops are prevented
-// (our own status writes and no-op updates enqueue nothing).
+// Which config keys an informer event should enqueue, and which events cannot change an outcome (predicates,
+// runtime/predicates.ts). Pure: this is where reconcile loops are prevented (our own writes, status churn nobody
+// reads and resourceVersion-only updates enqueue nothing).
 import type { SsmAgentConfig } from '../api/types.ts';
 import type { KubeObject } from '../kube/client.ts';
 import type { InformerEvent } from '../kube/informer.ts';
@@ -8,6 +9,9 @@ import { ANNOTATION_REVISION, LABEL_CONFIG } from '../manifests/names.ts';
 import { dataDigest, referencedInputs, type InputRef } from '../manifests/revision.ts';
 import type { PodObservation } from '../controllers/rollout.ts';
 import type { NodeObject } from '../controllers/node-selection.ts';
+import type { DaemonSetObservation } from '../controllers/status.ts';
+import { objectRef } from '../kube/apply.ts';
+import { any, changed, generationChanged, resourceVersionChanged, type Predicate, type WriteEchoes } from '../runtime/predicates.ts';
 
 export type KeysToQueue = 'all' | string[];
 
@@ -87,3 +91,59 @@ export function configsReferencing(configs: readonly SsmAgentConfig[], kind: Inp
     }
   });
 }
+
+type Labelled = KubeObject & { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+
+/** What a DaemonSet's owner decides from: its spec's generation and its metadata (someone else's edit is drift). */
+export function daemonSetSpecShape(ds: KubeObject & DaemonSetObservation): string {
+  const m = (ds as Labelled).metadata;
+  return canonicalJson([ds.metadata?.generation ?? ds.generation ?? null, m?.labels ?? {}, m?.annotations ?? {}]);
+}
+
+/** The status counts status.ts reads. Other status fields (conditions, collisionCount, …) change nothing. */
+export function daemonSetStatusShape(ds: KubeObject & DaemonSetObservation): string {
+  const s = ds.status ?? {};
+  return canonicalJson([s.observedGeneration, s.desiredNumberScheduled, s.numberReady, s.numberAvailable, s.updatedNumberScheduled, s.numberUnavailable].map((v) => v ?? null));
+}
+
+/**
+ * When an event should wake the config's reconcile: 'now' for a change by someone else to what we own (drift, a
+ * deletion), 'soon' for status churn (a DaemonSet's counts, node-agent pods coming and going during a rollout),
+ * which arrives in bursts and is coalesced into one pass; 'never' for what cannot change the outcome.
+ */
+export type Wake = 'now' | 'soon' | 'never';
+
+/**
+ * Owned objects of one kind (the informer's objects carry no kind: list items do not). Our own writes' echoes wake
+ * nothing; an event that arrives while our write of that object is in flight is judged once it ends (`later`).
+ */
+export function ownedEventWake(kind: string, echoes: WriteEchoes): (e: InformerEvent<KubeObject>, later: (w: Wake) => void) => Wake {
+  const spec = changed<KubeObject>(daemonSetSpecShape);
+  const status = changed<KubeObject>(daemonSetStatusShape);
+  const byOthers = (e: InformerEvent<KubeObject>): Wake => {
+    if (kind !== 'DaemonSet' || spec(e)) return 'now';
+    return status(e) ? 'soon' : 'never';
+  };
+  return (e, later) => {
+    if (!resourceVersionChanged(e)) return 'never';
+    const ref = objectRef({ ...e.object, kind });
+    const verdict = echoes.classify(ref, e.object.metadata?.resourceVersion, e.type === 'delete', () => later(byOthers(e)));
+    return verdict === 'other' ? byOthers(e) : 'never';
+  };
+}
+
+/** Pods are cached trimmed (trimPod): an update that leaves node, revision and readiness as they were changes
+ * nothing; the rest is status churn ('soon'). */
+export const podEventMatters: Predicate<PodObservation & KubeObject> = changed((p) => canonicalJson({ ...p, metadata: { ...p.metadata, resourceVersion: undefined } }));
+
+/** A referenced Secret or ConfigMap matters when its data (digest) changes. */
+export const inputEventMatters: Predicate<KubeObject> = changed((o) => (o as InputObject).digest);
+
+/** What the SSM sync of a config depends on: its spec, its SSM bookkeeping (annotations: activation history and
+ * intent), deletion, and how many of its hosts are registered (a registration moves rotation and tagging on).
+ * Its own outcome in status (online, ActivationReady) and every other status write change nothing there. */
+export const ssmSyncConfigEventMatters: Predicate<SsmAgentConfig> = any<SsmAgentConfig>(
+  generationChanged,
+  changed((c) => canonicalJson([c.metadata.annotations ?? {}, c.metadata.deletionTimestamp ?? null])),
+  changed((c) => canonicalJson([c.status?.nodes?.registered ?? null, c.status?.nodes?.desired ?? null])),
+);

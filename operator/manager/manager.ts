@@ -1,44 +1,55 @@
-// Wires the operator together: informers feed a work queue, workers run the reconciler, and all of it runs
-// only while this replica holds the leader lease.
+// Wires the operator together: the informer caches feed two controllers of the one runtime
+// (runtime/controller.ts), the SsmAgentConfig controller and the SSM sync, through the event routing and its
+// predicates; the fleet channel and the caches are runnables too, and all of it runs only while this replica holds
+// the leader lease (runtime/manager.ts).
 import type { KubeConfig } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import type { KubeAccess } from '../kube/access.ts';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import type { SsmAgentConfig } from '../api/types.ts';
+import { NODE_ANNOTATION_INSTANCE_ID } from '../api/group.ts';
+import { ssmApiPerRegion } from '../aws/per-region.ts';
+import { registerSsmApiMetrics } from '../aws/ssm-metrics.ts';
+import { resolveClusterName } from '../cluster/identity.ts';
 import { EventRecorder } from '../controllers/event-recorder.ts';
-import type { NodeObject } from '../controllers/node-selection.ts';
 import { SsmAgentConfigController } from '../controllers/ssmagentconfig-controller.ts';
-import { KubeClient, type KubeObject } from '../kube/client.ts';
-import { errorMessage, Informer, type InformerEvent } from '../kube/informer.ts';
+import { SSM_SYNC_CONTROLLER, ssmSyncQueueOptions, SsmSyncReconciler } from '../controllers/ssm-sync/reconciler.ts';
+import { FleetStore } from '../fleet/fleet-store.ts';
+import { KubeClient } from '../kube/client.ts';
 import { ensureOwnedBy, installationOwner } from '../kube/installation-owner.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
-import { RESOURCES, resourcePath, type Resource } from '../kube/resources.ts';
-import { ALL_OWNED_SELECTOR, LABEL_CONFIG } from '../manifests/names.ts';
-import { resolveClusterName } from '../cluster/identity.ts';
-import { NODE_ANNOTATION_INSTANCE_ID } from '../api/group.ts';
+import { RESOURCES, resourcePath } from '../kube/resources.ts';
+import type { BuildContext } from '../manifests/context.ts';
 import { startHttpServer } from '../observability/http-server.ts';
 import { createOperatorMetrics, type OperatorMetrics } from '../observability/metrics.ts';
-import type { OperatorSettings } from '../settings.ts';
+import { Controller } from '../runtime/controller.ts';
+import { runUnderLease, type Runnable } from '../runtime/manager.ts';
+import { WriteEchoes } from '../runtime/predicates.ts';
 import { sleep } from '../runtime/sleep.ts';
-import { WorkQueue } from '../runtime/work-queue.ts';
-import { FleetStore } from '../fleet/fleet-store.ts';
-import type { BuildContext } from '../manifests/context.ts';
+import type { OperatorSettings } from '../settings.ts';
+import { LatestVersions } from '../versions/latest-versions.ts';
+import { undiciTextFetcher } from '../versions/text-fetcher.ts';
+import { createCaches } from './caches.ts';
+import {
+  configsReferencing,
+  inputEventMatters,
+  keysForConfigEvent,
+  keysForOwnedEvent,
+  nodeEventMatters,
+  ownedEventWake,
+  podEventMatters,
+  ssmSyncConfigEventMatters,
+  type KeysToQueue,
+  type Wake,
+} from './event-routing.ts';
 import { startFleet, type FleetWiring } from './fleet-wiring.ts';
 import { startDiagnose, type DiagnoseWiring } from './diagnose-wiring.ts';
 import { FreshProbes } from '../diagnose/fresh-probes.ts';
-import { registerSsmApiMetrics } from '../aws/ssm-metrics.ts';
-import { ssmApiPerRegion, startAwsWiring, type AwsWiring } from './aws-wiring.ts';
+import { errorMessage } from '../kube/informer.ts';
 
 const FLEET_STATUS_DEBOUNCE_MS = 2_000;
-import { configsReferencing, digestOnly, keysForConfigEvent, keysForOwnedEvent, nodeEventMatters, trimNode, trimPod, withoutManagedFields, type InputObject, type KeysToQueue } from './event-routing.ts';
-import type { PodObservation } from '../controllers/rollout.ts';
-import { podSelectorLabels } from '../manifests/names.ts';
-import { LatestVersions } from '../versions/latest-versions.ts';
-import { undiciTextFetcher } from '../versions/text-fetcher.ts';
-
-// Every owned kind is namespaced: the operator needs no cluster-wide write but Node annotations (chart RBAC).
-const OWNED_KINDS: Resource[] = [RESOURCES.serviceAccount, RESOURCES.configMap, RESOURCES.daemonSet];
+/** Status churn (DaemonSet counts, pods of a rollout) comes in bursts: one pass per burst, this long after its start. */
+const STATUS_CHURN_COALESCE_MS = 500;
 
 export interface Operator {
   metrics: OperatorMetrics;
@@ -69,99 +80,105 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
   log.info({ clusterName }, 'cluster identity in SSM tags');
   const metrics = createOperatorMetrics();
   const abort = new AbortController();
-  const queue = new WorkQueue();
-  const controllerName = SsmAgentConfigController.NAME;
   let leading = !settings.leaderElection;
+  const echoes = new WriteEchoes();
 
-  const informers: Informer<KubeObject>[] = [];
-  const informerFor = <T extends KubeObject>(name: string, resource: Resource, onEvent: (e: InformerEvent<T>) => void, extra: { namespace?: string; labelSelector?: string; transform?: (o: T) => T } = {}) => {
-    const informer = new Informer<T>({
-      name,
-      client,
-      path: resourcePath(resource, { namespace: extra.namespace }),
-      labelSelector: extra.labelSelector,
-      transform: extra.transform,
-      log,
-      onEvent,
-      onError: () => metrics.informerRestarts.inc({ informer: name }),
-    });
-    informers.push(informer as unknown as Informer<KubeObject>);
-    return informer;
+  // The routing: which controller each event wakes, and which events wake nobody (event-routing.ts).
+  const enqueue = (keys: KeysToQueue, cause: string, wake: Wake = 'now') => {
+    if (wake === 'never') return;
+    const names = keys === 'all' ? caches.configs.list().map((c) => c.metadata.name) : keys;
+    if (names.length > 0) log.debug({ cause, keys: names, wake }, 'enqueue');
+    for (const name of names) {
+      if (wake === 'soon') configs.enqueueAfter(name, STATUS_CHURN_COALESCE_MS);
+      else configs.enqueue(name);
+    }
   };
-
-  const enqueue = (keys: KeysToQueue, cause: string) => {
-    const names = keys === 'all' ? configs.list().map((c) => c.metadata.name) : keys;
-    if (names.length > 0) log.debug({ cause, keys: names }, 'enqueue');
-    for (const name of names) queue.add(name);
-    metrics.workQueueDepth.set({ controller: controllerName }, queue.length);
-  };
-
-  const configs = informerFor<SsmAgentConfig & KubeObject>('ssmagentconfigs', RESOURCES.ssmAgentConfig, (e) => {
-    enqueue(keysForConfigEvent(e), `ssmagentconfig ${e.type}`);
-    if (e.type === 'add' || e.type === 'delete') queue.add(e.object.metadata.name);
-    if (e.type !== 'delete') aws?.poke(e.object.metadata.name);
-  }, { transform: withoutManagedFields });
-  // Fleet reports change status often: they are coalesced per config into one status write every few seconds.
-  const store = new FleetStore((config) => queue.addAfter(config, FLEET_STATUS_DEBOUNCE_MS));
-  const nodes = informerFor<NodeObject & KubeObject>(
-    'nodes',
-    RESOURCES.node,
-    (e) => {
-      if (e.type === 'delete' && e.object.metadata?.name) {
-        const name = e.object.metadata.name;
-        // What the Node said its instance was, before its report is forgotten: an instance not yet tagged with its
-        // node would otherwise be orphaned. The next SSM pass of each config deregisters it if it is theirs.
-        const entry = store.get(name);
-        const reportedId = entry?.state.observation?.instanceId;
-        // nodeadm deregisters its own hybrid nodes (`nodeadm uninstall`); their instance is never ours to remove.
-        const nodeadm = entry?.state.facts?.externallyManaged === 'nodeadm' || e.object.metadata.labels?.['eks.amazonaws.com/hybrid-credential-provider'] === 'ssm';
-        if (!nodeadm) aws?.nodeDeleted(name, e.object.metadata.annotations?.[NODE_ANNOTATION_INSTANCE_ID] ?? reportedId);
-        store.forget(name);
-      }
-      if (nodeEventMatters(e)) enqueue('all', `node ${e.type}`);
-    },
-    { transform: trimNode },
-  );
-  const owned = OWNED_KINDS.map((r) =>
-    informerFor<KubeObject>(r.plural, r, (e) => enqueue(keysForOwnedEvent(e), `${r.kind} ${e.type}`), {
-      namespace: r.namespaced ? settings.namespace : undefined,
-      labelSelector: ALL_OWNED_SELECTOR,
-      transform: withoutManagedFields,
-    }),
-  );
-  const ownedKind = new Map(owned.map((inf, i) => [inf, OWNED_KINDS[i] as Resource]));
-  // The node-agent pods: which revision each node runs and whether its host converged (readiness).
-  const pods = informerFor<PodObservation & KubeObject>('pods', RESOURCES.pod, (e) => enqueue(keysForOwnedEvent(e), `Pod ${e.type}`), {
+  const ownedWake = new Map<string, ReturnType<typeof ownedEventWake>>();
+  const caches = createCaches({
+    client,
     namespace: settings.namespace,
-    labelSelector: ALL_OWNED_SELECTOR,
-    transform: trimPod,
+    log,
+    metrics,
+    on: {
+      config: (e) => {
+        enqueue(keysForConfigEvent(e), `ssmagentconfig ${e.type}`);
+        if (e.type === 'add' || e.type === 'delete') configs.enqueue(e.object.metadata.name);
+        if (ssmSyncConfigEventMatters(e)) ssmSync.enqueue(e.object.metadata.name);
+      },
+      node: (e) => {
+        if (e.type === 'delete' && e.object.metadata?.name) {
+          const name = e.object.metadata.name;
+          // What the Node said its instance was, before its report is forgotten: an instance not yet tagged with its
+          // node would otherwise be orphaned. The next SSM pass of each config deregisters it if it is theirs.
+          const entry = store.get(name);
+          const reportedId = entry?.state.observation?.instanceId;
+          // nodeadm deregisters its own hybrid nodes (`nodeadm uninstall`); their instance is never ours to remove.
+          const nodeadm = entry?.state.facts?.externallyManaged === 'nodeadm' || e.object.metadata.labels?.['eks.amazonaws.com/hybrid-credential-provider'] === 'ssm';
+          if (!nodeadm && ssm.nodeDeleted(name, e.object.metadata.annotations?.[NODE_ANNOTATION_INSTANCE_ID] ?? reportedId)) {
+            for (const c of caches.configs.list()) ssmSync.enqueue(c.metadata.name);
+          }
+          store.forget(name);
+        }
+        if (nodeEventMatters(e)) enqueue('all', `node ${e.type}`);
+      },
+      owned: (r, e) => {
+        let wake = ownedWake.get(r.kind);
+        if (!wake) ownedWake.set(r.kind, (wake = ownedEventWake(r.kind, echoes)));
+        const keys = keysForOwnedEvent(e);
+        enqueue(keys, `${r.kind} ${e.type}`, wake(e, (later) => enqueue(keys, `${r.kind} ${e.type} (after our write)`, later)));
+      },
+      pod: (e) => enqueue(keysForOwnedEvent(e), `Pod ${e.type}`, podEventMatters(e) ? 'soon' : 'never'),
+      input: (kind, e) => {
+        if (inputEventMatters(e)) enqueue(configsReferencing(caches.configs.list(), kind, e.object.metadata?.name), `${kind} ${e.type}`);
+      },
+    },
   });
-  // Secrets and ConfigMaps a config references count in its revision: cached as digests only.
-  const inputs = (['Secret', 'ConfigMap'] as const).map((kind) => {
-    const resource = kind === 'Secret' ? RESOURCES.secret : RESOURCES.configMap;
-    const informer = informerFor<KubeObject>(`referenced-${resource.plural}`, resource, (e) => enqueue(configsReferencing(configs.list(), kind, e.object.metadata?.name), `${kind} ${e.type}`), {
-      namespace: settings.namespace,
-      transform: digestOnly,
-    });
-    return [kind, informer] as const;
-  });
-  const inputInformers = new Map(inputs);
+  // Fleet reports change status often: they are coalesced per config into one status write every few seconds.
+  const store = new FleetStore((config) => configs.enqueueAfter(config, FLEET_STATUS_DEBOUNCE_MS));
+  const fleetOf = settings.fleetPort > 0 ? (name: string) => store.forConfig(name) : undefined;
 
-  // The Systems Manager side runs while this replica leads; the controller reads its last outcome.
-  let aws: AwsWiring | undefined;
+  const events = new EventRecorder(client, log, 'ssm-agent-operator', settings.identity);
+  // The Systems Manager side: its own controller, one config at a time so SSM sees a gentle rate.
   const ssmApis = ssmApiPerRegion({
     ...(settings.ssmEndpoint ? { endpoint: settings.ssmEndpoint } : {}),
+    // adaptive: the client slows its own rate when SSM throttles, instead of only retrying
+    retryMode: 'adaptive',
     proxy: settings.awsProxy,
     ...(settings.awsCaBundleFile ? { caBundle: readCaBundle(settings.awsCaBundleFile) } : {}),
     requestsCounter: registerSsmApiMetrics(metrics.registry),
   });
-  const events = new EventRecorder(client, log, 'ssm-agent-operator', settings.identity);
+  const ssm = new SsmSyncReconciler({
+    client,
+    namespace: settings.namespace,
+    clusterName,
+    log,
+    ssmFor: ssmApis.ssmFor,
+    config: (name) => caches.configs.get(name),
+    nodeNames: () => caches.nodes.list().flatMap((n) => (n.metadata?.name ? [n.metadata.name] : [])),
+    ...(fleetOf ? { fleet: fleetOf } : {}),
+    onChange: (name) => configs.enqueue(name),
+    onEvent: (name, event) => {
+      const config = caches.configs.get(name);
+      if (config) void events.record(config, event);
+    },
+    intervalMs: settings.ssmSyncIntervalMs,
+  });
+  const ssmSync = new Controller({
+    name: SSM_SYNC_CONTROLLER,
+    reconciler: ssm,
+    workers: 1,
+    log,
+    metrics,
+    queue: ssmSyncQueueOptions(settings.ssmSyncIntervalMs),
+    failureMessage: 'SSM sync failed; retrying with backoff',
+  });
+
   // fleetEndpoint is filled in once the fleet server runs, before any reconcile.
   const context: BuildContext = { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage, nodeAgentDefaults: settings.nodeAgentDefaults };
   const latestVersions = new LatestVersions({
     fetchText: undiciTextFetcher,
     intervalMs: settings.latestVersionIntervalMs,
-    onChange: (name) => queue.add(name),
+    onChange: (name) => configs.enqueue(name),
     onError: (name, message) => log.warn({ config: name, err: message }, 'cannot resolve "latest"'),
   });
   const readProxySecret = async (name: string) => {
@@ -178,74 +195,119 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
     const password = value('password');
     return { ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
   };
-  const controller = new SsmAgentConfigController({
-    latest: { versions: latestVersions, readProxySecret, readMirrorSecret },
-    client,
+  const configs = new Controller({
+    name: SsmAgentConfigController.NAME,
+    reconciler: new SsmAgentConfigController({ latest: { versions: latestVersions, readProxySecret, readMirrorSecret }, client, log, events, metrics, context, aws: ssm, echoes, caches: caches.view(fleetOf) }),
+    workers: settings.workers,
     log,
-    events,
     metrics,
-    context,
-    aws: { outcome: (name) => aws?.outcome(name), finalize: async (config) => aws?.finalize(config) },
-    caches: {
-      configs: () => configs.list(),
-      config: (name) => configs.get(name),
-      nodes: () => nodes.list(),
-      owned: (name) =>
-        owned.flatMap((inf) => {
-          const r = ownedKind.get(inf) as Resource;
-          const apiVersion = r.group ? `${r.group}/${r.version}` : r.version;
-          return inf
-            .list()
-            .filter((o) => o.metadata?.labels?.[LABEL_CONFIG] === name)
-            .map((o) => ({ ...o, apiVersion, kind: r.kind }));
-        }),
-      ...(settings.fleetPort > 0 ? { fleet: (name: string) => store.forConfig(name) } : {}),
-      inputDigest: (ref) => (inputInformers.get(ref.kind)?.get(ref.name, settings.namespace) as InputObject | undefined)?.digest ?? 'absent',
-      pods: (name) => {
-        const selector = Object.entries(podSelectorLabels(name));
-        return pods.list().filter((p) => selector.every(([k, v]) => p.metadata?.labels?.[k] === v));
-      },
-    },
   });
 
-  const synced = () => informers.every((i) => i.hasSynced());
   const server = await startHttpServer({
     port: settings.httpPort,
     registry: metrics.registry,
     // A standby replica is ready: it is healthy and waits for the lease.
-    ready: () => (!leading ? { ok: true, detail: 'standby' } : synced() ? { ok: true, detail: 'ok' } : { ok: false, detail: 'caches not synced' }),
+    ready: () => (!leading ? { ok: true, detail: 'standby' } : caches.synced() ? { ok: true, detail: 'ok' } : { ok: false, detail: 'caches not synced' }),
   });
 
-  const worker = async () => {
-    for (;;) {
-      const key = await queue.get();
-      if (key === undefined) return;
-      const end = metrics.reconcileDuration.startTimer({ controller: controllerName });
-      let result = 'success';
-      try {
-        const r = await controller.reconcile(key);
-        if (r.error) {
-          result = 'error';
-          const retryIn = queue.addRateLimited(key);
-          log.warn({ config: key, err: r.error, retryInMs: retryIn }, 'reconcile failed');
-        } else {
-          queue.forget(key);
-          if (r.requeueAfterMs) queue.addAfter(key, r.requeueAfterMs);
+  let fleet: FleetWiring | undefined;
+  let diagnose: DiagnoseWiring | undefined;
+  const fresh = new FreshProbes();
+  let resync: NodeJS.Timeout | undefined;
+  const runnables: Runnable[] = [
+    {
+      name: 'leadership',
+      async start() {
+        leading = true;
+        if (!settings.leaderElection) return;
+        metrics.leader.set(1);
+        // The Lease is ours, not the release's: tie it to the operator Service so that helm uninstall removes it.
+        const owner = await installationOwner(client, settings.namespace, settings.serviceName);
+        if (owner) await ensureOwnedBy(client, resourcePath(RESOURCES.lease, { namespace: settings.namespace, name: settings.leaseName }), owner, log);
+      },
+      stop() {
+        metrics.leader.set(0);
+      },
+    },
+    {
+      name: 'caches',
+      // No reconcile before every cache is complete: a conflict check over half the nodes could let two configs
+      // put agents on one node.
+      async start(signal) {
+        caches.start();
+        while (!caches.synced() && !signal.aborted) await sleep(50, signal);
+      },
+      stop: () => caches.stop(),
+    },
+    {
+      name: 'fleet',
+      async start() {
+        if (settings.fleetPort <= 0) return;
+        fleet = await startFleet({
+          client,
+          namespace: settings.namespace,
+          serviceName: settings.serviceName,
+          port: settings.fleetPort,
+          ...(settings.fleetAdvertiseAddress ? { advertiseAddress: settings.fleetAdvertiseAddress } : {}),
+          ...(settings.fleetServiceName ? { fleetServiceName: settings.fleetServiceName } : {}),
+          ...(settings.podIp ? { podIp: settings.podIp, podName: settings.identity } : {}),
+          log,
+          registry: metrics.registry,
+          store,
+          nodeMeta: (node) => caches.nodes.get(node)?.metadata,
+          onReport: (node, state, update) => fresh.observe(node, state, update.sections, update.nodeAgentVersion),
+        });
+        context.fleetEndpoint = fleet.endpoint;
+        log.info({ endpoint: fleet.endpoint }, 'fleet channel listening');
+        if (settings.diagnosePort > 0) {
+          const wiring = fleet;
+          diagnose = await startDiagnose({
+            client,
+            log,
+            port: settings.diagnosePort,
+            fleet: wiring,
+            fresh,
+            store,
+            nodes: () => caches.nodes.list().flatMap((n) => (n.metadata?.name ? [{ name: n.metadata.name, meta: { labels: n.metadata.labels ?? {}, annotations: n.metadata.annotations ?? {} } }] : [])),
+          }).catch((err: unknown) => {
+            log.error({ err: errorMessage(err), port: settings.diagnosePort }, 'the diagnosis endpoint did not start; the operator runs without it');
+            return undefined;
+          });
         }
-      } catch (err) {
-        result = 'error';
-        const retryIn = queue.addRateLimited(key);
-        log.warn({ config: key, err: errorMessage(err), retryInMs: retryIn }, 'reconcile failed');
-      } finally {
-        end();
-        metrics.reconcileTotal.inc({ controller: controllerName, result });
-        queue.done(key);
-        metrics.workQueueDepth.set({ controller: controllerName }, queue.length);
-      }
-    }
-  };
+      },
+      async stop() {
+        await diagnose?.stop();
+        diagnose = undefined;
+        await fleet?.stop();
+      },
+    },
+    {
+      name: SSM_SYNC_CONTROLLER,
+      start() {
+        for (const c of caches.configs.list()) ssmSync.enqueue(c.metadata.name);
+        ssmSync.start();
+      },
+      async stop() {
+        await ssmSync.stop();
+        ssmApis.destroy();
+      },
+    },
+    {
+      name: SsmAgentConfigController.NAME,
+      start() {
+        configs.start();
+        resync = setInterval(() => enqueue('all', 'resync'), settings.resyncMs);
+        resync.unref();
+        log.info({ namespace: settings.namespace, workers: settings.workers }, 'operator started');
+      },
+      async stop() {
+        clearInterval(resync);
+        await configs.stop();
+      },
+    },
+  ];
 
-  const elector = settings.leaderElection
+  const lease = settings.leaderElection
     ? new LeaderElector({
         client,
         namespace: settings.namespace,
@@ -257,99 +319,10 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
         retryPeriodMs: settings.retryPeriodMs,
       })
     : undefined;
-
-  const run = async (): Promise<'stopped' | 'lost-leadership'> => {
-    if (elector) {
-      log.info({ identity: settings.identity, lease: settings.leaseName }, 'waiting for the leader lease');
-      if (!(await elector.acquire(abort.signal))) return 'stopped';
-      leading = true;
-      metrics.leader.set(1);
-      // The Lease is ours, not the release's: tie it to the operator Service so that helm uninstall removes it.
-      const owner = await installationOwner(client, settings.namespace, settings.serviceName);
-      if (owner) await ensureOwnedBy(client, resourcePath(RESOURCES.lease, { namespace: settings.namespace, name: settings.leaseName }), owner, log);
-    }
-    for (const i of informers) i.start();
-    // No reconcile before every cache is complete: a conflict check over half the nodes could let two configs
-    // put agents on one node.
-    while (!synced() && !abort.signal.aborted) await sleep(50, abort.signal);
-    let fleet: FleetWiring | undefined;
-    let diagnose: DiagnoseWiring | undefined;
-    const fresh = new FreshProbes();
-    if (settings.fleetPort > 0 && !abort.signal.aborted) {
-      fleet = await startFleet({
-        client,
-        namespace: settings.namespace,
-        serviceName: settings.serviceName,
-        port: settings.fleetPort,
-        ...(settings.fleetAdvertiseAddress ? { advertiseAddress: settings.fleetAdvertiseAddress } : {}),
-        ...(settings.fleetServiceName ? { fleetServiceName: settings.fleetServiceName } : {}),
-        ...(settings.podIp ? { podIp: settings.podIp, podName: settings.identity } : {}),
-        log,
-        registry: metrics.registry,
-        store,
-        nodeMeta: (node) => nodes.get(node)?.metadata,
-        onReport: (node, state, update) => fresh.observe(node, state, update.sections, update.nodeAgentVersion),
-      });
-      context.fleetEndpoint = fleet.endpoint;
-      log.info({ endpoint: fleet.endpoint }, 'fleet channel listening');
-      if (settings.diagnosePort > 0) {
-        diagnose = await startDiagnose({
-          client,
-          log,
-          port: settings.diagnosePort,
-          fleet,
-          fresh,
-          store,
-          nodes: () => nodes.list().flatMap((n) => (n.metadata?.name ? [{ name: n.metadata.name, meta: { labels: n.metadata.labels ?? {}, annotations: n.metadata.annotations ?? {} } }] : [])),
-        }).catch((err: unknown) => {
-          log.error({ err: errorMessage(err), port: settings.diagnosePort }, 'the diagnosis endpoint did not start; the operator runs without it');
-          return undefined;
-        });
-      }
-    }
-    aws = startAwsWiring({
-      client,
-      namespace: settings.namespace,
-      clusterName,
-      log,
-      ssmFor: ssmApis.ssmFor,
-      configs: () => configs.list(),
-      nodeNames: () => nodes.list().flatMap((n) => (n.metadata?.name ? [n.metadata.name] : [])),
-      ...(settings.fleetPort > 0 ? { fleet: (name: string) => store.forConfig(name) } : {}),
-      onChange: (name) => queue.add(name),
-      onEvent: (name, event) => {
-        const config = configs.get(name);
-        if (config) void events.record(config, event);
-      },
-      intervalMs: settings.ssmSyncIntervalMs,
-    });
-    const workers = Array.from({ length: settings.workers }, () => worker());
-    const resync = setInterval(() => enqueue('all', 'resync'), settings.resyncMs);
-    resync.unref();
-    log.info({ namespace: settings.namespace, workers: settings.workers }, 'operator started');
-    let outcome: 'stopped' | 'lost-leadership' = 'stopped';
-    if (elector) {
-      await elector.holdUntilLost(abort.signal);
-      if (!abort.signal.aborted) outcome = 'lost-leadership';
-    } else {
-      await new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
-    }
-    clearInterval(resync);
-    queue.shutdown();
-    await Promise.all(workers);
-    await diagnose?.stop();
-    await fleet?.stop();
-    await aws?.stop();
-    aws = undefined;
-    ssmApis.destroy();
-    await Promise.all(informers.map((i) => i.stop()));
-    metrics.leader.set(0);
-    if (outcome === 'stopped') await elector?.release();
+  if (lease) log.info({ identity: settings.identity, lease: settings.leaseName }, 'waiting for the leader lease');
+  const done = runUnderLease({ ...(lease ? { lease } : {}), runnables, signal: abort.signal }).finally(() => {
     leading = false;
-    return outcome;
-  };
-
-  const done = run();
+  });
   return {
     metrics,
     server,

@@ -15,9 +15,11 @@
 //
 // Knobs for quick runs (defaults are the figures the issue asks for): BENCH_CHANGES, BENCH_NODES, BENCH_POOLS,
 // BENCH_QUIET_SECONDS (also the fleet windows), BENCH_NODE_AGENT_SECONDS, BENCH_PROBE_RUNS, BENCH_FLEET_AGENTS (comma-separated
-// sizes, default 100,1000,5000), BENCH_ONLY=spec|operator-idle|scale|node-agent|probe|fleet|storm|cluster. The fleet bench ends with a restart
+// sizes, default 100,1000,5000), BENCH_ONLY=spec|operator-idle|scale|node-agent|probe|fleet|storm|cluster|ssm. The fleet bench ends with a restart
 // storm (the operator restarted under N connected agents); BENCH_ONLY=storm runs it alone at BENCH_STORM_AGENTS (5,000) with short
 // windows, and BENCH_OPERATOR_NODE_OPTIONS profiles its operator (e.g. --cpu-prof --cpu-prof-dir=DIR).
+//   7. ssm: SSM API calls of one instance sweep with 100 / 1,000 / 5,000 managed instances beside N/50 + 10
+//      (BENCH_SSM_INSTANCES), against the SSM emulator.
 //   6. cluster: the real cluster (kubelet nodes, helm): image import, apply → all registered beside one node's first
 //      pass, container start → first fleet report, a version rollout beside ⌈N/k⌉ × one node's upgrade.
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
@@ -30,6 +32,7 @@ import { printProbeBench, runProbeBench, type ProbeBenchResult } from './probe-b
 import { clkTck } from './proc-stats.ts';
 import { runScaleBench, SETTLE_MS, type ScaleResult } from './scale.ts';
 import { runSpecChangeBench, type SpecChangeResult } from './spec-change.ts';
+import { printSsmSweep, runSsmSweepBench, type SsmSweepResult } from './ssm-sweep-bench.ts';
 import { mib, ms, secs, summarize, table, type Summary } from './stats.ts';
 
 const intEnv = (name: string, fallback: number): number => {
@@ -47,8 +50,12 @@ const FLEET_AGENTS = (process.env.BENCH_FLEET_AGENTS || '100,1000,5000')
   .split(',')
   .map((s) => Number(s.trim()))
   .filter((v) => Number.isInteger(v) && v > 0);
+const SSM_INSTANCES = (process.env.BENCH_SSM_INSTANCES || '100,1000,5000')
+  .split(',')
+  .map((s) => Number(s.trim()))
+  .filter((v) => Number.isInteger(v) && v > 0);
 const ONLY = process.env.BENCH_ONLY ?? '';
-const BENCHES = ['spec', 'operator-idle', 'scale', 'node-agent', 'probe', 'fleet', 'storm', 'cluster'];
+const BENCHES = ['spec', 'operator-idle', 'scale', 'node-agent', 'probe', 'fleet', 'storm', 'cluster', 'ssm'];
 /** BENCH_ONLY=storm: the fleet bench at one size (BENCH_STORM_AGENTS, default 5,000) with short windows, for the restart storm. */
 const STORM_AGENTS = intEnv('BENCH_STORM_AGENTS', 5_000);
 /** NODE_OPTIONS for the operator process of the fleet bench (e.g. `--cpu-prof --cpu-prof-dir=…`, `--heapsnapshot-signal=SIGUSR2`). */
@@ -288,6 +295,7 @@ async function main(): Promise<number> {
   let probe: ProbeBenchResult | undefined;
   const fleet: FleetScaleResult[] = [];
   let cluster: ClusterBenchResult | undefined;
+  let ssm: SsmSweepResult | undefined;
   const failures: string[] = [];
   if (ONLY !== '' && !BENCHES.includes(ONLY)) {
     console.error(`BENCH_ONLY=${ONLY}: not one of ${BENCHES.join(', ')} (or empty for all)`);
@@ -359,6 +367,15 @@ async function main(): Promise<number> {
     }
   }
 
+  if (!interrupted && (ONLY === '' || ONLY === 'ssm')) {
+    try {
+      ssm = await runSsmSweepBench({ sizes: SSM_INSTANCES, coldUpTo: 1_000, log }, cleanup);
+      log(`SSM sweep benchmark done in ${secs(ssm.wallMs)}`);
+    } catch (err) {
+      failures.push(`ssm: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
+
   if (!interrupted && (ONLY === '' || ONLY === 'cluster')) {
     try {
       cluster = await runClusterBench({ log }, cleanup);
@@ -387,6 +404,7 @@ async function main(): Promise<number> {
   if (nodeAgent) printNodeAgent(nodeAgent);
   if (probe) printProbeBench(probe);
   printFleet(fleet);
+  if (ssm) printSsmSweep(ssm);
   if (cluster) printClusterBench(cluster);
   console.log(`\nwhole bench, end to end: ${secs(performance.now() - t0)}`);
   for (const f of failures) console.error(`\nFAILED ${f}`);

@@ -56,11 +56,12 @@ export interface OperatorProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** ssm_operator_reconcile_total from a /metrics text, summed by result label. */
-export function reconcilesByResult(metricsText: string): Map<string, number> {
+/** ssm_operator_reconcile_total of one controller (the SsmAgentConfig one unless told) from a /metrics text,
+ * summed by result label. The SSM sync counts under controller="ssm-sync". */
+export function reconcilesByResult(metricsText: string, controller = 'ssmagentconfig'): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of metricsText.split('\n')) {
-    if (!line.startsWith('ssm_operator_reconcile_total{')) continue;
+    if (!line.startsWith('ssm_operator_reconcile_total{') || !line.includes(`controller="${controller}"`)) continue;
     const result = /result="([^"]*)"/.exec(line)?.[1] ?? '?';
     out.set(result, (out.get(result) ?? 0) + Number(line.split(' ').pop()));
   }

@@ -12,7 +12,9 @@ import { reconcileInstances } from '../../operator/instances/step.ts';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import { parseSpec } from '../../operator/api/validate.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
-import { startAwsWiring } from '../../operator/manager/aws-wiring.ts';
+import { SSM_SYNC_CONTROLLER, SsmSyncReconciler } from '../../operator/controllers/ssm-sync/reconciler.ts';
+import { Controller } from '../../operator/runtime/controller.ts';
+import { createOperatorMetrics } from '../../operator/observability/metrics.ts';
 import { pino } from 'pino';
 import { waitFor } from '../harness/wait.ts';
 import { NAMESPACE, startOperatorTestEnv, type OperatorTestEnv } from '../harness/operator-env.ts';
@@ -375,7 +377,7 @@ describe('managed instances', () => {
   });
 });
 
-describe('aws-wiring (the loop the manager runs)', () => {
+describe('the SSM sync (the controller the manager runs)', () => {
   test('keeps an outcome per config for the status, pokes the reconciler, and on deletion cleans up SSM', async () => {
     const name = 'hybrid-loop';
     await apply(
@@ -383,20 +385,23 @@ describe('aws-wiring (the loop the manager runs)', () => {
     );
     const config = await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name }));
     const changed: string[] = [];
-    const wiring = startAwsWiring({
+    const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+    const wiring = new SsmSyncReconciler({
       client: env.client,
       namespace: NAMESPACE,
       clusterName: CLUSTER,
-      log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+      log,
       ssmFor: () => ssm,
-      configs: () => [config],
+      config: (n) => (n === name ? config : undefined),
       nodeNames: () => ['hy-node-a', 'hy-node-b'],
       fleet: () => [],
       onChange: (c) => changed.push(c),
-      tickMs: 50,
       intervalMs: 60_000,
       now,
     });
+    const loop = new Controller({ name: SSM_SYNC_CONTROLLER, reconciler: wiring, workers: 1, log, metrics: createOperatorMetrics() });
+    loop.enqueue(name);
+    loop.start();
     try {
       const outcome = await waitFor('the loop’s activation outcome', () => wiring.outcome(name)?.activation?.condition?.reason === 'Valid' && wiring.outcome(name));
       assert.deepEqual(changed, [name]);
@@ -417,7 +422,7 @@ describe('aws-wiring (the loop the manager runs)', () => {
       assert.equal(emulator.state.instance(mine.instanceId), undefined, 'Uninstall deregisters the config’s instances');
       assert.ok(emulator.state.instance(other.instanceId), 'another config’s instance stays');
     } finally {
-      await wiring.stop();
+      await loop.stop();
     }
   });
 });
