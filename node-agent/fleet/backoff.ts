@@ -1,4 +1,5 @@
 // Delays between the fleet client's connection attempts.
+import { backoffDelay } from '../../operator/runtime/backoff.ts';
 
 export interface BackoffOptions {
   /** First delay (before jitter). Default 1 s. */
@@ -6,7 +7,7 @@ export interface BackoffOptions {
   /** Bound of the delay (before jitter). Default 60 s. */
   maxMs?: number;
   /**
-   * After a lost connection, every retry is drawn from at least this window: when the operator restarts, all of a
+   * After a lost connection, the first retry is drawn from this window: when the operator restarts, all of a
    * cluster's agents lose it at once, and 5,000 of them spread over 20 s are ~250 handshakes and TokenReviews a
    * second instead of a stampede. Default 20 s, never more than maxMs.
    */
@@ -14,9 +15,11 @@ export interface BackoffOptions {
 }
 
 /**
- * Delays between connection attempts: doubling from initialMs up to maxMs, with full jitter (each drawn from
- * [0, d]) so that agents that failed together do not retry together. lost() after a connection that was up ends,
- * reset() to start over from initialMs.
+ * Delays between connection attempts. The first after a lost connection (lost()) has full jitter over the reconnect
+ * window, [0, window]: that is what spreads a cluster's agents after an operator restart. The ones after it, and
+ * every one of an agent that never connected, double from initialMs up to maxMs, each drawn from [d/2, d], so
+ * that agents that failed together drift apart while an agent's retries per minute stay bounded. reset() starts
+ * over from initialMs without the window.
  */
 export class ReconnectBackoff {
   private readonly initialMs: number;
@@ -24,7 +27,7 @@ export class ReconnectBackoff {
   private readonly windowMs: number;
   private readonly random: () => number;
   private failuresSoFar = 0;
-  private floorMs = 0;
+  private spreadNext = false;
 
   constructor(opts: BackoffOptions = {}, random: () => number = Math.random) {
     this.initialMs = Math.max(1, opts.initialMs ?? 1_000);
@@ -38,19 +41,22 @@ export class ReconnectBackoff {
   }
 
   next(): number {
+    if (this.spreadNext) {
+      this.spreadNext = false;
+      return Math.round(this.random() * this.windowMs);
+    }
     this.failuresSoFar++;
-    const exp = Math.min(this.maxMs, Math.max(this.floorMs, this.initialMs * 2 ** (this.failuresSoFar - 1)));
-    return Math.round(this.random() * exp);
+    return backoffDelay(this.failuresSoFar, this.initialMs, this.maxMs, this.random);
   }
 
-  /** A connection that was up ended: start over, with the retries spread over the reconnect window. */
+  /** A connection that was up ended: the next delay is spread over the reconnect window, then start over. */
   lost(): void {
     this.failuresSoFar = 0;
-    this.floorMs = this.windowMs;
+    this.spreadNext = true;
   }
 
   reset(): void {
     this.failuresSoFar = 0;
-    this.floorMs = 0;
+    this.spreadNext = false;
   }
 }

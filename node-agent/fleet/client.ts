@@ -2,8 +2,8 @@
 //
 // On every (re)connect it reads the projected token again (the kubelet rotates it) and the operator's CA (the
 // ConfigMap may have been renewed), sends `hello` with the full state, then `state` with the sections that change
-// and a heartbeat every heartbeatSeconds. When the connection drops or is refused it reconnects after a fully
-// jittered, exponentially growing, bounded delay, spread over a reconnect window after a lost connection
+// and a heartbeat every heartbeatSeconds. When the connection drops or is refused it reconnects after a jittered,
+// exponentially growing, bounded delay, the first one after a lost connection spread over a reconnect window
 // (./backoff.ts); the operator gets the full state again with the next hello, so nothing is lost when it restarts.
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -149,7 +149,7 @@ export class FleetClient {
       // A connection replaced by another from this node (a second agent for the same node) does not earn a fast
       // retry: two of them would otherwise take turns replacing each other.
       // A connection that was up and is lost is most often an operator restart that every agent sees at once: the
-      // retries are spread over the reconnect window (see ReconnectBackoff.lost).
+      // first retry is spread over the reconnect window (see ReconnectBackoff.lost).
       if (outcome.welcomed && outcome.code !== CLOSE_REPLACED) this.backoff.lost();
       const retryInMs = this.backoff.next();
       this.opts.log.warn({ reason: outcome.reason, retryInMs }, outcome.welcomed ? 'fleet connection lost; reconnecting' : 'fleet connection failed; retrying');
