@@ -425,4 +425,57 @@ describe('the SSM sync (the controller the manager runs)', () => {
       await loop.stop();
     }
   });
+
+  test('EKS Hybrid Nodes: a nodeadm node’s instance is never tagged, warned about, swept or deregistered', async () => {
+    const name = 'hybrid-nodeadm';
+    await apply(
+      `apiVersion: ssmagent.io/v1alpha1\nkind: SsmAgentConfig\nmetadata: {name: ${name}}\nspec:\n  region: eu-west-1\n  nodeSelector: {pool: nodeadm}\n  deletionPolicy: Uninstall\n  registration:\n    mode: Hybrid\n    activation:\n      managed: {iamRole: SSMServiceRole}\n`,
+    );
+    const config = await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name }));
+    // nodeadm registered both hosts with an activation of its own; only one of them is reported as nodeadm's.
+    const nodeadmActivation = emulator.state.newActivation({ iamRole: 'EKSHybridNodeRole', registrationLimit: 10, expirationDate: new Date(now().getTime() + 7 * DAY_MS), tags: [] });
+    const adopted = emulator.state.addInstance({ activationId: nodeadmActivation.activationId, tags: [] });
+    const foreign = emulator.state.addInstance({ activationId: nodeadmActivation.activationId, tags: [] });
+    const entry = (node: string, instanceId: string, nodeadm: boolean) => ({
+      node,
+      config: name,
+      connected: true,
+      state: { ...(nodeadm ? { facts: { externallyManaged: 'nodeadm' as const } } : {}), observation: { serviceActive: true, version: '3.3.1142.0', instanceId, region: 'eu-west-1' } },
+    });
+    const events: { reason: string; message: string }[] = [];
+    let nodeNames = ['hy-nodeadm', 'hy-foreign'];
+    let fleet = [entry('hy-nodeadm', adopted.instanceId, true), entry('hy-foreign', foreign.instanceId, false)];
+    const wiring = startAwsWiring({
+      client: env.client,
+      namespace: NAMESPACE,
+      clusterName: CLUSTER,
+      log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+      ssmFor: () => ssm,
+      configs: () => [config],
+      nodeNames: () => nodeNames,
+      fleet: () => fleet,
+      onChange: () => undefined,
+      onEvent: (_c, e) => events.push({ reason: e.reason, message: e.message }),
+      tickMs: 50,
+      intervalMs: 200,
+      now,
+    });
+    try {
+      // The other host's instance is not this config's: warned about once. The adopted one is not even that.
+      const warning = await waitFor('the InstanceNotOwned warning of the foreign host', () => events.find((e) => e.reason === 'InstanceNotOwned'));
+      assert.match(warning.message, new RegExp(foreign.instanceId));
+      // Both Nodes go: the adopted instance is nodeadm's to deregister (`nodeadm uninstall`), never the operator's.
+      nodeNames = [];
+      wiring.nodeDeleted('hy-nodeadm', adopted.instanceId);
+      fleet = [];
+      await new Promise((r) => setTimeout(r, 1_000));
+      const recorded = await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name }));
+      assert.equal(await wiring.finalize(recorded), undefined);
+      assert.ok(emulator.state.instance(adopted.instanceId), 'the adopted instance is still registered');
+      assert.deepEqual(emulator.state.tags('ManagedInstance', adopted.instanceId) ?? {}, {}, 'and never tagged');
+      assert.ok(!events.some((e) => e.message.includes(adopted.instanceId)), JSON.stringify(events));
+    } finally {
+      await wiring.stop();
+    }
+  });
 });
