@@ -445,28 +445,31 @@ describe('the SSM sync (the controller the manager runs)', () => {
     const events: { reason: string; message: string }[] = [];
     let nodeNames = ['hy-nodeadm', 'hy-foreign'];
     let fleet = [entry('hy-nodeadm', adopted.instanceId, true), entry('hy-foreign', foreign.instanceId, false)];
-    const wiring = startAwsWiring({
+    const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+    const wiring = new SsmSyncReconciler({
       client: env.client,
       namespace: NAMESPACE,
       clusterName: CLUSTER,
-      log: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+      log,
       ssmFor: () => ssm,
-      configs: () => [config],
+      config: (n) => (n === name ? config : undefined),
       nodeNames: () => nodeNames,
       fleet: () => fleet,
       onChange: () => undefined,
       onEvent: (_c, e) => events.push({ reason: e.reason, message: e.message }),
-      tickMs: 50,
       intervalMs: 200,
       now,
     });
+    const loop = new Controller({ name: SSM_SYNC_CONTROLLER, reconciler: wiring, workers: 1, log, metrics: createOperatorMetrics() });
+    loop.enqueue(name);
+    loop.start();
     try {
       // The other host's instance is not this config's: warned about once. The adopted one is not even that.
       const warning = await waitFor('the InstanceNotOwned warning of the foreign host', () => events.find((e) => e.reason === 'InstanceNotOwned'));
       assert.match(warning.message, new RegExp(foreign.instanceId));
       // Both Nodes go: the adopted instance is nodeadm's to deregister (`nodeadm uninstall`), never the operator's.
       nodeNames = [];
-      wiring.nodeDeleted('hy-nodeadm', adopted.instanceId);
+      if (wiring.nodeDeleted('hy-nodeadm', adopted.instanceId)) loop.enqueue(name);
       fleet = [];
       await new Promise((r) => setTimeout(r, 1_000));
       const recorded = await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name }));
@@ -475,7 +478,7 @@ describe('the SSM sync (the controller the manager runs)', () => {
       assert.deepEqual(emulator.state.tags('ManagedInstance', adopted.instanceId) ?? {}, {}, 'and never tagged');
       assert.ok(!events.some((e) => e.message.includes(adopted.instanceId)), JSON.stringify(events));
     } finally {
-      await wiring.stop();
+      await loop.stop();
     }
   });
 });
