@@ -22,10 +22,11 @@ import type { OwnedInput } from './context.ts';
 import { ANNOTATION_REVISION, nodeAgentName, ownedLabels, ownerReference, podSelectorLabels, revisionConfigMapName } from './names.ts';
 import { activationSecretName } from './secrets.ts';
 
-// From `npm run bench` (node agent: steady RSS 99 MiB average; 117.6 MiB peak while it downloads, verifies and
-// installs a 32 MiB package) and the real-cluster test's pod cgroup peak (page cache and dpkg included). The
-// request is the steady figure plus the fleet channel's client (not in the bench); the limit is the install peak
-// with 1.5x headroom: a real package unpacks more than the stand-in, and an OOM kill mid-dpkg is costly.
+// From `npm run bench` (node agent: steady RSS 99 MiB average; 117.6 MiB process peak while it downloads, verifies
+// and installs a 32 MiB package) and the real-cluster test (the pod's memory cgroup peaked at 136-141 MiB over the
+// same install: page cache of the package and dpkg's unpacking included, which the kernel reclaims before an OOM
+// kill). Request: the steady figure plus the fleet channel's client (not in the bench). Limit: 1.5x the process
+// peak, 1.36x the cgroup peak; the real-cluster test installs under it.
 const DEFAULT_RESOURCES = { requests: { cpu: '10m', memory: '112Mi' }, limits: { memory: '192Mi' } };
 
 /** Quantities may be written as numbers in the spec (cpu: 1); the pod spec wants strings. */
