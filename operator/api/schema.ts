@@ -336,7 +336,7 @@ export const DaemonSetOptions = Type.Object(
           limits: Type.Optional(ResourceList('cpu/memory limits.')),
         },
         {
-          description: 'Resources of the node-agent container. Default: requests 10m/112Mi, limit 192Mi memory.',
+          description: 'Resources of the node-agent container. Default: requests 50m/112Mi, limit 192Mi memory.',
           ...cel({
             // (a value that is no quantity is refused by its own rule, with its own message)
             rule: `!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || !quantity(${quantityText('self.requests[k]')}).isGreaterThan(quantity(${quantityText('self.limits[k]')})))`,
