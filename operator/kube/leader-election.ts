@@ -4,12 +4,13 @@ import type { Logger } from 'pino';
 import { sleep } from '../runtime/sleep.ts';
 import { isConflict, isNotFound, type KubeClient } from './client.ts';
 import { errorMessage } from './informer.ts';
+import type { OwnerReference } from './installation-owner.ts';
 import { RESOURCES, resourcePath } from './resources.ts';
 
 interface Lease {
   apiVersion: 'coordination.k8s.io/v1';
   kind: 'Lease';
-  metadata: { name: string; namespace: string; resourceVersion?: string };
+  metadata: { name: string; namespace: string; resourceVersion?: string; ownerReferences?: OwnerReference[] };
   spec: { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: string; renewTime?: string; leaseTransitions?: number };
 }
 
@@ -22,17 +23,24 @@ export interface LeaderElectionOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /**
+   * Set on the Lease when this process creates it. A replica may create it after helm uninstall deleted the
+   * Service (and the garbage collector the old Lease): owned from creation, that Lease is collected too.
+   */
+  owner?: OwnerReference;
 }
 
 const microTime = (ms: number) => new Date(ms).toISOString().replace('Z', '000Z');
 
 export class LeaderElector {
-  private readonly opts: Required<LeaderElectionOptions>;
+  private readonly opts: Required<Omit<LeaderElectionOptions, 'owner'>>;
+  private readonly owner: OwnerReference | undefined;
   private observed?: { record: string; at: number };
   private leading = false;
 
   constructor(opts: LeaderElectionOptions) {
     this.opts = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...opts };
+    this.owner = opts.owner;
   }
 
   isLeader(): boolean {
@@ -96,7 +104,7 @@ export class LeaderElector {
         lease = await client.get<Lease>(this.path, { timeoutMs: this.opts.renewDeadlineMs });
       } catch (err) {
         if (!isNotFound(err)) throw err;
-        const created: Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } };
+        const created: Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, ...(this.owner ? { ownerReferences: [this.owner] } : {}) }, spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } };
         await client.request('POST', resourcePath(RESOURCES.lease, { namespace }), { body: created });
         return true;
       }

@@ -307,8 +307,11 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
     },
   ];
 
+  // The owner is learned before campaigning: a Lease this replica creates is then owned from its creation.
+  const leaseOwner = settings.leaderElection ? await installationOwner(client, settings.namespace, settings.serviceName) : undefined;
   const lease = settings.leaderElection
     ? new LeaderElector({
+        ...(leaseOwner ? { owner: leaseOwner } : {}),
         client,
         namespace: settings.namespace,
         name: settings.leaseName,
