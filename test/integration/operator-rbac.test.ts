@@ -91,6 +91,8 @@ test('the chart grants the operator what it calls', async () => {
     ['update', `configmaps/${FLEET_CA_CONFIGMAP}`, ...ns],
     ['get', `configmaps/${FLEET_CA_CONFIGMAP}`, ...ns],
     ['get', `services/${RELEASE}`, ...ns],
+    // The fleet Service: its ClusterIP is what the node agents dial and what the fleet certificate names.
+    ['get', `services/${RELEASE}-fleet`, ...ns],
     ...['get', 'list', 'watch'].map((v) => [v, 'pods', ...ns]),
     ['create', 'leases.coordination.k8s.io', ...ns],
     ...['get', 'update', 'patch'].map((v) => [v, `leases.coordination.k8s.io/${LEASE}`, ...ns]),
