@@ -90,6 +90,8 @@ test('every operator setting the README lists can be set through values, and the
       HTTP_PORT: '9090',
       OPERATOR_SERVICE_NAME: 'ssm-ssm-agent-operator',
       FLEET_PORT: '9443',
+      FLEET_SERVICE_NAME: 'ssm-ssm-agent-operator-fleet',
+      POD_IP: '<{"fieldRef":{"fieldPath":"status.podIP"}}>',
       FLEET_ADVERTISE_ADDRESS: '10.0.0.10:30443',
       RESYNC_SECONDS: '120',
       WORKERS: '4',
@@ -105,7 +107,7 @@ test('every operator setting the README lists can be set through values, and the
     },
   );
   // The operator's own settings parser takes all of it.
-  const settings = readSettings({ ...env, POD_NAMESPACE: NAMESPACE, POD_NAME: 'p' });
+  const settings = readSettings({ ...env, POD_NAMESPACE: NAMESPACE, POD_NAME: 'p', POD_IP: '10.244.1.5' });
   assert.ok(settings.ok, JSON.stringify(settings));
   assert.equal(settings.settings.httpPort, 9090);
   assert.equal(settings.settings.leaseName, 'my-lease');
@@ -115,6 +117,9 @@ test('every operator setting the README lists can be set through values, and the
   assert.deepEqual(list(container.ports).map((p) => record(p).containerPort), [9090, 9443]);
   const service = objects.find((o) => o.kind === 'Service');
   assert.deepEqual(list(record(service?.spec).ports).map((p) => record(p).port), [9090, 9443]);
+  // The fleet Service too: node agents dial its ClusterIP at the fleet port.
+  const fleetService = objects.find((o) => o.kind === 'Service' && record(o.metadata).name === 'ssm-ssm-agent-operator-fleet');
+  assert.deepEqual(list(record(fleetService?.spec).ports).map((p) => record(p).port), [9443]);
   // The CA bundle is mounted where AWS_CA_BUNDLE points.
   const pod = record(container.pod);
   assert.ok(list(pod.volumes).some((v) => record(record(v).configMap).name === 'corp-ca'));

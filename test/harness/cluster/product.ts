@@ -50,7 +50,14 @@ export interface ProductCluster {
 
 /** A Hybrid config with a managed activation over every node, agents from the cluster's mirror (tests, demo, bench). */
 export function hybridConfigYaml(p: Pick<ProductCluster, 'mirrorUrl' | 'fixture'>, o: { name: string; version: string; deletionPolicy?: 'Retain' | 'Uninstall' }): string {
-  // The fabric's mirror is plain http: the package is pinned by its sha256 as well as signed.
+  // The fabric's mirror is plain http: the package is pinned by its sha256 as well as signed. A version the mirror
+  // lacks (a broken revision) gets a sha256 no package has: its download fails first, with NotFound.
+  let sha256 = '0'.repeat(64);
+  try {
+    sha256 = p.fixture.sha256(o.version);
+  } catch {
+    // not on the mirror
+  }
   return `apiVersion: ssmagent.io/v1alpha1
 kind: SsmAgentConfig
 metadata: {name: ${o.name}}
@@ -58,7 +65,7 @@ spec:
   region: eu-west-1
   agent:
     version: "${o.version}"
-    sha256: ${p.fixture.sha256(o.version)}
+    sha256: "${sha256}"
     source: {mirror: "${p.mirrorUrl}", signingKeys: {configMap: ${SIGNING_KEYS_CONFIGMAP}, key: keys.asc}}
   registration:
     mode: Hybrid
