@@ -16,7 +16,8 @@ const access = await loadKubeAccess(process.env).catch((err: unknown) => {
   log.fatal(err instanceof Error ? err.message : String(err));
   process.exit(2);
 });
-log.info({ server: access.server, credentials: access.source }, 'Kubernetes API');
+// credentialSource, not credentials: that key is redacted (it may hold secrets); this one says only where they come from.
+log.info({ server: access.server, credentialSource: access.source }, 'Kubernetes API');
 const operator = await startOperator(access, parsed.settings, log).catch((err: unknown) => {
   log.fatal(err instanceof Error ? err.message : String(err));
   process.exit(2);

@@ -90,7 +90,7 @@ test('the operator runs on the in-cluster configuration, with no kubeconfig, and
     .split('\n')
     .find((l) => l.includes('"msg":"Kubernetes API"'));
   assert.ok(startLine, `no "Kubernetes API" start-up line in the log:\n${operator.logTail()}`);
-  assert.match(startLine, /"credentials":"in-cluster \(/);
+  assert.match(startLine, /"credentialSource":"in-cluster \(/);
   assert.match(startLine, new RegExp(`"server":"https://${server.hostname}:${server.port}"`));
 
   await applyConfig('first');
