@@ -181,20 +181,20 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
     onChange: (name) => configs.enqueue(name),
     onError: (name, message) => log.warn({ config: name, err: message }, 'cannot resolve "latest"'),
   });
-  const readProxySecret = async (name: string) => {
+  // One Secret read for both lookups the `latest` resolution needs; a missing key is undefined, never "".
+  const readSecretKeys = async <K extends string>(name: string, keys: readonly K[]): Promise<Partial<Record<K, string>>> => {
     const secret = await client.get<{ data?: Record<string, string> }>(resourcePath(RESOURCES.secret, { namespace: settings.namespace, name }));
-    const value = (key: string) => (secret.data?.[key] ? Buffer.from(secret.data[key], 'base64').toString('utf8').trim() : undefined);
-    const httpsProxy = value('httpsProxy');
-    const httpProxy = value('httpProxy');
+    const out: Partial<Record<K, string>> = {};
+    for (const key of keys) if (secret.data?.[key]) out[key] = Buffer.from(secret.data[key], 'base64').toString('utf8');
+    return out;
+  };
+  const readProxySecret = async (name: string) => {
+    const v = await readSecretKeys(name, ['httpsProxy', 'httpProxy'] as const);
+    const httpsProxy = v.httpsProxy?.trim();
+    const httpProxy = v.httpProxy?.trim();
     return { ...(httpsProxy ? { httpsProxy } : {}), ...(httpProxy ? { httpProxy } : {}) };
   };
-  const readMirrorSecret = async (name: string) => {
-    const secret = await client.get<{ data?: Record<string, string> }>(resourcePath(RESOURCES.secret, { namespace: settings.namespace, name }));
-    const value = (key: string) => (secret.data?.[key] ? Buffer.from(secret.data[key], 'base64').toString('utf8') : undefined);
-    const username = value('username');
-    const password = value('password');
-    return { ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
-  };
+  const readMirrorSecret = (name: string) => readSecretKeys(name, ['username', 'password'] as const);
   const configs = new Controller({
     name: SsmAgentConfigController.NAME,
     reconciler: new SsmAgentConfigController({ latest: { versions: latestVersions, readProxySecret, readMirrorSecret }, client, log, events, metrics, context, aws: ssm, echoes, caches: caches.view(fleetOf) }),
@@ -222,7 +222,8 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
         if (!settings.leaderElection) return;
         metrics.leader.set(1);
         // The Lease is ours, not the release's: tie it to the operator Service so that helm uninstall removes it.
-        const owner = await installationOwner(client, settings.namespace, settings.serviceName);
+        // The owner learned before campaigning; a Lease made by an older version may still lack it.
+        const owner = leaseOwner;
         if (owner) await ensureOwnedBy(client, resourcePath(RESOURCES.lease, { namespace: settings.namespace, name: settings.leaseName }), owner, log);
       },
       stop() {
