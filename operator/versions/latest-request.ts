@@ -3,6 +3,7 @@
 // starts; their digests make a changed Secret a new source.
 import type { LatestVersionRequest } from '../api/latest-version.ts';
 import { basicAuthorization, insecureMirrorProblem, mirrorCredentials } from '../api/mirror-policy.ts';
+import { proxyUrlProblem } from '../api/proxy-url.ts';
 import type { SsmAgentConfig } from '../api/types.ts';
 import { renderNodeAgentConfig } from '../manifests/node-agent-config.ts';
 
@@ -53,6 +54,14 @@ export async function latestRequest(
     authorization = basicAuthorization(creds.credentials);
   }
   const urls = source.proxy.secret ? await readProxySecret(source.proxy.secret) : source.proxy;
+  // The API server never checked a Secret's values: the same check as the node agent's, before dialling through one.
+  if (source.proxy.secret) {
+    for (const key of ['httpsProxy', 'httpProxy'] as const) {
+      const value = urls[key];
+      const problem = value === undefined ? undefined : proxyUrlProblem(value, { allowCredentials: true });
+      if (problem) throw new Error(`proxy Secret ${source.proxy.secret} key ${key} ${problem}`);
+    }
+  }
   return {
     region: source.region,
     s3Host: source.s3Host,

@@ -45,3 +45,19 @@ test('a latest/VERSION older than what the fleet runs is not followed: the fleet
   assert.equal(back.version, '3.3.10.0');
   assert.match(back.refused ?? '', /3\.2\.9\.0.*older than 3\.3\.10\.0.*pin spec\.agent\.version to 3\.2\.9\.0/);
 });
+
+test('a proxy Secret value is checked like the node agent checks it before the operator dials through it: a hostile value is a clear error naming the Secret and key, never the value', async () => {
+  const config = sampleConfig('p', { agent: agent('https://mirror.corp/ssm'), proxy: { secretRef: { name: 'corp-proxy' }, noProxy: [] } });
+  const source = latestSource(config, 'digest-1');
+  const hostile = 'http://proxy.corp:3128\nExecStartPre=/bin/sh -c id';
+  const err = await latestRequest(source, async () => ({ httpsProxy: hostile })).then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  assert.ok(err, 'refused');
+  assert.match(err.message, /Secret corp-proxy key httpsProxy.*control character/);
+  assert.equal(err.message.includes('ExecStartPre'), false, 'the value is never repeated');
+  await assert.rejects(latestRequest(source, async () => ({ httpProxy: 'ftp://proxy.corp' })), /Secret corp-proxy key httpProxy.*scheme ftp/);
+  const ok = await latestRequest(source, async () => ({ httpsProxy: 'http://user:pw@proxy.corp:3128' }));
+  assert.equal(ok.proxy?.httpsProxy, 'http://user:pw@proxy.corp:3128', 'credentials are what the Secret is for');
+});
