@@ -31,7 +31,7 @@ flags:
       --port N         the operator's diagnosis port (default 8444)
 
 needs: get on leases and pods/proxy in the operator's namespace, and the verb "diagnose" on ssmagentconfigs
-(the chart's ClusterRole and Role <release>-diagnose); a kubeconfig user with a bearer token (EKS, OIDC, a
+(the ClusterRole and Role ssm-agent-operator-diagnose in examples/rbac/diagnose.yaml); a kubeconfig user with a bearer token (EKS, OIDC, a
 ServiceAccount token), because the operator checks the caller's own token.
 `;
 

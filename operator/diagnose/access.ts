@@ -36,7 +36,7 @@ export function accessReview(caller: Caller, config: string | undefined): object
 /** What to tell a caller who was refused. Pure. */
 export function deniedMessage(caller: Caller, config: string | undefined, reason?: string): string {
   const what = config ? `the SsmAgentConfig ${config}` : 'every SsmAgentConfig (--all)';
-  return `${caller.username} may not diagnose ${what}: grant the verb "${DIAGNOSE_VERB}" on ssmagentconfigs.${SSM_GROUP} (the chart's ClusterRole <release>-diagnose)${reason ? ` (${reason})` : ''}`;
+  return `${caller.username} may not diagnose ${what}: grant the verb "${DIAGNOSE_VERB}" on ssmagentconfigs.${SSM_GROUP} (the ClusterRole and Role ssm-agent-operator-diagnose in examples/rbac/diagnose.yaml)${reason ? ` (${reason})` : ''}`;
 }
 
 export async function checkAccess(client: KubeClient, token: string | undefined, config: string | undefined): Promise<AccessResult> {
