@@ -160,9 +160,15 @@ test('operator failover: the standby leads after the leader’s pod is deleted, 
     120_000,
     1_000,
   );
-  const s = (await status()).nodes;
-  assert.equal(s?.registered, p.nodeNames.length);
-  assert.equal(s?.installed, p.nodeNames.length);
+  // The new leader writes status from the reports it now holds, a debounce (2 s) after they arrive: wait for that
+  // write, not for whatever the old leader or the first pass before the reconnects wrote.
+  const n = p.nodeNames.length;
+  const s = await waitFor('the new leader’s status with every node', async () => {
+    const nodes = (await status()).nodes;
+    return nodes?.registered === n && nodes.installed === n ? nodes : undefined;
+  }, 30_000, 500).catch(async () => (await status()).nodes);
+  assert.equal(s?.registered, n);
+  assert.equal(s?.installed, n);
   await waitFor('two operator pods again', async () => (await operatorPods()).filter((x) => x.status.phase === 'Running').length === 2 || undefined, 120_000, 1_000);
 });
 
