@@ -1,5 +1,6 @@
 // Delays between the fleet client's connection attempts.
 import { backoffDelay } from '../../operator/runtime/backoff.ts';
+import { FLEET_RECONNECT_WINDOW_MS } from '../../operator/fleet/protocol.ts';
 
 export interface BackoffOptions {
   /** First delay (before jitter). Default 1 s. */
@@ -32,7 +33,7 @@ export class ReconnectBackoff {
   constructor(opts: BackoffOptions = {}, random: () => number = Math.random) {
     this.initialMs = Math.max(1, opts.initialMs ?? 1_000);
     this.maxMs = Math.max(this.initialMs, opts.maxMs ?? 60_000);
-    this.windowMs = Math.min(this.maxMs, Math.max(0, opts.reconnectWindowMs ?? 20_000));
+    this.windowMs = Math.min(this.maxMs, Math.max(0, opts.reconnectWindowMs ?? FLEET_RECONNECT_WINDOW_MS));
     this.random = random;
   }
 

@@ -38,3 +38,33 @@ export function aggregateFleet(entries: FleetEntry[], selected: ReadonlySet<stri
     failingNodes: failing.slice(0, MAX_FAILING_NODES),
   };
 }
+
+/**
+ * The fleet part status shows while a new leader's agents are still reconnecting (`warmingMs` > 0) and not every
+ * selected node has reported yet: what the previous leader wrote, so that a failover or an operator upgrade does
+ * not dip the counts (and Ready) to what the first few reconnected agents said. Otherwise, and when nothing was
+ * written before, the aggregate of the reports. Pure.
+ */
+export function fleetForStatus(input: {
+  entries: FleetEntry[];
+  selected: ReadonlySet<string>;
+  previous: SsmAgentConfigStatus | undefined;
+  warmingMs: number;
+}): { fleet: FleetAggregate; incomplete: boolean } {
+  const fleet = aggregateFleet(input.entries, input.selected);
+  const reported = new Set(input.entries.filter((e) => input.selected.has(e.node)).map((e) => e.node)).size;
+  const incomplete = input.warmingMs > 0 && reported < input.selected.size;
+  const nodes = input.previous?.nodes;
+  if (!incomplete || nodes?.installed === undefined || nodes.registered === undefined) return { fleet, incomplete };
+  const failingNodes = input.previous?.failingNodes ?? [];
+  return {
+    fleet: {
+      installed: nodes.installed,
+      registered: nodes.registered,
+      failing: nodes.failing ?? failingNodes.length,
+      agentVersions: input.previous?.agentVersions ?? [],
+      failingNodes,
+    },
+    incomplete,
+  };
+}

@@ -27,7 +27,7 @@ import type { OperatorMetrics } from '../observability/metrics.ts';
 import { findConflict } from './conflicts.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import { coveredNodeNames, type NodeObject } from './node-selection.ts';
-import { aggregateFleet } from './fleet-aggregate.ts';
+import { fleetForStatus } from './fleet-aggregate.ts';
 import { UNINSTALL_TIMEOUT_MS, uninstallProgress } from './uninstall-progress.ts';
 import type { FleetEntry } from '../fleet/fleet-store.ts';
 import { withActivationStatus } from '../activations/report.ts';
@@ -43,6 +43,8 @@ export interface ControllerCaches {
   owned: (configName: string) => KubeObject[];
   /** What the config's node agents reported over the fleet channel; absent when the channel is off. */
   fleet?: (configName: string) => FleetEntry[];
+  /** How long the fleet's reports may still be incomplete after the fleet server started (agents reconnecting). */
+  fleetWarmingMs?: () => number;
   /** Digest of a referenced Secret's or ConfigMap's data ('absent' when it does not exist); never the data. */
   inputDigest?: (ref: InputRef) => string;
   /** The pods of the config's DaemonSet (by its selector). */
@@ -181,7 +183,9 @@ export class SsmAgentConfigController implements Reconciler {
       this.lastApplied.delete(name);
       applyError = errorMessage(err);
     }
-    const fleet = fleetEntries && !conflict ? aggregateFleet(fleetEntries, new Set(coveredNodeNames(valid.spec, this.caches.nodes()))) : undefined;
+    const warmingMs = this.caches.fleetWarmingMs?.() ?? 0;
+    const reports = fleetEntries && !conflict ? fleetForStatus({ entries: fleetEntries, selected: new Set(coveredNodeNames(valid.spec, this.caches.nodes())), previous: config.status, warmingMs }) : undefined;
+    const fleet = reports?.fleet;
     // The SSM loop's last outcome (activation, online count); until it has one, what is stored stays.
     const aws = this.aws?.outcome(name);
     const activation = aws?.activation?.condition ?? config.status?.conditions?.find((c) => c.type === 'ActivationReady');
@@ -190,7 +194,9 @@ export class SsmAgentConfigController implements Reconciler {
     if (aws?.online !== undefined && status.nodes) status = { ...status, nodes: { ...status.nodes, online: aws.online } };
     const events = plan ? rolloutEvents(config.status?.rollout, status.rollout, plan, status.nodes?.desired ?? 0) : [];
     const result = await this.writeStatus(config, status, applyError, events);
-    return !result.error && version.requeueAfterMs ? { ...result, requeueAfterMs: version.requeueAfterMs } : result;
+    // Agents still reconnecting: look again when their window has passed, whoever has not reported by then.
+    const lookAgainMs = Math.min(version.requeueAfterMs ?? Infinity, reports?.incomplete ? warmingMs + 1 : Infinity);
+    return !result.error && Number.isFinite(lookAgainMs) ? { ...result, requeueAfterMs: lookAgainMs } : result;
   }
 
   /**

@@ -23,10 +23,24 @@ export class FleetStore {
   private readonly entries = new Map<string, FleetEntry>();
   private readonly onChange: (config: string, node: string) => void;
   private readonly now: () => number;
+  private warmUntil = 0;
 
   constructor(onChange: (config: string, node: string) => void, now: () => number = Date.now) {
     this.onChange = onChange;
     this.now = now;
+  }
+
+  /**
+   * The fleet server starts listening: the agents come back over the next `windowMs` (their reconnect jitter),
+   * and until then a node without a report here may simply not have reconnected yet.
+   */
+  startWarmUp(windowMs: number): void {
+    this.warmUntil = this.now() + windowMs;
+  }
+
+  /** How long the report may still be incomplete because agents are reconnecting; 0 once warm. */
+  warmingMs(): number {
+    return Math.max(0, this.warmUntil - this.now());
   }
 
   update(node: string, config: string, state: NodeState): void {

@@ -15,6 +15,12 @@ import { Value } from '@sinclair/typebox/value';
 
 export const FLEET_PROTOCOL_VERSION = 1;
 /** Upper bound of one message, both directions (the server closes with 1009 above it). */
+/**
+ * A node agent whose connection was lost draws its first retry from [0, this) (full jitter), so that thousands of
+ * agents returning to a new leader do not arrive at once. The new leader knows the fleet's report is incomplete
+ * until this has passed.
+ */
+export const FLEET_RECONNECT_WINDOW_MS = 20_000;
 export const FLEET_MAX_MESSAGE_BYTES = 64 * 1024;
 /** The WebSocket path of the channel (versioned with the protocol). */
 export const FLEET_PATH = '/fleet/v1';

@@ -35,7 +35,7 @@ export interface Caches {
   stop(): Promise<void>;
   synced(): boolean;
   /** what the SsmAgentConfig reconciler reads */
-  view(fleet?: ControllerCaches['fleet']): ControllerCaches;
+  view(fleet?: ControllerCaches['fleet'], fleetWarmingMs?: ControllerCaches['fleetWarmingMs']): ControllerCaches;
 }
 
 export function createCaches(opts: { client: KubeClient; namespace: string; log: Logger; metrics: OperatorMetrics; on: CacheHandlers }): Caches {
@@ -80,7 +80,7 @@ export function createCaches(opts: { client: KubeClient; namespace: string; log:
       await Promise.all(informers.map((i) => i.stop()));
     },
     synced: () => informers.every((i) => i.hasSynced()),
-    view: (fleet) => ({
+    view: (fleet, fleetWarmingMs) => ({
       configs: () => configs.list(),
       config: (name) => configs.get(name),
       nodes: () => nodes.list(),
@@ -93,6 +93,7 @@ export function createCaches(opts: { client: KubeClient; namespace: string; log:
             .map((o) => ({ ...o, apiVersion, kind: r.kind }));
         }),
       ...(fleet ? { fleet } : {}),
+      ...(fleetWarmingMs ? { fleetWarmingMs } : {}),
       inputDigest: (ref) => (inputs.get(ref.kind)?.get(ref.name, namespace) as InputObject | undefined)?.digest ?? 'absent',
       pods: (name) => {
         const selector = Object.entries(podSelectorLabels(name));

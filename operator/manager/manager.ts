@@ -15,6 +15,7 @@ import { EventRecorder } from '../controllers/event-recorder.ts';
 import { SsmAgentConfigController } from '../controllers/ssmagentconfig-controller.ts';
 import { SSM_SYNC_CONTROLLER, ssmSyncQueueOptions, SsmSyncReconciler } from '../controllers/ssm-sync/reconciler.ts';
 import { FleetStore } from '../fleet/fleet-store.ts';
+import { FLEET_RECONNECT_WINDOW_MS } from '../fleet/protocol.ts';
 import { KubeClient } from '../kube/client.ts';
 import { ensureOwnedBy, installationOwner } from '../kube/installation-owner.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
@@ -48,6 +49,8 @@ import { FreshProbes } from '../diagnose/fresh-probes.ts';
 import { errorMessage } from '../kube/informer.ts';
 
 const FLEET_STATUS_DEBOUNCE_MS = 2_000;
+/** After the agents' reconnect window, this long for their TLS handshake, TokenReview and hello under load. */
+const FLEET_WARM_UP_MARGIN_MS = 10_000;
 /** Status churn (DaemonSet counts, pods of a rollout) comes in bursts: one pass per burst, this long after its start. */
 const STATUS_CHURN_COALESCE_MS = 500;
 
@@ -197,7 +200,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
   const readMirrorSecret = (name: string) => readSecretKeys(name, ['username', 'password'] as const);
   const configs = new Controller({
     name: SsmAgentConfigController.NAME,
-    reconciler: new SsmAgentConfigController({ latest: { versions: latestVersions, readProxySecret, readMirrorSecret }, client, log, events, metrics, context, aws: ssm, echoes, caches: caches.view(fleetOf) }),
+    reconciler: new SsmAgentConfigController({ latest: { versions: latestVersions, readProxySecret, readMirrorSecret }, client, log, events, metrics, context, aws: ssm, echoes, caches: caches.view(fleetOf, fleetOf ? () => store.warmingMs() : undefined) }),
     workers: settings.workers,
     log,
     metrics,
@@ -244,6 +247,8 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
       name: 'fleet',
       async start() {
         if (settings.fleetPort <= 0) return;
+        // Until the agents had their reconnect window, status keeps the counts the previous leader wrote.
+        store.startWarmUp(FLEET_RECONNECT_WINDOW_MS + FLEET_WARM_UP_MARGIN_MS);
         fleet = await startFleet({
           client,
           namespace: settings.namespace,

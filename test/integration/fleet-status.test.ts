@@ -122,6 +122,16 @@ test('after an operator restart the agents reconnect, resend their state, and st
   await operator.stop();
   // A change while the operator is away is not lost: the agent resends its whole state when it reconnects.
   a.update(healthy('3.3.9.0', 'mi-0000000000000000a'));
+  // What a user watching status sees across the restart: the counts the previous leader wrote stay until the
+  // agents had their reconnect window, never a dip to 0 while the new leader's reports are still arriving.
+  const seen: (number | undefined)[] = [];
+  let watching = true;
+  const watcher = (async () => {
+    for (let i = 0; i < 1_200 && watching; i++) {
+      seen.push((await getConfig())?.status?.nodes?.registered);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
   ({ operator } = await startInProcessOperator(env, { FLEET_PORT: String(fleetPort) }));
   const config = await waitFor(
     'status rebuilt from the reconnected agent',
@@ -132,6 +142,9 @@ test('after an operator restart the agents reconnect, resend their state, and st
     60_000,
     200,
   );
+  watching = false;
+  await watcher;
   assert.equal(config.status?.nodes?.registered, 1, 'node-a only: node-b was deleted');
+  assert.deepEqual([...new Set(seen)], [1], `status.nodes.registered across the restart, polled every 50 ms: ${seen.join(',')}`);
   assert.match(await operator.metrics.registry.metrics(), /^ssm_operator_agents_connected [12]$/m);
 });
