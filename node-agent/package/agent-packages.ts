@@ -10,6 +10,7 @@ import { fetchVerifiedPackage } from './fetch.ts';
 import { effectiveProxy } from '../proxy/effective-proxy.ts';
 import { resolveLatestVersion } from './latest-version.ts';
 import { basicAuthorization, insecureMirrorProblem, mirrorCredentials } from '../../operator/api/mirror-policy.ts';
+import { parseCaBundle } from '../../operator/api/ca-bundle.ts';
 
 export interface AgentPackagesOptions {
   /** Where packages are downloaded to (the node agent passes a directory on the host's disk; default: the OS temp dir). */
@@ -37,8 +38,8 @@ export async function proxySettings(proxy: NodeAgentConfig['proxy'], readSecret 
 }
 
 class MirrorRefused extends Error {
-  readonly reason: 'InsecureMirror' | 'MirrorSecretInvalid';
-  constructor(reason: 'InsecureMirror' | 'MirrorSecretInvalid', message: string) {
+  readonly reason: 'InsecureMirror' | 'MirrorSecretInvalid' | 'MirrorCaInvalid';
+  constructor(reason: 'InsecureMirror' | 'MirrorSecretInvalid' | 'MirrorCaInvalid', message: string) {
     super(message);
     this.reason = reason;
   }
@@ -48,14 +49,21 @@ class MirrorRefused extends Error {
  * The mirror as this configuration may use it: refused over plain http unless the package is pinned by its sha256
  * (the schema refuses it at apply time too), and the Authorization header from the mounted mirror Secret.
  */
-async function mirrorAccess(agent: NodeAgentConfig['agent'], readSecret: (dir: string, key: string) => Promise<string | undefined>): Promise<{ authorization?: string }> {
+async function mirrorAccess(agent: NodeAgentConfig['agent'], readSecret: (dir: string, key: string) => Promise<string | undefined>): Promise<{ authorization?: string; ca?: string[] }> {
   const insecure = insecureMirrorProblem({ version: agent.version, ...(agent.mirror ? { mirror: agent.mirror } : {}), ...(agent.sha256 ? { sha256: agent.sha256 } : {}) });
   if (insecure) throw new MirrorRefused('InsecureMirror', `spec.agent.source.mirror: ${insecure}; nothing was downloaded`);
-  if (!agent.mirror || !agent.mirrorSecretDir) return {};
+  // Read on every use, like the Secrets: the file is the mounted ConfigMap of this pod's revision.
+  let ca: string[] | undefined;
+  if (agent.mirror && agent.mirrorCaFile) {
+    const bundle = parseCaBundle(await readFile(agent.mirrorCaFile, 'utf8').catch(() => undefined), agent.mirrorCaName ?? 'spec.agent.source.caBundle');
+    if (!bundle.ok) throw new MirrorRefused('MirrorCaInvalid', `spec.agent.source.caBundle: ${bundle.message}; nothing was downloaded`);
+    ca = bundle.pem;
+  }
+  if (!agent.mirror || !agent.mirrorSecretDir) return ca ? { ca } : {};
   const name = agent.mirrorSecretName ?? 'of spec.agent.source.mirrorSecretRef';
   const creds = mirrorCredentials(await readSecret(agent.mirrorSecretDir, 'username'), await readSecret(agent.mirrorSecretDir, 'password'), name);
   if (!creds.ok) throw new MirrorRefused('MirrorSecretInvalid', `${creds.message}; nothing was downloaded`);
-  return { authorization: basicAuthorization(creds.credentials) };
+  return { authorization: basicAuthorization(creds.credentials), ...(ca ? { ca } : {}) };
 }
 
 export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPackages {
@@ -77,7 +85,7 @@ export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPacka
 
     async fetch(config: NodeAgentConfig, facts: HostFacts, version: string, signal?: AbortSignal): Promise<FetchResult> {
       if (!facts.arch) return { ok: false, reason: 'UnsupportedArchitecture', message: 'the host architecture is not amd64 or arm64 (or was not detected)' };
-      let access: { authorization?: string };
+      let access: { authorization?: string; ca?: string[] };
       try {
         access = await mirrorAccess(config.agent, readSecret);
       } catch (err) {

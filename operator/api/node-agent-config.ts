@@ -14,6 +14,9 @@ export const FLEET_TOKEN_DIR = '/var/run/secrets/ssmagent.io/fleet-token';
 export const FLEET_CA_DIR = '/etc/ssm-node-agent-fleet-ca';
 export const SIGNING_KEYS_DIR = '/etc/ssm-node-agent-signing-keys';
 export const SIGNING_KEYS_FILE = 'keys.asc';
+/** The mirror's CA bundle (spec.agent.source.caBundle), mounted from its ConfigMap. */
+export const MIRROR_CA_DIR = '/etc/ssm-node-agent-mirror-ca';
+export const MIRROR_CA_FILE = 'ca.crt';
 export const NODE_AGENT_METRICS_PORT = 9464;
 /** The longest a host command may run (dpkg, rpm, register): its timeout, and what the pods' grace period covers. */
 export const HOST_COMMAND_MAX_SECONDS = 300;
@@ -31,6 +34,10 @@ export const NodeAgentConfig = Type.Object({
     mirrorSecretDir: Type.Optional(Str),
     /** That Secret's name, for messages. */
     mirrorSecretName: Type.Optional(Str),
+    /** The mounted PEM bundle trusted for the mirror instead of the public roots. */
+    mirrorCaFile: Type.Optional(Str),
+    /** Where it comes from (ConfigMap name/key), for messages. */
+    mirrorCaName: Type.Optional(Str),
     verify: Type.Union([Type.Literal('Signature'), Type.Literal('Checksum'), Type.Literal('None')]),
     sha256: Type.Optional(Str),
     selfUpdate: Type.Boolean(),

@@ -119,10 +119,32 @@ export const AgentSource = Type.Object(
         },
       ),
     ),
+    caBundle: Type.Optional(
+      Type.Object(
+        {
+          configMap: MatchingString(DNS_LABEL, 'must be a ConfigMap name (lowercase letters, digits, "-" and ".")', {
+            maxLength: 253,
+            description: "Name of a ConfigMap in the operator's namespace.",
+          }),
+          key: MatchingString('^[-._a-zA-Z0-9]+$', 'must be a ConfigMap key (letters, digits, "-", "_" and ".")', {
+            default: 'ca.crt',
+            maxLength: 253,
+            description: 'Key of the ConfigMap that holds the PEM certificates.',
+          }),
+        },
+        {
+          description:
+            "PEM CA certificates trusted for an https:// mirror instead of the public roots: for a mirror behind a private CA (air-gapped). The node agents use them for the package, its .sig and latest/VERSION; the operator for latest/VERSION. Public material, so a ConfigMap; its content counts in the revision.",
+        },
+      ),
+    ),
   },
   {
     description: 'Where the agent package is downloaded from.',
-    ...cel({ rule: '!has(self.mirrorSecretRef) || has(self.mirror)', message: 'mirrorSecretRef needs mirror: the credentials are for a mirror, never for the AWS bucket', fieldPath: '.mirror', reason: 'FieldValueRequired' }),
+    ...cel(
+      { rule: '!has(self.mirrorSecretRef) || has(self.mirror)', message: 'mirrorSecretRef needs mirror: the credentials are for a mirror, never for the AWS bucket', fieldPath: '.mirror', reason: 'FieldValueRequired' },
+      { rule: '!has(self.caBundle) || has(self.mirror)', message: 'caBundle needs mirror: it is trusted for the mirror only, never for the AWS bucket', fieldPath: '.mirror', reason: 'FieldValueRequired' },
+    ),
   },
 );
 

@@ -20,7 +20,7 @@ import { planRollout, podRevision, rolloutEvents, type PodObservation, type Roll
 import { isVersion } from '../api/agent-version.ts';
 import { NODE_AGENT_CONFIG_FILE, parseNodeAgentConfig } from '../api/node-agent-config.ts';
 import type { LatestVersions } from '../versions/latest-versions.ts';
-import { latestRequest, latestSource, type ReadMirrorSecret } from '../versions/latest-request.ts';
+import { latestRequest, latestSource, type ReadConfigMapKey, type ReadMirrorSecret } from '../versions/latest-request.ts';
 import { guardLatest } from '../versions/latest-guard.ts';
 import { LABEL_REVISION } from '../manifests/names.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
@@ -91,7 +91,7 @@ export class SsmAgentConfigController implements Reconciler {
     /** where the objects this controller writes are recorded, so their watch echoes enqueue nothing */
     echoes?: WriteTracker;
     /** Resolves `latest` for the fleet; absent: the node agents resolve it themselves. */
-    latest?: { versions: Pick<LatestVersions, 'get' | 'forget'>; readProxySecret(name: string): Promise<{ httpsProxy?: string; httpProxy?: string }>; readMirrorSecret?: ReadMirrorSecret };
+    latest?: { versions: Pick<LatestVersions, 'get' | 'forget'>; readProxySecret(name: string): Promise<{ httpsProxy?: string; httpProxy?: string }>; readMirrorSecret?: ReadMirrorSecret; readConfigMapKey?: ReadConfigMapKey };
   }) {
     this.client = deps.client;
     this.caches = deps.caches;
@@ -208,12 +208,13 @@ export class SsmAgentConfigController implements Reconciler {
     const pin = config.spec.agent.version;
     if (pin !== 'latest') return { status: { resolvedVersion: pin } };
     if (!this.latest) return { status: {} };
-    const { versions, readProxySecret, readMirrorSecret } = this.latest;
+    const { versions, readProxySecret, readMirrorSecret, readConfigMapKey } = this.latest;
     const secret = config.spec.proxy?.secretRef?.name;
     const mirrorSecret = config.spec.agent.source?.mirrorSecretRef?.name;
-    const digest = (name: string | undefined) => (name ? this.caches.inputDigest?.({ kind: 'Secret', name }) : undefined);
-    const source = latestSource(config, digest(secret), digest(mirrorSecret));
-    const answer = versions.get(config.metadata.name, source, () => latestRequest(source, readProxySecret, readMirrorSecret));
+    const caConfigMap = config.spec.agent.source?.caBundle?.configMap;
+    const digest = (name: string | undefined, kind: 'Secret' | 'ConfigMap' = 'Secret') => (name ? this.caches.inputDigest?.({ kind, name }) : undefined);
+    const source = latestSource(config, digest(secret), digest(mirrorSecret), digest(caConfigMap, 'ConfigMap'));
+    const answer = versions.get(config.metadata.name, source, () => latestRequest(source, readProxySecret, readMirrorSecret, readConfigMapKey));
     // Never backwards: a latest/VERSION older than what the fleet runs leaves the fleet where it is.
     const guarded = guardLatest(answer.version, running);
     const resolved = guarded.version;

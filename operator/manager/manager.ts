@@ -16,7 +16,7 @@ import { SsmAgentConfigController } from '../controllers/ssmagentconfig-controll
 import { SSM_SYNC_CONTROLLER, ssmSyncQueueOptions, SsmSyncReconciler } from '../controllers/ssm-sync/reconciler.ts';
 import { FleetStore } from '../fleet/fleet-store.ts';
 import { FLEET_RECONNECT_WINDOW_MS } from '../fleet/protocol.ts';
-import { KubeClient } from '../kube/client.ts';
+import { isNotFound, KubeClient } from '../kube/client.ts';
 import { ensureOwnedBy, installationOwner } from '../kube/installation-owner.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
@@ -198,9 +198,16 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
     return { ...(httpsProxy ? { httpsProxy } : {}), ...(httpProxy ? { httpProxy } : {}) };
   };
   const readMirrorSecret = (name: string) => readSecretKeys(name, ['username', 'password'] as const);
+  const readConfigMapKey = async (name: string, key: string): Promise<string | undefined> => {
+    const cm = await client.get<{ data?: Record<string, string> }>(resourcePath(RESOURCES.configMap, { namespace: settings.namespace, name })).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+    return cm?.data?.[key];
+  };
   const configs = new Controller({
     name: SsmAgentConfigController.NAME,
-    reconciler: new SsmAgentConfigController({ latest: { versions: latestVersions, readProxySecret, readMirrorSecret }, client, log, events, metrics, context, aws: ssm, echoes, caches: caches.view(fleetOf, fleetOf ? () => store.warmingMs() : undefined) }),
+    reconciler: new SsmAgentConfigController({ latest: { versions: latestVersions, readProxySecret, readMirrorSecret, readConfigMapKey }, client, log, events, metrics, context, aws: ssm, echoes, caches: caches.view(fleetOf, fleetOf ? () => store.warmingMs() : undefined) }),
     workers: settings.workers,
     log,
     metrics,

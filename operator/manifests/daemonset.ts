@@ -15,6 +15,8 @@ import {
   NODE_AGENT_METRICS_PORT,
   PROXY_SECRET_DIR,
   SIGNING_KEYS_DIR,
+  MIRROR_CA_DIR,
+  MIRROR_CA_FILE,
   SIGNING_KEYS_FILE,
 } from '../api/node-agent-config.ts';
 import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY } from '../fleet/protocol.ts';
@@ -77,6 +79,12 @@ function volumes({ config }: OwnedInput, configMapName: string): { volumes: V1Vo
     // Public keys of a mirror that re-signs the packages (read-only, public material).
     list.push({ name: 'signing-keys', configMap: { name: keys.configMap, items: [{ key: keys.key, path: SIGNING_KEYS_FILE }] } });
     mounts.push({ name: 'signing-keys', mountPath: SIGNING_KEYS_DIR, readOnly: true });
+  }
+  const ca = config.spec.agent.source?.caBundle;
+  if (ca) {
+    // The mirror's private CA (public material). Optional: a missing ConfigMap is the install step's clear failure.
+    list.push({ name: 'mirror-ca', configMap: { name: ca.configMap, optional: true, items: [{ key: ca.key, path: MIRROR_CA_FILE }] } });
+    mounts.push({ name: 'mirror-ca', mountPath: MIRROR_CA_DIR, readOnly: true });
   }
   const proxySecret = config.spec.proxy?.secretRef?.name;
   if (proxySecret) {

@@ -2,6 +2,8 @@
 import {
   ACTIVATION_SECRET_DIR,
   MIRROR_SECRET_DIR,
+  MIRROR_CA_DIR,
+  MIRROR_CA_FILE,
   NODE_AGENT_CONFIG_VERSION,
   NODE_AGENT_METRICS_PORT,
   PROXY_SECRET_DIR,
@@ -25,6 +27,9 @@ export function renderNodeAgentConfig(config: SsmAgentConfig, action: 'Manage' |
       version: spec.agent.version,
       ...(spec.agent.source?.mirror ? { mirror: spec.agent.source.mirror } : {}),
       ...(spec.agent.source?.mirror && spec.agent.source.mirrorSecretRef ? { mirrorSecretDir: MIRROR_SECRET_DIR, mirrorSecretName: spec.agent.source.mirrorSecretRef.name } : {}),
+      ...(spec.agent.source?.mirror && spec.agent.source.caBundle
+        ? { mirrorCaFile: `${MIRROR_CA_DIR}/${MIRROR_CA_FILE}`, mirrorCaName: `ConfigMap ${spec.agent.source.caBundle.configMap}, key ${spec.agent.source.caBundle.key}` }
+        : {}),
       verify: spec.agent.verify,
       ...(spec.agent.sha256 ? { sha256: spec.agent.sha256 } : {}),
       selfUpdate: spec.agent.selfUpdate,

@@ -27,6 +27,8 @@ export function referencedInputs(config: SsmAgentConfig): InputRef[] {
   if (activation) refs.push({ kind: 'Secret', name: activation });
   const keys = config.spec.agent.source?.signingKeys?.configMap;
   if (keys) refs.push({ kind: 'ConfigMap', name: keys });
+  const ca = config.spec.agent.source?.caBundle?.configMap;
+  if (ca && ca !== keys) refs.push({ kind: 'ConfigMap', name: ca });
   return refs;
 }
 

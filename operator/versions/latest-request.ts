@@ -3,6 +3,7 @@
 // starts; their digests make a changed Secret a new source.
 import type { LatestVersionRequest } from '../api/latest-version.ts';
 import { basicAuthorization, insecureMirrorProblem, mirrorCredentials } from '../api/mirror-policy.ts';
+import { parseCaBundle } from '../api/ca-bundle.ts';
 import { proxyUrlProblem } from '../api/proxy-url.ts';
 import type { SsmAgentConfig } from '../api/types.ts';
 import { renderNodeAgentConfig } from '../manifests/node-agent-config.ts';
@@ -13,14 +14,19 @@ export interface LatestSource {
   mirror?: string;
   /** The mirror Secret (username, password) and its digest. */
   mirrorSecret?: { name: string; digest?: string };
+  /** The mirror's CA bundle (spec.agent.source.caBundle) and its ConfigMap's digest. */
+  caBundle?: { configMap: string; key: string; digest?: string };
   proxy: { httpsProxy?: string; httpProxy?: string; noProxy: string[]; secret?: string; secretDigest?: string };
 }
 
 export type ReadMirrorSecret = (name: string) => Promise<{ username?: string; password?: string }>;
+/** One key of a ConfigMap in the operator's namespace; undefined when the ConfigMap or the key is missing. */
+export type ReadConfigMapKey = (name: string, key: string) => Promise<string | undefined>;
 
 /** `secretDigest`, `mirrorSecretDigest`: the Secrets' digests, so a changed Secret is looked up again at once. */
-export function latestSource(config: SsmAgentConfig, secretDigest?: string, mirrorSecretDigest?: string): LatestSource {
+export function latestSource(config: SsmAgentConfig, secretDigest?: string, mirrorSecretDigest?: string, caBundleDigest?: string): LatestSource {
   const rendered = renderNodeAgentConfig(config);
+  const ca = rendered.agent.mirror ? config.spec.agent.source?.caBundle : undefined;
   const secret = config.spec.proxy?.secretRef?.name;
   const mirrorSecret = rendered.agent.mirrorSecretName;
   return {
@@ -28,6 +34,7 @@ export function latestSource(config: SsmAgentConfig, secretDigest?: string, mirr
     s3Host: rendered.endpoints.s3,
     ...(rendered.agent.mirror ? { mirror: rendered.agent.mirror } : {}),
     ...(mirrorSecret ? { mirrorSecret: { name: mirrorSecret, ...(mirrorSecretDigest ? { digest: mirrorSecretDigest } : {}) } } : {}),
+    ...(ca ? { caBundle: { configMap: ca.configMap, key: ca.key, ...(caBundleDigest ? { digest: caBundleDigest } : {}) } } : {}),
     proxy: {
       ...(rendered.proxy.httpsProxy ? { httpsProxy: rendered.proxy.httpsProxy } : {}),
       ...(rendered.proxy.httpProxy ? { httpProxy: rendered.proxy.httpProxy } : {}),
@@ -42,6 +49,7 @@ export async function latestRequest(
   source: LatestSource,
   readProxySecret: (name: string) => Promise<{ httpsProxy?: string; httpProxy?: string }>,
   readMirrorSecret?: ReadMirrorSecret,
+  readConfigMapKey?: ReadConfigMapKey,
 ): Promise<LatestVersionRequest> {
   const insecure = insecureMirrorProblem({ version: 'latest', ...(source.mirror ? { mirror: source.mirror } : {}) });
   if (insecure) throw new Error(`spec.agent.source.mirror: ${insecure}`);
@@ -52,6 +60,14 @@ export async function latestRequest(
     const creds = mirrorCredentials(values.username, values.password, source.mirrorSecret.name);
     if (!creds.ok) throw new Error(creds.message);
     authorization = basicAuthorization(creds.credentials);
+  }
+  let ca: string[] | undefined;
+  if (source.mirror && source.caBundle) {
+    if (!readConfigMapKey) throw new Error('the mirror CA bundle cannot be read here');
+    const { configMap, key } = source.caBundle;
+    const bundle = parseCaBundle(await readConfigMapKey(configMap, key), `ConfigMap ${configMap}, key ${key}`);
+    if (!bundle.ok) throw new Error(`spec.agent.source.caBundle: ${bundle.message}`);
+    ca = bundle.pem;
   }
   const urls = source.proxy.secret ? await readProxySecret(source.proxy.secret) : source.proxy;
   // The API server never checked a Secret's values: the same check as the node agent's, before dialling through one.
@@ -67,6 +83,7 @@ export async function latestRequest(
     s3Host: source.s3Host,
     ...(source.mirror ? { mirror: source.mirror } : {}),
     ...(authorization ? { authorization } : {}),
+    ...(ca ? { ca } : {}),
     proxy: { noProxy: source.proxy.noProxy, ...(urls.httpsProxy ? { httpsProxy: urls.httpsProxy } : {}), ...(urls.httpProxy ? { httpProxy: urls.httpProxy } : {}) },
   };
 }

@@ -90,6 +90,7 @@ test('the chart grants the operator what it calls', async () => {
     ['update', `secrets/${FLEET_TLS_SECRET}`, ...ns],
     ['update', `configmaps/${FLEET_CA_CONFIGMAP}`, ...ns],
     ['get', `configmaps/${FLEET_CA_CONFIGMAP}`, ...ns],
+    ['get', 'configmaps/a-mirror-ca-bundle', ...ns],
     ['get', `services/${RELEASE}`, ...ns],
     // The fleet Service: its ClusterIP is what the node agents dial and what the fleet certificate names.
     ['get', `services/${RELEASE}-fleet`, ...ns],

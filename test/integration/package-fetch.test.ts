@@ -461,6 +461,46 @@ describe('createAgentPackages (the port of the install step)', () => {
     await pinned.cleanup();
   });
 
+  test('a mirror behind a private CA: trusted through spec.agent.source.caBundle (the mounted file), refused without it; a bad bundle fails before any request (MirrorCaInvalid)', async () => {
+    const workDir = await freshWorkDir();
+    const caFile = join(work, 'mirror-ca.crt');
+    await writeFile(caFile, cert);
+    const rendered = renderNodeAgentConfig(sampleConfig('private-ca', { agent: agentSpec(`https://${httpsHost}/mirror`, { version: 'latest', source: { mirror: `https://${httpsHost}/mirror`, caBundle: { configMap: 'mirror-ca', key: 'ca.crt' } } }) }));
+    assert.equal(rendered.agent.mirrorCaName, 'ConfigMap mirror-ca, key ca.crt');
+    assert.match(rendered.agent.mirrorCaFile ?? '', /^\/etc\/ssm-node-agent-mirror-ca\//);
+    // No opts.ca: only the bundle named by the config makes the mirror's certificate trusted.
+    const packages = createAgentPackages({ workDir, env: { [SIGNING_KEY_FILE_ENV]: goodKeyFile } });
+    const trusted = { ...rendered, agent: { ...rendered.agent, mirrorCaFile: caFile } };
+    assert.equal(await packages.latestVersion(trusted, facts), VERSION);
+    const r = await packages.fetch(trusted, facts, VERSION);
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    assert.deepEqual(await readFile(r.path), pkg);
+    await r.cleanup();
+
+    const { mirrorCaFile: _f, mirrorCaName: _n, ...withoutCa } = rendered.agent;
+    const untrusted = await packages.fetch({ ...rendered, agent: withoutCa }, facts, VERSION);
+    assert.equal(untrusted.ok ? '' : untrusted.reason, 'DownloadFailed');
+    assert.match(untrusted.ok ? '' : untrusted.message, /certificate/i);
+
+    const before = requests.length;
+    for (const [content, words] of [
+      [undefined, /does not exist/],
+      ['not a certificate', /no PEM certificate/],
+      ['-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', /certificate 1 .* does not parse/],
+    ] as const) {
+      const file = join(work, `bad-ca-${requests.length}-${String(words)}`.replace(/[^a-z0-9-]/gi, '_'));
+      if (content !== undefined) await writeFile(file, content);
+      const bad = { ...rendered, agent: { ...rendered.agent, mirrorCaFile: file } };
+      const f = await packages.fetch(bad, facts, VERSION);
+      assert.equal(f.ok ? '' : f.reason, 'MirrorCaInvalid');
+      assert.match(f.ok ? '' : f.message, /spec\.agent\.source\.caBundle: .*ConfigMap mirror-ca, key ca\.crt/);
+      assert.match(f.ok ? '' : f.message, words);
+      await assert.rejects(packages.latestVersion(bad, facts), words);
+    }
+    assert.equal(requests.length, before, 'a bad bundle: nothing was requested');
+    await assertEmpty(workDir);
+  });
+
   test('mirror credentials from the mounted Secret: Basic auth on the mirror for latest/VERSION, the package and its signature; never in a message', async () => {
     const workDir = await freshWorkDir();
     const mirrorSecretDir = join(work, 'mirror-secret');

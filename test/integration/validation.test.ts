@@ -43,6 +43,8 @@ const INVALID: [string, string, string, RegExp][] = [
   ['http mirror without sha256', '  region: us-east-1\n  agent: {version: 3.3.1142.0, source: {mirror: "http://mirror.corp/ssm"}}', 'spec.agent.source.mirror', /https:\/\/.*agent\.sha256/],
   ['http mirror with sha256 and latest', '  region: us-east-1\n  agent: {sha256: ' + 'a'.repeat(64) + ', source: {mirror: "HTTP://mirror.corp/ssm"}}', 'spec.agent.source.mirror', /pin agent\.version/],
   ['mirrorSecretRef without a mirror', '  region: us-east-1\n  agent: {source: {mirrorSecretRef: {name: mirror-creds}}}', 'spec.agent.source.mirror', /mirrorSecretRef needs mirror/],
+  ['caBundle without a mirror', '  region: us-east-1\n  agent: {source: {caBundle: {configMap: mirror-ca}}}', 'spec.agent.source.mirror', /caBundle needs mirror/],
+  ['caBundle key', '  region: us-east-1\n  agent: {source: {mirror: "https://mirror.corp/ssm", caBundle: {configMap: mirror-ca, key: "../ca"}}}', 'spec.agent.source.caBundle.key', /ConfigMap key/],
   ['mirrorSecretRef name', '  region: us-east-1\n  agent: {source: {mirror: "https://mirror.corp/ssm", mirrorSecretRef: {name: "Bad_Name"}}}', 'spec.agent.source.mirrorSecretRef.name', /Secret name/],
   // Durations the node agent would reject, or that overflow a timer (issue 10, Medium 8).
   ['interval 0s', '  region: us-east-1\n  connectivity: {interval: 0s}', 'spec.connectivity.interval', /between 5s and 24h/],

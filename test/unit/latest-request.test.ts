@@ -61,3 +61,27 @@ test('a proxy Secret value is checked like the node agent checks it before the o
   const ok = await latestRequest(source, async () => ({ httpsProxy: 'http://user:pw@proxy.corp:3128' }));
   assert.equal(ok.proxy?.httpsProxy, 'http://user:pw@proxy.corp:3128', 'credentials are what the Secret is for');
 });
+
+test('the mirror CA bundle is part of the source (by digest), read from its ConfigMap when a lookup starts, and checked before it is trusted', async () => {
+  const { generateCa } = await import('../../operator/fleet/certificates.ts');
+  const ca = (await generateCa({ commonName: 'mirror test CA' })).cert;
+  const config = sampleConfig('c', { agent: agent('https://mirror.corp/ssm', { caBundle: { configMap: 'mirror-ca', key: 'ca.crt' } }) });
+  const a = latestSource(config, undefined, undefined, 'digest-1');
+  assert.notDeepEqual(a, latestSource(config, undefined, undefined, 'digest-2'), 'a changed bundle is a new source');
+  const read: string[] = [];
+  const req = await latestRequest(a, noProxy, undefined, async (name, key) => (read.push(`${name}/${key}`), `${ca}\n${ca}`));
+  assert.deepEqual(read, ['mirror-ca/ca.crt']);
+  assert.deepEqual(req.ca, [ca.trim(), ca.trim()]);
+  for (const [content, words] of [
+    [undefined, /ConfigMap mirror-ca, key ca\.crt.*does not exist/],
+    ['garbage', /no PEM certificate/],
+    ['-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----', /does not parse/],
+    [`-----BEGIN CERTIFICATE-----\n${'A'.repeat(1_100_000)}\n-----END CERTIFICATE-----`, /larger than/],
+  ] as const) {
+    await assert.rejects(latestRequest(a, noProxy, undefined, async () => content), words);
+  }
+  const plain = await latestRequest(latestSource(sampleConfig('p', { agent: agent('https://mirror.corp/ssm') })), noProxy, undefined, async () => {
+    throw new Error('not read without a caBundle');
+  });
+  assert.equal(plain.ca, undefined);
+});

@@ -11,10 +11,14 @@ import { CHART_DIR, runHelm, type HelmResult } from '../helm.ts';
 import { createNodeAgentFixture, type NodeAgentFixture } from '../node-agent-fixture.ts';
 import { STAND_IN_PATHS } from '../stand-in-agent.ts';
 import { startCluster, type Cluster, type StartClusterOptions } from './cluster.ts';
+import { FABRIC_ADDRESS } from './network.ts';
+import { startHttpsFront, type HttpsFront } from '../https-front.ts';
 
 export const NAMESPACE = 'ssm-system';
 export const RELEASE = 'ssm';
 export const SIGNING_KEYS_CONFIGMAP = 'stand-in-signing-keys';
+/** The private CA of the https mirror (mirrorHttpsUrl), in the operator's namespace (spec.agent.source.caBundle). */
+export const MIRROR_CA_CONFIGMAP = 'stand-in-mirror-ca';
 /** The real amazon-ssm-agent package is about 30 MB: the stand-in is padded to that. */
 export const PACKAGE_PAD_MIB = 32;
 
@@ -24,6 +28,8 @@ export interface ProductCluster {
   readonly fixture: NodeAgentFixture;
   /** the mirror as nodes reach it (spec.agent.source.mirror) */
   readonly mirrorUrl: string;
+  /** the same mirror over https, its certificate from a private CA (ConfigMap MIRROR_CA_CONFIGMAP, key ca.crt) */
+  readonly mirrorHttpsUrl: string;
   /** the SSM emulator as the operator pods reach it (SSM_ENDPOINT) */
   readonly ssmUrl: string;
   readonly nodeNames: readonly string[];
@@ -49,7 +55,10 @@ export interface ProductCluster {
 }
 
 /** A Hybrid config with a managed activation over every node, agents from the cluster's mirror (tests, demo, bench). */
-export function hybridConfigYaml(p: Pick<ProductCluster, 'mirrorUrl' | 'fixture'>, o: { name: string; version: string; deletionPolicy?: 'Retain' | 'Uninstall' }): string {
+export function hybridConfigYaml(
+  p: Pick<ProductCluster, 'mirrorUrl' | 'mirrorHttpsUrl' | 'fixture'>,
+  o: { name: string; version: string; deletionPolicy?: 'Retain' | 'Uninstall'; https?: boolean },
+): string {
   // The fabric's mirror is plain http: the package is pinned by its sha256 as well as signed. A version the mirror
   // lacks (a broken revision) gets a sha256 no package has: its download fails first, with NotFound.
   let sha256 = '0'.repeat(64);
@@ -58,6 +67,10 @@ export function hybridConfigYaml(p: Pick<ProductCluster, 'mirrorUrl' | 'fixture'
   } catch {
     // not on the mirror
   }
+  // Over https (the mirror's private CA trusted through caBundle), `latest` may be used: nothing is pinned.
+  const source = o.https
+    ? `{mirror: "${p.mirrorHttpsUrl}", caBundle: {configMap: ${MIRROR_CA_CONFIGMAP}, key: ca.crt}, signingKeys: {configMap: ${SIGNING_KEYS_CONFIGMAP}, key: keys.asc}}`
+    : `{mirror: "${p.mirrorUrl}", signingKeys: {configMap: ${SIGNING_KEYS_CONFIGMAP}, key: keys.asc}}`;
   return `apiVersion: ssmagent.io/v1alpha1
 kind: SsmAgentConfig
 metadata: {name: ${o.name}}
@@ -65,8 +78,8 @@ spec:
   region: eu-west-1
   agent:
     version: "${o.version}"
-    sha256: "${sha256}"
-    source: {mirror: "${p.mirrorUrl}", signingKeys: {configMap: ${SIGNING_KEYS_CONFIGMAP}, key: keys.asc}}
+${o.https && o.version === 'latest' ? '' : `    sha256: "${sha256}"
+`}    source: ${source}
   registration:
     mode: Hybrid
     activation: {managed: {iamRole: SSMServiceRole, registrationLimit: 10}}
@@ -101,15 +114,22 @@ export async function startProductCluster(opts: StartProductOptions): Promise<Pr
     throw (started.find((r): r is PromiseRejectedResult => r.status === 'rejected') as PromiseRejectedResult).reason;
   }
   const [cluster, emulator, fixture] = [startedCluster.value, startedEmulator.value, startedFixture.value];
+  let front: HttpsFront | undefined;
   const stop = async () => {
     await cluster.stop().catch(() => undefined);
-    await Promise.allSettled([emulator.stop(), fixture.close()]);
+    await Promise.allSettled([emulator.stop(), fixture.close(), front?.close()]);
   };
   try {
     const cp = cluster.controlPlane;
     const localPort = (url: string) => Number(new URL(url).port);
-    const [mirror, ssm] = await Promise.all([cluster.expose(localPort(fixture.mirrorUrl), 'mirror'), cluster.expose(localPort(emulator.url), 'ssm')]);
+    front = await startHttpsFront({ targetPort: localPort(fixture.mirrorUrl), ips: [FABRIC_ADDRESS, '127.0.0.1'] });
+    const [mirror, ssm, secureMirror] = await Promise.all([
+      cluster.expose(localPort(fixture.mirrorUrl), 'mirror'),
+      cluster.expose(localPort(emulator.url), 'ssm'),
+      cluster.expose(front.port, 'mirror-https'),
+    ]);
     const mirrorUrl = `${mirror.url()}/mirror`;
+    const mirrorHttpsUrl = `https://${secureMirror.host}:${secureMirror.port}/mirror`;
     const ssmUrl = ssm.url();
     const nodeNames = cluster.nodes.map((n) => n.name);
     const kubectlResult = (args: string[], input?: string) => cp.kubectl(args, input);
@@ -134,6 +154,9 @@ export async function startProductCluster(opts: StartProductOptions): Promise<Pr
       }),
     );
     await kubectl(['apply', '-f', keysFile]);
+    const caFile = join(fixture.work, 'mirror-ca-configmap.json');
+    writeFileSync(caFile, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: MIRROR_CA_CONFIGMAP, namespace: NAMESPACE }, data: { 'ca.crt': front.caPem } }));
+    await kubectl(['apply', '-f', caFile]);
 
     const app = cluster.images.appImage;
     const colon = app.lastIndexOf(':');
@@ -158,6 +181,7 @@ export async function startProductCluster(opts: StartProductOptions): Promise<Pr
       emulator,
       fixture,
       mirrorUrl,
+      mirrorHttpsUrl,
       ssmUrl,
       nodeNames,
       kubectl,
