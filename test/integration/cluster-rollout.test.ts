@@ -68,7 +68,8 @@ interface SpecOptions {
   proxySecret?: boolean;
 }
 function configYaml(o: SpecOptions): string {
-  let yaml = hybridConfigYaml(p, { name: CONFIG, version: o.version, deletionPolicy: 'Retain' });
+  // `latest` needs an https mirror (an http one only with a pinned sha256): the same mirror behind a private CA.
+  let yaml = hybridConfigYaml(p, { name: CONFIG, version: o.version, deletionPolicy: 'Retain', https: o.version === 'latest' });
   if (o.paused !== undefined) yaml += `  rollout: {paused: ${o.paused}}\n`;
   // The mirror (on the fabric address) is reached directly; the agent's SSM endpoint only through the proxy.
   if (o.proxySecret) yaml += `  proxy: {secretRef: {name: ${PROXY_SECRET}}, noProxy: ["${fabricHost()}"]}\n`;
@@ -254,7 +255,7 @@ test('paused: a change made while paused reaches no host; unpausing rolls it out
   await rolloutComplete(`the rollout of ${V3} complete`, (c) => c.status?.rollout?.currentRevision === paused.status?.rollout?.pendingRevision);
 });
 
-test('a new `latest` published on the mirror rolls out gated, like a pin change; status shows the resolved version', { skip: 'unfinished: failed once at load 20-35 (old pods turned unready from starved probes and were replaced outside maxUnavailable); rerun after the CPU-request and liveness-timeout change' }, async (t) => {
+test('a new `latest` published on the mirror rolls out gated, like a pin change; status shows the resolved version', async (t) => {
   const latestFile = (version: string) => {
     const dir = join(p.fixture.work, 'mirror', 'latest');
     mkdirSync(dir, { recursive: true });
@@ -276,7 +277,7 @@ test('a new `latest` published on the mirror rolls out gated, like a pin change;
   assert.equal(done.status?.agent?.resolvedVersion, V4);
 });
 
-test('a proxy Secret change rolls out node by node; its value never appears in a ConfigMap or a pod spec', { skip: 'unfinished: written, never run to the end on the real cluster' }, async (t) => {
+test('a proxy Secret change rolls out node by node; its value never appears in a ConfigMap or a pod spec', async (t) => {
   const emulatorPort = Number(new URL(p.emulator.url).port);
   proxy = await startTinyproxy({ dir: work, connectPorts: [emulatorPort] });
   const exposed = await p.cluster.expose(proxy.port, 'proxy');
@@ -311,7 +312,7 @@ test('a proxy Secret change rolls out node by node; its value never appears in a
   assert.doesNotMatch(everything, /first-Pa55|second-Pa55/, 'the proxy password is in no ConfigMap, pod, DaemonSet, ControllerRevision or status');
 });
 
-test('SIGTERM during an install: dpkg finishes, the pod exits, the next pod finds a converged host', { skip: 'unfinished: written, never run to the end on the real cluster' }, async (t) => {
+test('SIGTERM during an install: dpkg finishes, the pod exits, the next pod finds a converged host', async (t) => {
   for (const node of p.nodeNames) await configureStandIn(p.cluster.node(node).host.host, { installDelaySeconds: INSTALL_DELAY_SECONDS });
   let stopped: { node: string; pod: string } | undefined;
   try {
