@@ -12,7 +12,8 @@
 // - with a ComputerName (it pinged once): that Node's instance pinged with the same ComputerName, and no other Node
 //   reports an instance with that ComputerName (two hosts with one hostname: nobody can tell which it was);
 // - without one (never pinged: what a lost answer leaves): the first such Node to register after it is named as the
-//   probable host. No host can use it: a host with its key would report it and ping with it.
+//   probable host. No host has used it: a host with its key would have reported it (the sweep would have tagged it
+//   with its node) or pinged with it.
 // Anything missing (no registration date, no ping status, no annotation reported) leaves the instance alone.
 import { TAG_NODE } from '../activations/tags.ts';
 
