@@ -12,6 +12,8 @@
 //   tag names a Node that no longer exists, and that no existing node reports; one whose node now reports another
 //   instance (a reused node name); and one a deleted Node's managed-instance-id annotation named (deletedNodes),
 //   for an instance deleted before a sweep could tag it with its node.
+// - deregister (sweep, when deregisterOnNodeDelete): a duplicate registration of a host that runs another instance
+//   now (duplicates.ts: a RegisterManagedInstance answer lost, a registration lost on disk).
 // - deregister (Uninstall): when the config is deleted with deletionPolicy Uninstall, every owned instance tagged
 //   for this cluster and config, and every owned instance its nodes report.
 // Only hybrid managed instances (mi-…) are tagged or deregistered: EC2 instances (i-…) are AWS's to manage.
@@ -19,6 +21,7 @@
 import { TAG_CLUSTER, TAG_CONFIG, TAG_NODE } from '../activations/tags.ts';
 import { LEGACY_DEFAULT_CLUSTER_NAME } from '../cluster/identity.ts';
 import { NODE_ANNOTATION_INSTANCE_ID } from '../api/group.ts';
+import { DEFAULT_DUPLICATE_GRACE_MS, planDuplicates, type HostAnchor } from './duplicates.ts';
 
 export interface NodeReport {
   node: string;
@@ -31,6 +34,10 @@ export interface TaggedInstance {
   tags: Record<string, string>;
   /** the activation SSM says the instance registered with */
   activationId?: string | undefined;
+  /** what DescribeInstanceInformation says (for duplicates.ts) */
+  pingStatus?: string | undefined;
+  registeredAt?: Date | undefined;
+  computerName?: string | undefined;
 }
 
 export interface PlanInstancesInput {
@@ -51,6 +58,10 @@ export interface PlanInstancesInput {
   deregisterOnNodeDelete: boolean;
   /** the config is being deleted with deletionPolicy Uninstall */
   uninstall: boolean;
+  /** the time, for the duplicate rule's grace period; absent: duplicates are not looked for */
+  now?: Date;
+  /** how old a duplicate registration must be before it is deregistered (duplicates.ts) */
+  duplicateGraceMs?: number;
 }
 
 export interface TagAction {
@@ -63,7 +74,7 @@ export interface TagAction {
 export interface DeregisterAction {
   id: string;
   node?: string;
-  reason: 'NodeDeleted' | 'NodeReplaced' | 'ConfigUninstalled';
+  reason: 'NodeDeleted' | 'NodeReplaced' | 'ConfigUninstalled' | 'DuplicateRegistration';
   message: string;
 }
 
@@ -170,6 +181,18 @@ export function planInstances(input: PlanInstancesInput): InstancesPlan {
       if (claimedBy !== undefined && claimedBy !== cluster && claimedBy !== LEGACY_DEFAULT_CLUSTER_NAME) continue;
       seen.add(id);
       deregister.push({ id, node, reason: 'NodeDeleted', message: `Node ${node} was deleted (its ${NODE_ANNOTATION_INSTANCE_ID} annotation named this instance)` });
+    }
+    if (input.now) {
+      const anchors: HostAnchor[] = [];
+      for (const [id, node] of reported) {
+        const instance = byId.get(id);
+        if (instance) anchors.push({ node, instance });
+      }
+      const candidates = input.instances.filter((i) => ours(i) && owned(i.id) && isManagedInstanceId(i.id) && !reported.has(i.id) && !seen.has(i.id) && !reportedAnywhere.has(i.id));
+      for (const d of planDuplicates({ candidates, anchors, now: input.now, graceMs: input.duplicateGraceMs ?? DEFAULT_DUPLICATE_GRACE_MS })) {
+        seen.add(d.id);
+        deregister.push({ id: d.id, node: d.node, reason: 'DuplicateRegistration', message: d.message });
+      }
     }
   }
   return { tag, deregister, ignored };

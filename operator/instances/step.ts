@@ -23,6 +23,9 @@ export interface InstancesStepInput {
   uninstall: boolean;
   /** the tags read or written by earlier passes of this config (tag-cache.ts); absent: every pass reads them */
   tagCache?: InstanceTagCache;
+  /** the time (the duplicate rule's grace period, plan.ts); absent: duplicates are not looked for */
+  now?: Date;
+  duplicateGraceMs?: number;
 }
 
 export interface InstancesOutcome {
@@ -78,16 +81,17 @@ export async function reconcileInstances(input: InstancesStepInput): Promise<Ins
   // reported or hinted instances that the tag filter did not list: their tags are read afresh
   const reportedManaged = [...described.values()].filter((i) => isManagedInstanceId(i.instanceId) && !listedIds.has(i.instanceId));
   cache.retain(new Set(described.keys()));
+  const seenBySsm = (i: ManagedInstanceInfo) => ({ activationId: i.activationId, pingStatus: i.pingStatus, registeredAt: i.registeredAt, computerName: i.computerName });
   for (const i of [...listed, ...reportedManaged]) {
     const cached = listedIds.has(i.instanceId) ? cache.listed(i.instanceId, input.cluster, input.config) : undefined;
     if (cached) {
-      instances.set(i.instanceId, { id: i.instanceId, tags: cached, activationId: i.activationId });
+      instances.set(i.instanceId, { id: i.instanceId, tags: cached, ...seenBySsm(i) });
       continue;
     }
     try {
       const tags = await ssm.listInstanceTags(i.instanceId);
       cache.set(i.instanceId, tags);
-      instances.set(i.instanceId, { id: i.instanceId, tags, activationId: i.activationId });
+      instances.set(i.instanceId, { id: i.instanceId, tags, ...seenBySsm(i) });
     } catch (err) {
       errors.push(`ListTagsForResource ${i.instanceId}: ${errorMessage(err)}`);
     }

@@ -164,6 +164,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
       const config = caches.configs.get(name);
       if (config) void events.record(config, event);
     },
+    onDeregistered: (name, reason) => metrics.instancesDeregistered.inc({ config: name, reason }),
     intervalMs: settings.ssmSyncIntervalMs,
   });
   const ssmSync = new Controller({

@@ -60,6 +60,12 @@ export function createOperatorMetrics() {
       labelNames: ['config'] as const,
       registers: [registry],
     }),
+    instancesDeregistered: new Counter({
+      name: 'ssm_operator_instances_deregistered_total',
+      help: 'Managed instances deregistered, by config and reason (NodeDeleted, NodeReplaced, DuplicateRegistration, ConfigUninstalled).',
+      labelNames: ['config', 'reason'] as const,
+      registers: [registry],
+    }),
     configConditions: new Gauge({
       name: 'ssm_operator_config_condition',
       help: 'Status of each condition of each SsmAgentConfig (1 for the current status).',

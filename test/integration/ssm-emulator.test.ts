@@ -187,6 +187,10 @@ describe('operator/aws against the SSM emulator', () => {
     assert.equal(listed?.activationId, activation.id);
     assert.equal(listed?.iamRole, 'SSMServiceRole');
     assert.ok(listed?.registeredAt instanceof Date);
+    // never pinged: SSM has no ping time, hostname or address for it (the duplicate sweep relies on this)
+    assert.equal(listed?.lastPingAt, undefined);
+    assert.equal(listed?.computerName, undefined);
+    assert.equal(listed?.ipAddress, undefined);
 
     await api.tagInstance(id, { 'ssmagent.io/node': 'worker-1' });
     assert.deepEqual(await api.listInstanceTags(id), { cluster: 'c1', 'ssmagent.io/node': 'worker-1' });
@@ -205,10 +209,14 @@ describe('operator/aws against the SSM emulator', () => {
     emulator.clock.advance(emulator.state.pingTimeoutMs + 60_000);
     described = await api.describeInstances([id]);
     assert.equal(described.get(id)?.pingStatus, 'ConnectionLost');
-    emulator.state.ping(id, { platformName: 'Debian GNU/Linux', platformVersion: '12' });
+    emulator.state.ping(id, { platformName: 'Debian GNU/Linux', platformVersion: '12', computerName: 'worker-1', ipAddress: '10.0.0.7' });
     described = await api.describeInstances([id]);
     assert.equal(described.get(id)?.pingStatus, 'Online');
     assert.equal(described.get(id)?.platformName, 'Debian GNU/Linux');
+    // what the agent's ping reported, as DescribeInstanceInformation returns it (ComputerName, IPAddress)
+    assert.equal(described.get(id)?.computerName, 'worker-1');
+    assert.equal(described.get(id)?.ipAddress, '10.0.0.7');
+    assert.ok(described.get(id)?.lastPingAt instanceof Date);
     emulator.clock.reset();
 
     assert.equal(await api.deregisterInstance(id), 'deregistered');

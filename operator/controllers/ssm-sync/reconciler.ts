@@ -49,7 +49,11 @@ export interface SsmSyncOptions {
   onChange: (config: string) => void;
   /** Something a person should see on the config (an Event): a deregistration, say. */
   onEvent?: (config: string, event: { type: 'Normal' | 'Warning'; reason: string; message: string }) => void;
+  /** A managed instance was deregistered (for ssm_operator_instances_deregistered_total). */
+  onDeregistered?: (config: string, reason: string) => void;
   intervalMs?: number;
+  /** how old an unused duplicate registration must be before it is deregistered (instances/duplicates.ts) */
+  duplicateGraceMs?: number;
   now?: () => Date;
 }
 
@@ -129,6 +133,7 @@ export class SsmSyncReconciler implements Reconciler, SsmSide {
     const out = await reconcileInstances({ ...this.instancesInput(ssm, { ...config, spec: parsed.spec }, activationHistory(config.metadata.annotations)), uninstall: true });
     for (const d of out.deregistered) {
       opts.log.info({ config: name, instanceId: d.id, node: d.node }, 'deregistered managed instance (Uninstall)');
+      opts.onDeregistered?.(name, d.reason);
       opts.onEvent?.(name, { type: 'Normal', reason: 'InstanceDeregistered', message: `Deregistered managed instance ${d.id}: ${d.message} (${d.reason}).` });
     }
     const errors = [...(activationError ? [activationError] : []), ...out.errors];
@@ -186,6 +191,8 @@ export class SsmSyncReconciler implements Reconciler, SsmSide {
       deletedNodes: new Map(this.deletedNodes),
       uninstall: false,
       tagCache: this.tagCache(name),
+      now: (opts.now ?? (() => new Date()))(),
+      ...(opts.duplicateGraceMs !== undefined ? { duplicateGraceMs: opts.duplicateGraceMs } : {}),
     });
     errors.push(...instances.errors);
     for (const id of instances.settledHints) for (const [node, hinted] of this.deletedNodes) if (hinted === id) this.deletedNodes.delete(node);
@@ -198,6 +205,7 @@ export class SsmSyncReconciler implements Reconciler, SsmSide {
     }
     for (const d of instances.deregistered) {
       opts.log.info({ config: name, instanceId: d.id, node: d.node, reason: d.reason }, 'deregistered managed instance');
+      opts.onDeregistered?.(name, d.reason);
       opts.onEvent?.(name, { type: 'Normal', reason: 'InstanceDeregistered', message: `Deregistered managed instance ${d.id}: ${d.message} (${d.reason}).` });
     }
     if (instances.tagged.length > 0) opts.log.info({ config: name, instanceIds: instances.tagged }, 'tagged managed instances');
