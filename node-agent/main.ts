@@ -4,8 +4,8 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HOST_COMMAND_MAX_SECONDS } from '../operator/api/node-agent-config.ts';
-import { startHttpServer } from '../operator/observability/http-server.ts';
-import { createLogger } from '../operator/observability/logger.ts';
+import { startHttpServer } from '../operator/lib/http-server.ts';
+import { createLogger } from '../operator/lib/logger.ts';
 import { HostConverger } from './agent/pass.ts';
 import { hostCaBundle } from './agent/host-ca-bundle.ts';
 import { createNodeAgentMetrics } from './agent/metrics.ts';

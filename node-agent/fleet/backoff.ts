@@ -1,5 +1,5 @@
 // Delays between the fleet client's connection attempts.
-import { backoffDelay } from '../../operator/runtime/backoff.ts';
+import { backoffDelay } from '../../operator/lib/backoff.ts';
 
 export interface BackoffOptions {
   /** First delay (before jitter). Default 1 s. */

@@ -1,4 +1,4 @@
-// The node agent's end of the fleet channel: one TLS WebSocket to the operator (operator/fleet/protocol.ts).
+// The node agent's end of the fleet channel: one TLS WebSocket to the operator (operator/api/fleet-protocol.ts).
 //
 // On every (re)connect it reads the projected token again (the kubelet rotates it) and the operator's CA (the
 // ConfigMap may have been renewed), sends `hello` with the full state, then `state` with the sections that change
@@ -19,8 +19,8 @@ import {
   type AgentMessage,
   type NodeState,
   type OperatorMessage,
-} from '../../operator/fleet/protocol.ts';
-import { sleep } from '../../operator/runtime/sleep.ts';
+} from '../../operator/api/fleet-protocol.ts';
+import { sleep } from '../../operator/lib/sleep.ts';
 import { ReconnectBackoff, type BackoffOptions } from './backoff.ts';
 import { encodeAgentMessage } from './report.ts';
 

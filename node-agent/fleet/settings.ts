@@ -1,6 +1,6 @@
 // The fleet channel's settings, read from the node agent's environment.
 import { FLEET_CA_DIR, FLEET_TOKEN_DIR } from '../../operator/api/node-agent-config.ts';
-import { FLEET_DEFAULT_HEARTBEAT_SECONDS, FLEET_PATH } from '../../operator/fleet/protocol.ts';
+import { FLEET_DEFAULT_HEARTBEAT_SECONDS, FLEET_PATH } from '../../operator/api/fleet-protocol.ts';
 
 export interface FleetClientSettings {
   /** wss://host:port/fleet/v1 */

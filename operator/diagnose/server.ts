@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { KubeClient } from '../kube/client.ts';
-import type { NodeState } from '../fleet/protocol.ts';
+import type { NodeState } from '../api/fleet-protocol.ts';
 import { checkAccess } from './access.ts';
 import type { FreshProbes } from './fresh-probes.ts';
 import { buildDiagnosis, CALLER_TOKEN_HEADER, DIAGNOSE_PATH, summarizeNode, type NodeObjectFacts } from './report.ts';

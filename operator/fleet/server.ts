@@ -30,7 +30,7 @@ import {
   type NodeState,
   type NodeStateSection,
   type OperatorMessage,
-} from './protocol.ts';
+} from '../api/fleet-protocol.ts';
 import { KeyedRateLimiter, TokenBucket, type RateLimit } from './rate-limit.ts';
 import { ReviewCache, tokenKey } from './review-cache.ts';
 

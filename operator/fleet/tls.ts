@@ -15,7 +15,7 @@ import {
   type FleetTlsSecret,
   type ServingIdentityInput,
 } from './certificates.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, FLEET_TLS_SECRET } from './protocol.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, FLEET_TLS_SECRET } from '../api/fleet-protocol.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
 
 export interface EnsureFleetTlsOptions extends ServingIdentityInput {

@@ -7,7 +7,7 @@ import type { KubeClient } from '../kube/client.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
 import type { FleetStore } from '../fleet/fleet-store.ts';
 import { nodeMetadataPatch, type NodeMeta } from '../fleet/node-metadata.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_TLS_SECRET, type NodeState } from '../fleet/protocol.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_TLS_SECRET, type NodeState } from '../api/fleet-protocol.ts';
 import { FleetServer, type StateUpdate } from '../fleet/server.ts';
 import { routeFleetToThisPod, type LeaderRoute } from '../fleet/leader-route.ts';
 import { ensureFleetTls, keepFleetTlsFresh } from '../fleet/tls.ts';

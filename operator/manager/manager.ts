@@ -20,12 +20,12 @@ import { ensureOwnedBy, installationOwner } from '../kube/installation-owner.ts'
 import { LeaderElector } from '../kube/leader-election.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
 import type { BuildContext } from '../manifests/context.ts';
-import { startHttpServer } from '../observability/http-server.ts';
+import { startHttpServer } from '../lib/http-server.ts';
 import { createOperatorMetrics, type OperatorMetrics } from '../observability/metrics.ts';
 import { Controller } from '../runtime/controller.ts';
 import { runUnderLease, type Runnable } from '../runtime/manager.ts';
 import { WriteEchoes } from '../runtime/predicates.ts';
-import { sleep } from '../runtime/sleep.ts';
+import { sleep } from '../lib/sleep.ts';
 import type { OperatorSettings } from '../settings.ts';
 import { LatestVersions } from '../versions/latest-versions.ts';
 import { undiciTextFetcher } from '../versions/text-fetcher.ts';

@@ -17,7 +17,7 @@ import {
   SIGNING_KEYS_DIR,
   SIGNING_KEYS_FILE,
 } from '../api/node-agent-config.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY } from '../fleet/protocol.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY } from '../api/fleet-protocol.ts';
 import type { OwnedInput } from './context.ts';
 import { ANNOTATION_REVISION, nodeAgentName, ownedLabels, ownerReference, podSelectorLabels, revisionConfigMapName } from './names.ts';
 import { activationSecretName } from './secrets.ts';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, FLEET_PATH, type NodeState } from '../../operator/fleet/protocol.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, FLEET_PATH, type NodeState } from '../../operator/api/fleet-protocol.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
 import { nodeAgentName } from '../../operator/manifests/names.ts';
 import { FleetClient } from '../../node-agent/fleet/client.ts';

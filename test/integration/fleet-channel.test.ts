@@ -15,7 +15,7 @@ import { WebSocket } from 'ws';
 import { FleetClient, type FleetClientEvent } from '../../node-agent/fleet/client.ts';
 import { FLEET_TOKEN_AUDIENCE } from '../../operator/api/group.ts';
 import { fleetCertificatesFromSecret, type FleetCertificates } from '../../operator/fleet/certificates.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, FLEET_NODE_HEADER, FLEET_PATH, FLEET_TLS_SECRET, type NodeState } from '../../operator/fleet/protocol.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, FLEET_NODE_HEADER, FLEET_PATH, FLEET_TLS_SECRET, type NodeState } from '../../operator/api/fleet-protocol.ts';
 import { identityFromReview, lookupPodNode, TOKEN_REVIEW_PATH, type TokenReviewStatus } from '../../operator/fleet/auth.ts';
 import { FleetServer, type StateUpdate } from '../../operator/fleet/server.ts';
 import { ensureFleetTls, keepFleetTlsFresh, type FleetTls } from '../../operator/fleet/tls.ts';

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY } from '../../operator/fleet/protocol.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY } from '../../operator/api/fleet-protocol.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
 import type { Operator } from '../../operator/manager/manager.ts';
 import { freePort } from '../harness/control-plane.ts';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, type NodeState } from '../../operator/fleet/protocol.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, type NodeState } from '../../operator/api/fleet-protocol.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
 import type { FleetClient } from '../../node-agent/fleet/client.ts';
 import { connectFakeAgent } from '../harness/fake-node-agent.ts';

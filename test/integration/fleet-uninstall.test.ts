@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import { ANNOTATION_UNINSTALL_STARTED } from '../../operator/controllers/ssmagentconfig-controller.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY } from '../../operator/fleet/protocol.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY } from '../../operator/api/fleet-protocol.ts';
 import type { KubeList } from '../../operator/kube/client.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
 import type { FleetClient } from '../../node-agent/fleet/client.ts';
