@@ -18,16 +18,9 @@ export const FLEET_PROTOCOL_VERSION = 1;
 export const FLEET_MAX_MESSAGE_BYTES = 64 * 1024;
 /** The WebSocket path of the channel (versioned with the protocol). */
 export const FLEET_PATH = '/fleet/v1';
-/** The operator's fleet port (the chart's `fleet` port of the operator Service). */
-export const FLEET_DEFAULT_PORT = 8443;
 /** Upgrade-request header naming the node the agent reports for; checked against its token's bound node. */
 export const FLEET_NODE_HEADER = 'x-ssmagent-node';
 export const FLEET_DEFAULT_HEARTBEAT_SECONDS = 60;
-/** Where node agents find the operator's CA: a ConfigMap in the operator's namespace, key `ca.crt`. */
-export const FLEET_CA_CONFIGMAP = 'ssm-agent-operator-fleet-ca';
-export const FLEET_CA_KEY = 'ca.crt';
-/** The operator's fleet CA and serving certificate (type kubernetes.io/tls, plus ca.crt and ca.key). */
-export const FLEET_TLS_SECRET = 'ssm-agent-operator-fleet-tls';
 
 // ---- bounded building blocks ------------------------------------------------------------------------------------
 

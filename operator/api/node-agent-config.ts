@@ -12,6 +12,8 @@ export const MIRROR_SECRET_DIR = '/var/run/secrets/ssmagent.io/mirror';
 export const FLEET_TOKEN_DIR = '/var/run/secrets/ssmagent.io/fleet-token';
 /** The fleet channel's CA (the ConfigMap the operator keeps), mounted into every node-agent pod. */
 export const FLEET_CA_DIR = '/etc/ssm-node-agent-fleet-ca';
+/** The fleet CA ConfigMap's key, and so the CA's file name under FLEET_CA_DIR. */
+export const FLEET_CA_KEY = 'ca.crt';
 export const SIGNING_KEYS_DIR = '/etc/ssm-node-agent-signing-keys';
 export const SIGNING_KEYS_FILE = 'keys.asc';
 export const NODE_AGENT_METRICS_PORT = 9464;

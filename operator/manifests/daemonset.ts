@@ -7,6 +7,7 @@ import { FLEET_TOKEN_AUDIENCE } from '../api/group.ts';
 import {
   ACTIVATION_SECRET_DIR,
   FLEET_CA_DIR,
+  FLEET_CA_KEY,
   FLEET_TOKEN_DIR,
   MIRROR_SECRET_DIR,
   HOST_COMMAND_MAX_SECONDS,
@@ -17,9 +18,8 @@ import {
   SIGNING_KEYS_DIR,
   SIGNING_KEYS_FILE,
 } from '../api/node-agent-config.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY } from '../api/fleet-protocol.ts';
 import type { OwnedInput } from './context.ts';
-import { ANNOTATION_REVISION, nodeAgentName, ownedLabels, ownerReference, podSelectorLabels, revisionConfigMapName } from './names.ts';
+import { ANNOTATION_REVISION, FLEET_CA_CONFIGMAP, nodeAgentName, ownedLabels, ownerReference, podSelectorLabels, revisionConfigMapName } from './names.ts';
 import { activationSecretName } from './secrets.ts';
 
 // From `npm run bench` (node agent: steady RSS 99 MiB average; 117.6 MiB process peak while it downloads, verifies
