@@ -21,6 +21,21 @@ export const FLEET_PATH = '/fleet/v1';
 /** Upgrade-request header naming the node the agent reports for; checked against its token's bound node. */
 export const FLEET_NODE_HEADER = 'x-ssmagent-node';
 export const FLEET_DEFAULT_HEARTBEAT_SECONDS = 60;
+/** The channel's WebSocket close codes (RFC 6455 section 7.4; 4000-4999 are this protocol's own). */
+export const FLEET_CLOSE = {
+  /** The node agent stops. */
+  normal: 1000,
+  /** The operator shuts down. */
+  goingAway: 1001,
+  /** A protocol violation; an `error` message before it says which. */
+  violation: 1008,
+  /** A message larger than FLEET_MAX_MESSAGE_BYTES. */
+  tooLarge: 1009,
+  /** A newer connection from the same node replaced this one. */
+  replaced: 4000,
+  /** No message for more than 3 heartbeat periods. */
+  heartbeatTimeout: 4001,
+} as const;
 
 // ---- bounded building blocks ------------------------------------------------------------------------------------
 
@@ -178,6 +193,11 @@ const OPERATOR_SCHEMAS: Record<string, TSchema> = { welcome: WelcomeMessage, 'pr
 /** Why a message was refused: the close code follows (too_large → 1009, the others → 1008). */
 export type ParseErrorCode = 'too_large' | 'not_json' | 'unsupported_version' | 'unknown_type' | 'invalid';
 export type ParseResult<T> = { ok: true; message: T } | { ok: false; code: ParseErrorCode; error: string };
+
+/** The close code for a refused message. */
+export function closeCodeFor(code: ParseErrorCode): typeof FLEET_CLOSE.violation | typeof FLEET_CLOSE.tooLarge {
+  return code === 'too_large' ? FLEET_CLOSE.tooLarge : FLEET_CLOSE.violation;
+}
 
 function byteLength(data: string | Buffer): number {
   return typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.length;
