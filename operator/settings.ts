@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { readAwsProxy, type AwsProxy } from './aws/proxy-agent.ts';
+import { MAX_TIMER_SECONDS } from './lib/sleep.ts';
 import { OPERATOR_DIAGNOSE_PORT, OPERATOR_FLEET_PORT, OPERATOR_HTTP_PORT } from './manifests/names.ts';
 import type { NodeAgentDefaults } from './manifests/node-agent-defaults.ts';
 
@@ -73,8 +74,6 @@ function nodeAgentDefaults(env: Env, errors: string[]): NodeAgentDefaults {
   };
 }
 
-/** The longest timer setTimeout/setInterval take (2^31-1 ms), in seconds: a longer one fires at once, in a tight loop. */
-export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 function positiveNumber(env: Env, name: string, fallback: number, errors: string[], max = MAX_TIMER_SECONDS): number {
   const raw = env[name];
