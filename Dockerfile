@@ -4,7 +4,7 @@
 #   node agent:          node node-agent/main.ts   (the operator sets this command in the DaemonSets it creates)
 # Node 24 runs the TypeScript sources directly (type stripping), so there is no build step: the build stage only
 # installs the production dependencies. The image carries Node's compile cache of the stripped sources, so neither
-# process loads the TypeScript stripper at run time (see operator/runtime/warm-compile-cache.ts).
+# process loads the TypeScript stripper at run time (see operator/image/warm-compile-cache.ts).
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -48,7 +48,7 @@ COPY operator/ ./operator/
 COPY node-agent/ ./node-agent/
 # The cache directory is per user id: 0 for the node agent (privileged DaemonSet), 65532 for the operator.
 RUN mkdir -m 1777 "$NODE_COMPILE_CACHE" \
- && node operator/runtime/warm-compile-cache.ts 0 65532 \
+ && node operator/image/warm-compile-cache.ts 0 65532 \
  && chown -R root:root "$NODE_COMPILE_CACHE" \
  && chmod -R go-w,a+rX "$NODE_COMPILE_CACHE" && chmod 755 "$NODE_COMPILE_CACHE"
 

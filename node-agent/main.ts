@@ -3,9 +3,9 @@
 // /healthz and /metrics. Host access goes through nsenter into HOST_PID (PID 1 of the node).
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HOST_COMMAND_MAX_SECONDS } from '../operator/api/node-agent-config.ts';
-import { startHttpServer } from '../operator/observability/http-server.ts';
-import { createLogger } from '../operator/observability/logger.ts';
+import { HOST_COMMAND_MAX_SECONDS, NODE_AGENT_ENV } from '../operator/api/node-agent-config.ts';
+import { startHttpServer } from '../operator/lib/http-server.ts';
+import { createLogger } from '../operator/lib/logger.ts';
 import { HostConverger } from './agent/pass.ts';
 import { hostCaBundle } from './agent/host-ca-bundle.ts';
 import { createNodeAgentMetrics } from './agent/metrics.ts';
@@ -53,7 +53,7 @@ const converger = new HostConverger({
 });
 // The fleet client (and its WebSocket library) is loaded only when the operator configured the channel.
 // The fleet channel's code (ws, the report builders) loads only when the channel is configured.
-const fleetModule = process.env.FLEET_ENDPOINT?.trim()
+const fleetModule = process.env[NODE_AGENT_ENV.fleetEndpoint]?.trim()
   ? { ...(await import('./fleet/client.ts')), ...(await import('./fleet/report.ts')), ...(await import('./fleet/settings.ts')) }
   : undefined;
 const fleetSettings = fleetModule ? fleetModule.readFleetClientSettings(process.env) : ({ ok: true, settings: undefined } as const);

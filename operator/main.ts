@@ -2,7 +2,7 @@
 // non-zero, so Kubernetes restarts it as a standby).
 import { loadKubeAccess } from './kube/load-access.ts';
 import { startOperator } from './manager/manager.ts';
-import { createLogger } from './observability/logger.ts';
+import { createLogger } from './lib/logger.ts';
 import { readSettings } from './settings.ts';
 
 const log = createLogger('ssm-agent-operator');

@@ -3,6 +3,8 @@
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { readAwsProxy, type AwsProxy } from './aws/proxy-agent.ts';
+import { MAX_TIMER_SECONDS } from './lib/sleep.ts';
+import { OPERATOR_DIAGNOSE_PORT, OPERATOR_FLEET_PORT, OPERATOR_HTTP_PORT } from './manifests/names.ts';
 import type { NodeAgentDefaults } from './manifests/node-agent-defaults.ts';
 
 export interface OperatorSettings {
@@ -72,8 +74,6 @@ function nodeAgentDefaults(env: Env, errors: string[]): NodeAgentDefaults {
   };
 }
 
-/** The longest timer setTimeout/setInterval take (2^31-1 ms), in seconds: a longer one fires at once, in a tight loop. */
-export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 function positiveNumber(env: Env, name: string, fallback: number, errors: string[], max = MAX_TIMER_SECONDS): number {
   const raw = env[name];
@@ -94,7 +94,7 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
   if (!nodeAgentImage) errors.push('NODE_AGENT_IMAGE is not set: set it to the image of the node agent (by default the operator image; the Helm chart sets it)');
   const le = (env.LEADER_ELECTION ?? 'true').toLowerCase();
   if (!['true', 'false'].includes(le)) errors.push(`LEADER_ELECTION=${JSON.stringify(env.LEADER_ELECTION)} must be true or false`);
-  const httpPort = positiveNumber(env, 'HTTP_PORT', 8080, errors);
+  const httpPort = positiveNumber(env, 'HTTP_PORT', OPERATOR_HTTP_PORT, errors);
   if (!Number.isInteger(httpPort) || httpPort > 65535) errors.push(`HTTP_PORT=${httpPort} must be a port number (1-65535)`);
   const proxy = readAwsProxy(env);
   if (!proxy.ok) errors.push(...proxy.errors.map((e) => `${e}: it is the proxy of the operator's AWS calls (chart value proxy.*)`));
@@ -111,8 +111,8 @@ export function readSettings(env: Env): { ok: true; settings: OperatorSettings }
     resyncMs: positiveNumber(env, 'RESYNC_SECONDS', 600, errors) * 1000,
     workers: positiveNumber(env, 'WORKERS', 2, errors),
     clusterName: env.CLUSTER_NAME?.trim() ?? '',
-    fleetPort: env.FLEET_PORT === '0' ? 0 : positiveNumber(env, 'FLEET_PORT', 8443, errors),
-    diagnosePort: env.DIAGNOSE_PORT === '0' ? 0 : positiveNumber(env, 'DIAGNOSE_PORT', 8444, errors),
+    fleetPort: env.FLEET_PORT === '0' ? 0 : positiveNumber(env, 'FLEET_PORT', OPERATOR_FLEET_PORT, errors),
+    diagnosePort: env.DIAGNOSE_PORT === '0' ? 0 : positiveNumber(env, 'DIAGNOSE_PORT', OPERATOR_DIAGNOSE_PORT, errors),
     serviceName: env.OPERATOR_SERVICE_NAME || 'ssm-agent-operator',
     ...(env.FLEET_ADVERTISE_ADDRESS ? { fleetAdvertiseAddress: env.FLEET_ADVERTISE_ADDRESS } : {}),
     ...(env.FLEET_SERVICE_NAME ? { fleetServiceName: env.FLEET_SERVICE_NAME } : {}),

@@ -2,7 +2,7 @@
 // that is not (a download reset, a held dpkg lock) is retried after about 15 s, doubling up to the interval:
 // waiting the whole interval would hold a rollout, which waits for this pod to be ready, for minutes over a
 // transient error. The steps keep their own backoff (the install step's, for instance) on top of this.
-import { backoffDelay } from '../../operator/runtime/backoff.ts';
+import { backoffDelay } from '../../operator/lib/backoff.ts';
 
 export const RETRY_INITIAL_MS = 15_000;
 

@@ -1,6 +1,6 @@
 // Delays between the fleet client's connection attempts.
-import { backoffDelay } from '../../operator/runtime/backoff.ts';
-import { FLEET_RECONNECT_WINDOW_MS } from '../../operator/fleet/protocol.ts';
+import { backoffDelay } from '../../operator/lib/backoff.ts';
+import { FLEET_RECONNECT_WINDOW_MS } from '../../operator/api/fleet-protocol.ts';
 
 export interface BackoffOptions {
   /** First delay (before jitter). Default 1 s. */

@@ -1,4 +1,4 @@
-// The node agent's end of the fleet channel: one TLS WebSocket to the operator (operator/fleet/protocol.ts).
+// The node agent's end of the fleet channel: one TLS WebSocket to the operator (operator/api/fleet-protocol.ts).
 //
 // On every (re)connect it reads the projected token again (the kubelet rotates it) and the operator's CA (the
 // ConfigMap may have been renewed), sends `hello` with the full state, then `state` with the sections that change
@@ -10,6 +10,8 @@ import type { Logger } from 'pino';
 import { WebSocket, type RawData } from 'ws';
 import {
   changedSections,
+  closeCodeFor,
+  FLEET_CLOSE,
   FLEET_DEFAULT_HEARTBEAT_SECONDS,
   FLEET_MAX_MESSAGE_BYTES,
   FLEET_NODE_HEADER,
@@ -19,8 +21,8 @@ import {
   type AgentMessage,
   type NodeState,
   type OperatorMessage,
-} from '../../operator/fleet/protocol.ts';
-import { sleep } from '../../operator/runtime/sleep.ts';
+} from '../../operator/api/fleet-protocol.ts';
+import { sleep } from '../../operator/lib/sleep.ts';
 import { ReconnectBackoff, type BackoffOptions } from './backoff.ts';
 import { encodeAgentMessage } from './report.ts';
 
@@ -59,9 +61,6 @@ interface AttemptOutcome {
   /** The WebSocket close code, when there was a connection. */
   code?: number;
 }
-
-/** The operator closes a connection with this code when a newer one from the same node replaced it. */
-const CLOSE_REPLACED = 4000;
 
 export class FleetClient {
   private readonly opts: FleetClientOptions;
@@ -103,7 +102,7 @@ export class FleetClient {
   /** Closes the connection and stops reconnecting. */
   async stop(): Promise<void> {
     this.abort.abort();
-    this.ws?.close(1000, 'node agent stopping');
+    this.ws?.close(FLEET_CLOSE.normal, 'node agent stopping');
     const ws = this.ws;
     if (ws && ws.readyState !== WebSocket.CLOSED) setTimeout(() => ws.terminate(), 2_000).unref();
     await this.loop;
@@ -150,7 +149,7 @@ export class FleetClient {
       // retry: two of them would otherwise take turns replacing each other.
       // A connection that was up and is lost is most often an operator restart that every agent sees at once: the
       // first retry is spread over the reconnect window (see ReconnectBackoff.lost).
-      if (outcome.welcomed && outcome.code !== CLOSE_REPLACED) this.backoff.lost();
+      if (outcome.welcomed && outcome.code !== FLEET_CLOSE.replaced) this.backoff.lost();
       const retryInMs = this.backoff.next();
       this.opts.log.warn({ reason: outcome.reason, retryInMs }, outcome.welcomed ? 'fleet connection lost; reconnecting' : 'fleet connection failed; retrying');
       this.emit({ type: 'disconnected', reason: outcome.reason, retryInMs });
@@ -243,14 +242,14 @@ export class FleetClient {
         const parsed = parseOperatorMessage(raw);
         if (!parsed.ok) {
           this.opts.log.warn({ err: parsed.error }, 'invalid message from the operator: closing the connection');
-          ws.close(parsed.code === 'too_large' ? 1009 : 1008, parsed.code);
+          ws.close(closeCodeFor(parsed.code), parsed.code);
           return;
         }
         const message: OperatorMessage = parsed.message;
         if (message.type === 'welcome') {
           if (message.node !== this.opts.nodeName) {
             this.opts.log.warn({ node: message.node }, 'the operator welcomed another node: closing the connection');
-            ws.close(1008, 'node mismatch');
+            ws.close(FLEET_CLOSE.violation, 'node mismatch');
             return;
           }
           const seconds = Math.min(this.opts.heartbeatSeconds ?? FLEET_DEFAULT_HEARTBEAT_SECONDS, message.heartbeatSeconds);

@@ -1,6 +1,6 @@
 // What the node agent tells the operator: the NodeState sections built from its own pass and probe reports, and a
 // message encoder that keeps within the frame limit.
-import { clip, encodeMessage, FLEET_MAX_MESSAGE_BYTES, MAX_PROBES, MAX_STEPS, type AgentMessage, type NodeState } from '../../operator/fleet/protocol.ts';
+import { clip, encodeMessage, FLEET_MAX_MESSAGE_BYTES, MAX_PROBES, MAX_STEPS, type AgentMessage, type NodeState } from '../../operator/api/fleet-protocol.ts';
 import type { PassReport } from '../agent/pass.ts';
 import type { ProbeResult } from '../probes/types.ts';
 

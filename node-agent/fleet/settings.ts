@@ -1,6 +1,6 @@
 // The fleet channel's settings, read from the node agent's environment.
-import { FLEET_CA_DIR, FLEET_TOKEN_DIR } from '../../operator/api/node-agent-config.ts';
-import { FLEET_DEFAULT_HEARTBEAT_SECONDS, FLEET_PATH } from '../../operator/fleet/protocol.ts';
+import { FLEET_CA_DIR, FLEET_CA_KEY, FLEET_TOKEN_DIR, FLEET_TOKEN_KEY, NODE_AGENT_ENV } from '../../operator/api/node-agent-config.ts';
+import { FLEET_DEFAULT_HEARTBEAT_SECONDS, FLEET_PATH } from '../../operator/api/fleet-protocol.ts';
 
 export interface FleetClientSettings {
   /** wss://host:port/fleet/v1 */
@@ -15,16 +15,16 @@ export interface FleetClientSettings {
  * FLEET_TOKEN_FILE, FLEET_CA_FILE, FLEET_HEARTBEAT_SECONDS. `undefined` when FLEET_ENDPOINT is not set (no channel).
  */
 export function readFleetClientSettings(env: Record<string, string | undefined>): { ok: true; settings: FleetClientSettings | undefined } | { ok: false; errors: string[] } {
-  const endpoint = env.FLEET_ENDPOINT?.trim();
+  const endpoint = env[NODE_AGENT_ENV.fleetEndpoint]?.trim();
   if (!endpoint) return { ok: true, settings: undefined };
   const errors: string[] = [];
   let url: URL | undefined;
   try {
     url = new URL(/^[a-z]+:\/\//i.test(endpoint) ? endpoint : `wss://${endpoint}`);
-    if (url.protocol !== 'wss:') errors.push(`FLEET_ENDPOINT=${JSON.stringify(endpoint)} must be wss:// (the channel is always TLS)`);
+    if (url.protocol !== 'wss:') errors.push(`${NODE_AGENT_ENV.fleetEndpoint}=${JSON.stringify(endpoint)} must be wss:// (the channel is always TLS)`);
     if (url.pathname === '/' || url.pathname === '') url.pathname = FLEET_PATH;
   } catch {
-    errors.push(`FLEET_ENDPOINT=${JSON.stringify(endpoint)} is not host:port or a wss:// URL`);
+    errors.push(`${NODE_AGENT_ENV.fleetEndpoint}=${JSON.stringify(endpoint)} is not host:port or a wss:// URL`);
   }
   const rawHeartbeat = env.FLEET_HEARTBEAT_SECONDS;
   const heartbeatSeconds = rawHeartbeat ? Number(rawHeartbeat) : FLEET_DEFAULT_HEARTBEAT_SECONDS;
@@ -36,8 +36,8 @@ export function readFleetClientSettings(env: Record<string, string | undefined>)
     ok: true,
     settings: {
       url: url.toString(),
-      tokenFile: env.FLEET_TOKEN_FILE || `${FLEET_TOKEN_DIR}/token`,
-      caFile: env.FLEET_CA_FILE || `${FLEET_CA_DIR}/ca.crt`,
+      tokenFile: env[NODE_AGENT_ENV.fleetTokenFile] || `${FLEET_TOKEN_DIR}/${FLEET_TOKEN_KEY}`,
+      caFile: env[NODE_AGENT_ENV.fleetCaFile] || `${FLEET_CA_DIR}/${FLEET_CA_KEY}`,
       heartbeatSeconds,
     },
   };

@@ -4,9 +4,10 @@
 // own key only; to follow an AWS key rotation before this image knows the new key, put AWS's current keys in it.
 import { readFile } from 'node:fs/promises';
 import type { PublicKey } from 'openpgp';
+import { NODE_AGENT_ENV } from '../../operator/api/node-agent-config.ts';
 import { AWS_SSM_AGENT_SIGNING_KEYS } from './aws-signing-keys.ts';
 
-export const SIGNING_KEY_FILE_ENV = 'SSM_AGENT_SIGNING_KEY_FILE';
+export const SIGNING_KEY_FILE_ENV = NODE_AGENT_ENV.signingKeyFile;
 const MAX_KEY_FILE_BYTES = 1024 * 1024;
 
 export interface SigningKeys {

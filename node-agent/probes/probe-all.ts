@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
 import { effectiveProxy } from '../proxy/effective-proxy.ts';
 import { probeEndpoint } from './probe-endpoint.ts';
-import { ENDPOINT_NAMES, type EndpointName, type ProbeResult } from './types.ts';
+import { type ProbeResult } from './types.ts';
+import { ENDPOINT_NAMES, type EndpointName } from '../../operator/api/regions.ts';
 
 export type ProbeConfig = Pick<NodeAgentConfig, 'endpoints' | 'proxy' | 'connectivity'>;
 

@@ -1,7 +1,8 @@
 // The probes' Prometheus metrics (contract names, DESIGN.md "Metrics"), registered on a given registry and updated
 // from probe results.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { ENDPOINT_NAMES, PHASES, REASONS, type EndpointName, type ProbeResult, type Via } from './types.ts';
+import { PHASES, REASONS, type ProbeResult, type Via } from './types.ts';
+import { ENDPOINT_NAMES, type EndpointName } from '../../operator/api/regions.ts';
 
 /** Loopback answers in well under 5 ms, a healthy regional endpoint in tens of ms; timeouts default to 5 s. */
 export const PROBE_DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

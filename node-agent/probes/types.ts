@@ -1,7 +1,5 @@
 // Types shared by the connectivity probes (node-agent/probes/*). No code.
-
-export const ENDPOINT_NAMES = ['ssm', 'ec2messages', 'ssmmessages', 's3'] as const;
-export type EndpointName = (typeof ENDPOINT_NAMES)[number];
+import type { EndpointName } from '../../operator/api/regions.ts';
 
 /** Why a probe failed: exactly one per failed probe (DESIGN.md "Connectivity probes"). */
 export const REASONS = ['dns', 'tcp_timeout', 'tcp_refused', 'proxy', 'tls_handshake', 'tls_untrusted', 'http'] as const;

@@ -1,7 +1,7 @@
 // Renders /etc/amazon/ssm/amazon-ssm-agent.json. Pure. Keys the operator does not manage are kept as found, so a
 // file baked into the node image keeps its other settings; default endpoints are left for the agent to derive.
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
-import { defaultEndpoint } from '../../operator/api/regions.ts';
+import { defaultEndpoint, type EndpointName } from '../../operator/api/regions.ts';
 import { CONTROL_CHARACTER } from '../../operator/api/proxy-url.ts';
 
 type Json = { [key: string]: unknown };
@@ -24,7 +24,7 @@ export function renderAgentConfigFile(config: NodeAgentConfig, existing: string 
     doc[name] = value;
     return value;
   };
-  const override = (service: 'ssm' | 'ec2messages' | 'ssmmessages' | 's3') => {
+  const override = (service: EndpointName) => {
     const host = config.endpoints[service];
     return host === defaultEndpoint(service, config.region) ? '' : host;
   };

@@ -3,7 +3,7 @@
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { HOST_COMMAND_MAX_SECONDS, type NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
-import { backoffDelay } from '../../operator/runtime/backoff.ts';
+import { backoffDelay } from '../../operator/lib/backoff.ts';
 import type { Host } from '../host/host.ts';
 import type { HostFacts } from './facts.ts';
 import { installedAgentVersion } from './installed-version.ts';

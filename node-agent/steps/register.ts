@@ -1,7 +1,7 @@
 // Step 5: hybrid registration. A host already registered in this region is NEVER registered again (that would
 // create a duplicate managed instance); failures back off, and the activation code never reaches a log, the
 // environment or a message.
-import { backoffDelay } from '../../operator/runtime/backoff.ts';
+import { backoffDelay } from '../../operator/lib/backoff.ts';
 import { effectiveProxy } from '../proxy/effective-proxy.ts';
 import { agentBinary, agentUnit, REGISTRATION_FILE } from './paths.ts';
 import { classifyRegisterFailure, parseRegistration } from './registration.ts';

@@ -1,7 +1,8 @@
 // The node agent's configuration: rendered by the operator into a ConfigMap, read by the node agent from a
 // mounted file. Shared by both processes; versioned so an older node agent can refuse a newer file clearly.
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import type { EndpointName } from './regions.ts';
 
 export const NODE_AGENT_CONFIG_VERSION = 1;
 export const NODE_AGENT_CONFIG_FILE = 'config.json';
@@ -10,14 +11,33 @@ export const ACTIVATION_SECRET_DIR = '/var/run/secrets/ssmagent.io/activation';
 export const PROXY_SECRET_DIR = '/var/run/secrets/ssmagent.io/proxy';
 export const MIRROR_SECRET_DIR = '/var/run/secrets/ssmagent.io/mirror';
 export const FLEET_TOKEN_DIR = '/var/run/secrets/ssmagent.io/fleet-token';
+/** The projected fleet token's file name under FLEET_TOKEN_DIR. */
+export const FLEET_TOKEN_KEY = 'token';
 /** The fleet channel's CA (the ConfigMap the operator keeps), mounted into every node-agent pod. */
 export const FLEET_CA_DIR = '/etc/ssm-node-agent-fleet-ca';
+/** The fleet CA ConfigMap's key, and so the CA's file name under FLEET_CA_DIR. */
+export const FLEET_CA_KEY = 'ca.crt';
 export const SIGNING_KEYS_DIR = '/etc/ssm-node-agent-signing-keys';
 export const SIGNING_KEYS_FILE = 'keys.asc';
 /** The mirror's CA bundle (spec.agent.source.caBundle), mounted from its ConfigMap. */
 export const MIRROR_CA_DIR = '/etc/ssm-node-agent-mirror-ca';
 export const MIRROR_CA_FILE = 'ca.crt';
 export const NODE_AGENT_METRICS_PORT = 9464;
+/**
+ * The node agent's environment as the DaemonSet sets it (manifests/daemonset.ts) and the node agent reads it
+ * (node-agent/settings.ts, fleet/settings.ts, package/signing-keys.ts). Variables only the node agent reads, for
+ * tests and local runs (HOST_PID, METRICS_PORT, PASS_INTERVAL_SECONDS, ...), are named where they are read.
+ */
+export const NODE_AGENT_ENV = {
+  nodeName: 'NODE_NAME',
+  namespace: 'POD_NAMESPACE',
+  revision: 'REVISION',
+  configFile: 'CONFIG_FILE',
+  fleetEndpoint: 'FLEET_ENDPOINT',
+  fleetTokenFile: 'FLEET_TOKEN_FILE',
+  fleetCaFile: 'FLEET_CA_FILE',
+  signingKeyFile: 'SSM_AGENT_SIGNING_KEY_FILE',
+} as const;
 /** The longest a host command may run (dpkg, rpm, register): its timeout, and what the pods' grace period covers. */
 export const HOST_COMMAND_MAX_SECONDS = 300;
 
@@ -60,7 +80,7 @@ export const NodeAgentConfig = Type.Object({
     secretName: Type.Optional(Str),
   }),
   /** Resolved host names, overrides or the regional defaults. */
-  endpoints: Type.Object({ ssm: Str, ec2messages: Str, ssmmessages: Str, s3: Str }),
+  endpoints: Type.Object({ ssm: Str, ec2messages: Str, ssmmessages: Str, s3: Str } satisfies Record<EndpointName, TSchema>),
   connectivity: Type.Object({ intervalSeconds: Type.Number({ exclusiveMinimum: 0 }), timeoutSeconds: Type.Number({ exclusiveMinimum: 0 }) }),
   deletionPolicy: Type.Union([Type.Literal('Retain'), Type.Literal('Uninstall')]),
   /** Manage keeps the agent as configured; Uninstall (set by the operator while it deletes a config with

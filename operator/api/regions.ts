@@ -4,7 +4,12 @@ export function dnsSuffix(region: string): string {
   return region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
 }
 
-export function defaultEndpoint(service: 'ssm' | 'ec2messages' | 'ssmmessages' | 's3', region: string): string {
+/** The endpoints amazon-ssm-agent talks to: each can be overridden (spec.endpoints), is written to its configuration
+ * file and is probed by the node agent. */
+export const ENDPOINT_NAMES = ['ssm', 'ec2messages', 'ssmmessages', 's3'] as const;
+export type EndpointName = (typeof ENDPOINT_NAMES)[number];
+
+export function defaultEndpoint(service: EndpointName, region: string): string {
   return `${service}.${region}.${dnsSuffix(region)}`;
 }
 

@@ -1,7 +1,8 @@
 // The SsmAgentConfig API, written once. The CRD (crds/ and the chart), the TypeScript types and the
 // runtime validation are all generated from these schemas: change the API here and run `npm run generate`.
-import { CloneType, Type, type Static, type TObject } from '@sinclair/typebox';
+import { CloneType, Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import type { EndpointName } from './regions.ts';
 import { AnnotationMap, cel, Duration, HttpUrl, IntOrString, LabelMap, MatchingString, qualifiedName, QUALIFIED_NAME_HELP, StringEnum } from './schema-helpers.ts';
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
@@ -293,7 +294,7 @@ export const Endpoints = Type.Object(
     ec2messages: endpointHost('ec2messages'),
     ssmmessages: endpointHost('ssmmessages'),
     s3: endpointHost('s3'),
-  },
+  } satisfies Record<EndpointName, TSchema>,
   { description: 'Endpoint overrides, written to amazon-ssm-agent.json and probed.' },
 );
 

@@ -1,4 +1,5 @@
 // The command line of `ssm-agent-operator` (also `kubectl ssm` as a kubectl plugin). Pure.
+import { OPERATOR_DIAGNOSE_PORT } from '../manifests/names.ts';
 
 export interface DiagnoseArgs {
   command: 'diagnose';
@@ -28,7 +29,7 @@ flags:
       --kubeconfig F   the kubeconfig (default $KUBECONFIG or ~/.kube/config)
       --context NAME   a context of the kubeconfig
       --lease NAME     the operator's leader Lease (default ssm-agent-operator-leader)
-      --port N         the operator's diagnosis port (default 8444)
+      --port N         the operator's diagnosis port (default ${OPERATOR_DIAGNOSE_PORT})
 
 needs: get on leases and pods/proxy in the operator's namespace, and the verb "diagnose" on ssmagentconfigs
 (the ClusterRole and Role ssm-agent-operator-diagnose in examples/rbac/diagnose.yaml); a kubeconfig user with a bearer token (EKS, OIDC, a
@@ -50,7 +51,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     waitSeconds: 30,
     json: false,
     lease: 'ssm-agent-operator-leader',
-    port: 8444,
+    port: OPERATOR_DIAGNOSE_PORT,
   };
   const value = (flag: string): string | { error: string } => {
     const v = rest.shift();

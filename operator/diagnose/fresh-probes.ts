@@ -1,6 +1,6 @@
 // Waits for a node's answer to probe-now: the next state message from that node that carries its probes. The
 // fleet channel tells every report here (fleet-wiring's onReport); a diagnosis request waits on it.
-import type { NodeState, NodeStateSection } from '../fleet/protocol.ts';
+import type { NodeState, NodeStateSection } from '../api/fleet-protocol.ts';
 
 type Waiter = (state: NodeState) => void;
 

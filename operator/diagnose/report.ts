@@ -1,7 +1,7 @@
 // What `ssm-agent-operator diagnose` gets from the operator: one node's whole picture (host facts, steps with
 // their fixes, registration, probes by phase), or one summary line per node. Built from the node agent's report
 // over the fleet channel and the Node object. Pure; shared by the operator's endpoint and the CLI.
-import type { HostFactsSummary, NodeState, ObservationSummary, ProbeDetail, ProbeSummary, StepOutcomeSummary } from '../fleet/protocol.ts';
+import type { HostFactsSummary, NodeState, ObservationSummary, ProbeDetail, ProbeSummary, StepOutcomeSummary } from '../api/fleet-protocol.ts';
 import { nodeFailure } from '../fleet/fleet-store.ts';
 import { probeFix, stepFix } from './fixes.ts';
 

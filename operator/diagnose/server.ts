@@ -1,4 +1,4 @@
-// The operator's diagnosis endpoint (HTTPS, DIAGNOSE_PORT, default 8444), run by the leader next to the fleet
+// The operator's diagnosis endpoint (HTTPS, DIAGNOSE_PORT, default OPERATOR_DIAGNOSE_PORT in manifests/names.ts), run by the leader next to the fleet
 // channel, whose connections it needs: only the leader can ask a node agent for a probe. The CLI reaches it through
 // the API server's pod proxy (so only with the caller's kubeconfig) at the pod the leader Lease names; a replica that
 // does not lead does not listen, so a request never lands on a standby's stale view.
@@ -13,12 +13,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { KubeClient } from '../kube/client.ts';
-import type { NodeState } from '../fleet/protocol.ts';
+import type { NodeState } from '../api/fleet-protocol.ts';
 import { checkAccess } from './access.ts';
 import type { FreshProbes } from './fresh-probes.ts';
 import { buildDiagnosis, CALLER_TOKEN_HEADER, DIAGNOSE_PATH, summarizeNode, type NodeObjectFacts } from './report.ts';
 
-export const DIAGNOSE_DEFAULT_PORT = 8444;
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const MAX_IN_FLIGHT = 16;
 

@@ -8,8 +8,8 @@ import { createPrivateKey, generateKeyPair, randomBytes, X509Certificate } from 
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
-import { LABEL_MANAGED_BY, MANAGED_BY } from '../manifests/names.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, FLEET_TLS_SECRET } from './protocol.ts';
+import { FLEET_CA_KEY } from '../api/node-agent-config.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_TLS_SECRET, LABEL_MANAGED_BY, MANAGED_BY } from '../manifests/names.ts';
 
 const DAY_MS = 86_400_000;
 export const CA_VALIDITY_DAYS = 3650;

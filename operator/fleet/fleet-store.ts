@@ -1,6 +1,6 @@
 // What the connected node agents last reported, by node. In memory only: after an operator restart the agents
 // reconnect and resend their full state, so nothing needs to be persisted.
-import type { NodeState } from './protocol.ts';
+import type { NodeState } from '../api/fleet-protocol.ts';
 
 export interface FleetEntry {
   node: string;

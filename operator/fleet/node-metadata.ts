@@ -2,7 +2,7 @@
 // ssmagent.io/agent-version, label ssmagent.io/registered. Pure: the patch, or nothing when the Node already
 // says so, so the API server is written only on change.
 import { NODE_ANNOTATION_AGENT_VERSION, NODE_ANNOTATION_INSTANCE_ID, NODE_LABEL_REGISTERED } from '../api/group.ts';
-import type { NodeState } from './protocol.ts';
+import type { NodeState } from '../api/fleet-protocol.ts';
 
 export interface NodeMeta {
   labels?: Record<string, string>;

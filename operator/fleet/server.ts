@@ -18,7 +18,9 @@ import type { KubeClient } from '../kube/client.ts';
 import { identityFromReview, lookupPodNode, reject, TOKEN_REVIEW_PATH, type AgentIdentity, type IdentityResult, type Rejection, type TokenReviewStatus } from './auth.ts';
 import { fleetMetrics, type FleetMetrics } from './metrics.ts';
 import {
+  closeCodeFor,
   encodeMessage,
+  FLEET_CLOSE,
   FLEET_DEFAULT_HEARTBEAT_SECONDS,
   FLEET_MAX_MESSAGE_BYTES,
   FLEET_NODE_HEADER,
@@ -30,7 +32,7 @@ import {
   type NodeState,
   type NodeStateSection,
   type OperatorMessage,
-} from './protocol.ts';
+} from '../api/fleet-protocol.ts';
 import { KeyedRateLimiter, TokenBucket, type RateLimit } from './rate-limit.ts';
 import { ReviewCache, tokenKey } from './review-cache.ts';
 
@@ -215,7 +217,7 @@ export class FleetServer {
         this.drained = resolve;
         if (this.all.size === 0) resolve();
       });
-      for (const conn of this.all) this.closeConnection(conn, 1001, 'shutdown', 'the operator is shutting down');
+      for (const conn of this.all) this.closeConnection(conn, FLEET_CLOSE.goingAway, 'shutdown', 'the operator is shutting down');
       this.https.closeIdleConnections();
       const force = setTimeout(() => {
         for (const conn of this.all) conn.ws.terminate();
@@ -324,7 +326,7 @@ export class FleetServer {
     const conn: Connection = { ws, identity, remote, state: {}, lastSeen: Date.now(), timers: [], messages: new TokenBucket(this.messageLimit, Date.now()) };
     this.all.add(conn);
     const helloTimeout = setTimeout(() => {
-      if (!conn.hello) this.violation(conn, 'hello_timeout', 1008, 'no hello within the time allowed');
+      if (!conn.hello) this.violation(conn, 'hello_timeout', FLEET_CLOSE.violation, 'no hello within the time allowed');
     }, this.opts.helloTimeoutMs ?? 10_000);
     conn.timers.push(helloTimeout);
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
@@ -344,41 +346,41 @@ export class FleetServer {
   private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
     if (conn.ws.readyState !== WebSocket.OPEN) return;
     if (!conn.messages.take(Date.now())) {
-      return this.violation(conn, 'rate_limited', 1008, `too many messages (more than ${this.messageLimit.burst} at once or ${this.messageLimit.perSecond}/s)`);
+      return this.violation(conn, 'rate_limited', FLEET_CLOSE.violation, `too many messages (more than ${this.messageLimit.burst} at once or ${this.messageLimit.perSecond}/s)`);
     }
-    if (isBinary) return this.violation(conn, 'invalid', 1008, 'binary frames are not part of the protocol');
+    if (isBinary) return this.violation(conn, 'invalid', FLEET_CLOSE.violation, 'binary frames are not part of the protocol');
     const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     const parsed = parseAgentMessage(raw);
-    if (!parsed.ok) return this.violation(conn, parsed.code, parsed.code === 'too_large' ? 1009 : 1008, parsed.error);
+    if (!parsed.ok) return this.violation(conn, parsed.code, closeCodeFor(parsed.code), parsed.error);
     conn.lastSeen = Date.now();
     const message = parsed.message;
     switch (message.type) {
       case 'hello':
         return this.onHello(conn, message);
       case 'state': {
-        if (!conn.hello) return this.violation(conn, 'hello_expected', 1008, 'the first message must be hello');
+        if (!conn.hello) return this.violation(conn, 'hello_expected', FLEET_CLOSE.violation, 'the first message must be hello');
         conn.state = mergeNodeState(conn.state, message.state);
         this.notifyState(conn, 'state', Object.keys(message.state) as NodeStateSection[]);
         return;
       }
       case 'heartbeat':
-        if (!conn.hello) return this.violation(conn, 'hello_expected', 1008, 'the first message must be hello');
+        if (!conn.hello) return this.violation(conn, 'hello_expected', FLEET_CLOSE.violation, 'the first message must be hello');
         return;
     }
   }
 
   private onHello(conn: Connection, hello: HelloMessage): void {
     const { identity } = conn;
-    if (conn.hello) return this.violation(conn, 'hello_repeated', 1008, 'hello was already said on this connection');
-    if (hello.node !== identity.node) return this.violation(conn, 'node_mismatch', 1008, `hello names node ${hello.node}, the token is bound to ${identity.node}`);
+    if (conn.hello) return this.violation(conn, 'hello_repeated', FLEET_CLOSE.violation, 'hello was already said on this connection');
+    if (hello.node !== identity.node) return this.violation(conn, 'node_mismatch', FLEET_CLOSE.violation, `hello names node ${hello.node}, the token is bound to ${identity.node}`);
     if (hello.config !== identity.config) {
-      return this.violation(conn, 'config_mismatch', 1008, `hello names config ${hello.config}, the ServiceAccount ${identity.serviceAccount} serves ${identity.config}`);
+      return this.violation(conn, 'config_mismatch', FLEET_CLOSE.violation, `hello names config ${hello.config}, the ServiceAccount ${identity.serviceAccount} serves ${identity.config}`);
     }
     conn.hello = hello;
     conn.state = hello.state;
     const previous = this.byNode.get(identity.node);
     this.byNode.set(identity.node, conn);
-    if (previous && previous !== conn) this.closeConnection(previous, 4000, 'replaced', 'replaced by a newer connection from the same node');
+    if (previous && previous !== conn) this.closeConnection(previous, FLEET_CLOSE.replaced, 'replaced', 'replaced by a newer connection from the same node');
     this.metrics.connected.set(this.byNode.size);
     this.send(conn, { v: FLEET_PROTOCOL_VERSION, type: 'welcome', node: identity.node, heartbeatSeconds: Math.round(this.heartbeatMs / 1000) });
     this.opts.log.info(
@@ -420,7 +422,7 @@ export class FleetServer {
   }
 
   /** A protocol violation: say why (when the socket still takes it), count it, close this connection only. */
-  private violation(conn: Connection, reason: string, code: 1008 | 1009, message: string): void {
+  private violation(conn: Connection, reason: string, code: ReturnType<typeof closeCodeFor>, message: string): void {
     this.opts.log.warn({ node: conn.identity.node, remote: conn.remote, reason }, `fleet protocol violation: ${message}`);
     this.send(conn, { v: FLEET_PROTOCOL_VERSION, type: 'error', code: reason, message: message.slice(0, 1000) });
     this.closeConnection(conn, code, reason, message);
@@ -448,7 +450,7 @@ export class FleetServer {
     for (const conn of this.all) {
       if (conn.lastSeen < limit) {
         this.opts.log.warn({ node: conn.identity.node, silentMs: Date.now() - conn.lastSeen }, 'fleet connection silent for more than 3 heartbeats: closing');
-        this.closeConnection(conn, 4001, 'heartbeat_timeout', 'no message for more than 3 heartbeat periods');
+        this.closeConnection(conn, FLEET_CLOSE.heartbeatTimeout, 'heartbeat_timeout', 'no message for more than 3 heartbeat periods');
       }
     }
   }

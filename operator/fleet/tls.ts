@@ -15,7 +15,8 @@ import {
   type FleetTlsSecret,
   type ServingIdentityInput,
 } from './certificates.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY, FLEET_TLS_SECRET } from './protocol.ts';
+import { FLEET_CA_KEY } from '../api/node-agent-config.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_TLS_SECRET } from '../manifests/names.ts';
 import { RESOURCES, resourcePath } from '../kube/resources.ts';
 
 export interface EnsureFleetTlsOptions extends ServingIdentityInput {

@@ -1,9 +1,9 @@
 // A list-watch cache that never gives up: any error relists after a jittered backoff, a relist runs
 // periodically to catch anything a watch missed, and every change is reported with the old object.
 import type { Logger } from 'pino';
-import { errorMessage } from '../runtime/errors.ts';
-import { backoffDelay } from '../runtime/backoff.ts';
-import { sleep } from '../runtime/sleep.ts';
+import { errorMessage } from '../lib/errors.ts';
+import { backoffDelay } from '../lib/backoff.ts';
+import { sleep } from '../lib/sleep.ts';
 import { KubeApiError, type KubeClient, type KubeList, type KubeObject, type WatchEvent } from './client.ts';
 
 export type InformerEvent<T> = { type: 'add'; object: T } | { type: 'update'; object: T; old: T } | { type: 'delete'; object: T };

@@ -1,7 +1,7 @@
 // Leader election on a coordination.k8s.io Lease, after client-go's: expiry is judged by when *we* last saw
 // the record change, not by the other process's clock.
 import type { Logger } from 'pino';
-import { sleep } from '../runtime/sleep.ts';
+import { sleep } from '../lib/sleep.ts';
 import { isConflict, isNotFound, type KubeClient } from './client.ts';
 import { errorMessage } from './informer.ts';
 import type { OwnerReference } from './installation-owner.ts';

@@ -1,6 +1,5 @@
 import type { SsmAgentConfig } from '../api/types.ts';
 import type { NodeAgentDefaults } from './node-agent-defaults.ts';
-import type { RevisionInputs } from './revision.ts';
 
 /** What the builders need to know beyond the config itself: where the operator runs and with what image. */
 export interface BuildContext {
@@ -12,6 +11,14 @@ export interface BuildContext {
   nodeAgentDefaults?: NodeAgentDefaults;
   /** Host:port of the operator's fleet endpoint, passed to the node agents. */
   fleetEndpoint?: string;
+}
+
+/** What a revision is made of beyond the spec. */
+export interface RevisionInputs {
+  /** Digest of each referenced input's data by inputKey (revision.ts) ('absent' when it does not exist); never the data. */
+  digests: Record<string, string>;
+  /** The version `latest` stands for, resolved once by the operator; written into the revision. */
+  resolvedVersion?: string;
 }
 
 export interface OwnedInput {

@@ -7,11 +7,14 @@ import { FLEET_TOKEN_AUDIENCE } from '../api/group.ts';
 import {
   ACTIVATION_SECRET_DIR,
   FLEET_CA_DIR,
+  FLEET_CA_KEY,
   FLEET_TOKEN_DIR,
+  FLEET_TOKEN_KEY,
   MIRROR_SECRET_DIR,
   HOST_COMMAND_MAX_SECONDS,
   NODE_AGENT_CONFIG_DIR,
   NODE_AGENT_CONFIG_FILE,
+  NODE_AGENT_ENV,
   NODE_AGENT_METRICS_PORT,
   PROXY_SECRET_DIR,
   SIGNING_KEYS_DIR,
@@ -19,9 +22,8 @@ import {
   MIRROR_CA_FILE,
   SIGNING_KEYS_FILE,
 } from '../api/node-agent-config.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_CA_KEY } from '../fleet/protocol.ts';
 import type { OwnedInput } from './context.ts';
-import { ANNOTATION_REVISION, nodeAgentName, ownedLabels, ownerReference, podSelectorLabels, revisionConfigMapName } from './names.ts';
+import { ANNOTATION_REVISION, FLEET_CA_CONFIGMAP, nodeAgentName, ownedLabels, ownerReference, podSelectorLabels, revisionConfigMapName } from './names.ts';
 import { activationSecretName } from './secrets.ts';
 
 // From `npm run bench` (node agent: steady RSS 99 MiB average; 117.6 MiB process peak while it downloads, verifies
@@ -54,7 +56,7 @@ function volumes({ config }: OwnedInput, configMapName: string): { volumes: V1Vo
     // which expects its own audience), one hour, refreshed by the kubelet. The operator checks it by TokenReview.
     {
       name: 'fleet-token',
-      projected: { sources: [{ serviceAccountToken: { audience: FLEET_TOKEN_AUDIENCE, expirationSeconds: 3600, path: 'token' } }] },
+      projected: { sources: [{ serviceAccountToken: { audience: FLEET_TOKEN_AUDIENCE, expirationSeconds: 3600, path: FLEET_TOKEN_KEY } }] },
     },
     // Scratch for the process (the root filesystem is read-only); small and memory-backed, never the download.
     { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
@@ -152,18 +154,18 @@ export function buildDaemonSet(input: OwnedInput, revision: string): V1DaemonSet
               imagePullPolicy: 'IfNotPresent',
               command: [...NODE_AGENT_COMMAND],
               env: [
-                { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                { name: 'REVISION', valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${ANNOTATION_REVISION}']` } } },
-                { name: 'CONFIG_FILE', value: `${NODE_AGENT_CONFIG_DIR}/${NODE_AGENT_CONFIG_FILE}` },
-                { name: 'FLEET_TOKEN_FILE', value: `${FLEET_TOKEN_DIR}/token` },
+                { name: NODE_AGENT_ENV.nodeName, valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                { name: NODE_AGENT_ENV.namespace, valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: NODE_AGENT_ENV.revision, valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${ANNOTATION_REVISION}']` } } },
+                { name: NODE_AGENT_ENV.configFile, value: `${NODE_AGENT_CONFIG_DIR}/${NODE_AGENT_CONFIG_FILE}` },
+                { name: NODE_AGENT_ENV.fleetTokenFile, value: `${FLEET_TOKEN_DIR}/${FLEET_TOKEN_KEY}` },
                 ...(context.fleetEndpoint
                   ? [
-                      { name: 'FLEET_ENDPOINT', value: context.fleetEndpoint },
-                      { name: 'FLEET_CA_FILE', value: `${FLEET_CA_DIR}/${FLEET_CA_KEY}` },
+                      { name: NODE_AGENT_ENV.fleetEndpoint, value: context.fleetEndpoint },
+                      { name: NODE_AGENT_ENV.fleetCaFile, value: `${FLEET_CA_DIR}/${FLEET_CA_KEY}` },
                     ]
                   : []),
-                ...(config.spec.agent.source?.signingKeys ? [{ name: 'SSM_AGENT_SIGNING_KEY_FILE', value: `${SIGNING_KEYS_DIR}/${SIGNING_KEYS_FILE}` }] : []),
+                ...(config.spec.agent.source?.signingKeys ? [{ name: NODE_AGENT_ENV.signingKeyFile, value: `${SIGNING_KEYS_DIR}/${SIGNING_KEYS_FILE}` }] : []),
               ],
               ports: [{ name: 'metrics', containerPort: NODE_AGENT_METRICS_PORT, protocol: 'TCP' }],
               // Ready = the host converged to this pod's revision (not merely "the process runs": that is liveness).

@@ -11,6 +11,20 @@ export const ANNOTATION_REVISION = `${GROUP}/revision`;
 export const LABEL_REVISION = `${GROUP}/revision`;
 export { FIELD_MANAGER } from '../kube/field-manager.ts';
 
+// The fleet channel's objects in the operator's namespace (the operator keeps them; fleet/tls.ts).
+/** Where node agents find the operator's CA: a ConfigMap, key FLEET_CA_KEY, mounted into every node-agent pod. */
+export const FLEET_CA_CONFIGMAP = 'ssm-agent-operator-fleet-ca';
+/** The operator's fleet CA and serving certificate (type kubernetes.io/tls, plus ca.crt and ca.key). */
+export const FLEET_TLS_SECRET = 'ssm-agent-operator-fleet-tls';
+
+// The operator's ports by default (the chart's ports.* values; HTTP_PORT, FLEET_PORT and DIAGNOSE_PORT set them).
+/** /healthz, /readyz and /metrics. */
+export const OPERATOR_HTTP_PORT = 8080;
+/** The fleet channel (the `fleet` port of the operator Service). */
+export const OPERATOR_FLEET_PORT = 8443;
+/** The diagnosis endpoint (HTTPS; `ssm-agent-operator diagnose` reaches it through the API server's proxy). */
+export const OPERATOR_DIAGNOSE_PORT = 8444;
+
 export function nodeAgentName(configName: string): string {
   return `ssm-node-agent-${configName}`;
 }

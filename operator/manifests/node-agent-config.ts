@@ -9,7 +9,7 @@ import {
   PROXY_SECRET_DIR,
   type NodeAgentConfig,
 } from '../api/node-agent-config.ts';
-import { defaultEndpoint, parseDurationSeconds } from '../api/regions.ts';
+import { defaultEndpoint, parseDurationSeconds, type EndpointName } from '../api/regions.ts';
 import type { SsmAgentConfig } from '../api/types.ts';
 
 const IMDS = '169.254.169.254';
@@ -17,7 +17,7 @@ const IMDS = '169.254.169.254';
 export function renderNodeAgentConfig(config: SsmAgentConfig, action: 'Manage' | 'Uninstall' = 'Manage'): NodeAgentConfig {
   const { spec } = config;
   const region = spec.region;
-  const endpoint = (service: 'ssm' | 'ec2messages' | 'ssmmessages' | 's3') => spec.endpoints?.[service] ?? defaultEndpoint(service, region);
+  const endpoint = (service: EndpointName) => spec.endpoints?.[service] ?? defaultEndpoint(service, region);
   const noProxy = [...new Set([...(spec.proxy?.noProxy ?? []), IMDS])];
   return {
     schemaVersion: NODE_AGENT_CONFIG_VERSION,

@@ -34,14 +34,6 @@ export function referencedInputs(config: SsmAgentConfig): InputRef[] {
 
 export const inputKey = (ref: InputRef): string => `${ref.kind}/${ref.name}`;
 
-/** What a revision is made of beyond the spec. */
-export interface RevisionInputs {
-  /** Digest of each referenced input's data by inputKey ('absent' when it does not exist); never the data. */
-  digests: Record<string, string>;
-  /** The version `latest` stands for, resolved once by the operator; written into the revision. */
-  resolvedVersion?: string;
-}
-
 export interface Revision {
   /** The content hash (REVISION_LENGTH hex digits). */
   revision: string;

@@ -1,7 +1,7 @@
 // One registry for the operator process; metric names are a contract (DESIGN.md).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { registerBuildInfo } from './build-info.ts';
-import { collectProcessMetrics } from './process-metrics.ts';
+import { registerBuildInfo } from '../lib/build-info.ts';
+import { collectProcessMetrics } from '../lib/process-metrics.ts';
 
 export function createOperatorMetrics() {
   const registry = new Registry();

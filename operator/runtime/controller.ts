@@ -3,7 +3,7 @@
 // (the SsmAgentConfig controller, the SSM sync) is one of these; none schedules work by itself.
 import type { Logger } from 'pino';
 import type { OperatorMetrics } from '../observability/metrics.ts';
-import { errorMessage } from './errors.ts';
+import { errorMessage } from '../lib/errors.ts';
 import { WorkQueue, type WorkQueueOptions } from './work-queue.ts';
 
 /**

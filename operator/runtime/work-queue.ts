@@ -1,7 +1,7 @@
 // A keyed work queue in the manner of client-go's: a key is queued at most once, never processed by two workers
 // at once (a key added while processing runs again afterwards), failures back off per key, and an overall
 // token bucket caps the retry rate.
-import { backoffDelay } from './backoff.ts';
+import { backoffDelay } from '../lib/backoff.ts';
 
 export interface WorkQueueOptions {
   baseDelayMs?: number;

@@ -31,11 +31,11 @@ export async function startBareNode(): Promise<BareNode> {
 }
 
 /**
- * Warms a compile cache as the image build does (operator/runtime/warm-compile-cache.ts), so the process measured
+ * Warms a compile cache as the image build does (operator/image/warm-compile-cache.ts), so the process measured
  * loads what it loads in the pod: the stripped sources from the cache, not Node's TypeScript stripper.
  */
 export function warmCompileCache(dir: string, uids: readonly number[]): void {
-  const r = spawnSync(process.execPath, [join(REPO, 'operator', 'runtime', 'warm-compile-cache.ts'), ...uids.map(String)], {
+  const r = spawnSync(process.execPath, [join(REPO, 'operator', 'image', 'warm-compile-cache.ts'), ...uids.map(String)], {
     env: { PATH: process.env.PATH, NODE_COMPILE_CACHE: dir },
     encoding: 'utf8',
     timeout: 120_000,

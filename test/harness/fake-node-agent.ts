@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { FLEET_PATH } from '../../operator/fleet/protocol.ts';
+import { FLEET_PATH } from '../../operator/api/fleet-protocol.ts';
 import type { KubeClient } from '../../operator/kube/client.ts';
 import { FleetClient } from '../../node-agent/fleet/client.ts';
 import { createBoundPod, requestToken } from './node-agent-identity.ts';

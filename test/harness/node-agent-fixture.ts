@@ -47,7 +47,7 @@ export interface NodeAgentProcessOptions {
   logLevel?: string;
   /** more environment (the fleet channel's FLEET_* variables) */
   extraEnv?: Record<string, string>;
-  /** NODE_COMPILE_CACHE, warmed as the image's is (operator/runtime/warm-compile-cache.ts); default none */
+  /** NODE_COMPILE_CACHE, warmed as the image's is (operator/image/warm-compile-cache.ts); default none */
   compileCacheDir?: string;
 }
 

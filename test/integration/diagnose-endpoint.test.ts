@@ -20,7 +20,7 @@ import { FreshProbes } from '../../operator/diagnose/fresh-probes.ts';
 import { CALLER_TOKEN_HEADER, DIAGNOSE_PATH, type NodeDiagnosis, type NodeSummary } from '../../operator/diagnose/report.ts';
 import { DiagnoseServer } from '../../operator/diagnose/server.ts';
 import { FleetStore } from '../../operator/fleet/fleet-store.ts';
-import { FLEET_PATH } from '../../operator/fleet/protocol.ts';
+import { FLEET_PATH } from '../../operator/api/fleet-protocol.ts';
 import { FleetServer } from '../../operator/fleet/server.ts';
 import { ensureFleetTls } from '../../operator/fleet/tls.ts';
 import { KubeClient } from '../../operator/kube/client.ts';

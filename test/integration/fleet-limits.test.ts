@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { WebSocket } from 'ws';
 import { FLEET_TOKEN_AUDIENCE } from '../../operator/api/group.ts';
-import { FLEET_NODE_HEADER, FLEET_PATH } from '../../operator/fleet/protocol.ts';
+import { FLEET_NODE_HEADER, FLEET_PATH } from '../../operator/api/fleet-protocol.ts';
 import { FleetServer, type FleetServerOptions } from '../../operator/fleet/server.ts';
 import { ensureFleetTls, type FleetTls } from '../../operator/fleet/tls.ts';
 import { createBoundPod, requestToken } from '../harness/node-agent-identity.ts';

@@ -13,7 +13,7 @@ import { stateFromPass } from '../../node-agent/fleet/report.ts';
 import { createAgentPackages } from '../../node-agent/package/agent-packages.ts';
 import { NODEADM_KUBELET_ENV, nodeadmOwnsSsmAgent } from '../../node-agent/steps/nodeadm.ts';
 import { uninstallConfirmed } from '../../operator/controllers/uninstall-progress.ts';
-import { parseAgentMessage } from '../../operator/fleet/protocol.ts';
+import { parseAgentMessage } from '../../operator/api/fleet-protocol.ts';
 import { createNodeAgentFixture, NO_IMDS, TEST_ACTIVATION_ID, type NodeAgentFixture } from '../harness/node-agent-fixture.ts';
 import { STAND_IN_ACTIVATION_CODES, STAND_IN_PATHS } from '../harness/stand-in-agent.ts';
 import { startSystemdHost, type SystemdHost } from '../harness/systemd-host.ts';

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
-import { FLEET_CA_CONFIGMAP, FLEET_TLS_SECRET } from '../../operator/fleet/protocol.ts';
+import { FLEET_CA_CONFIGMAP, FLEET_TLS_SECRET } from '../../operator/manifests/names.ts';
 import type { KubeList } from '../../operator/kube/client.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
 import type { Operator } from '../../operator/manager/manager.ts';

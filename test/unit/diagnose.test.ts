@@ -2,8 +2,8 @@
 // (with and without colour), the command line, the SubjectAccessReview asked, and the wait for a probe's answer.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { NodeState } from '../../operator/fleet/protocol.ts';
-import { parseAgentMessage } from '../../operator/fleet/protocol.ts';
+import type { NodeState } from '../../operator/api/fleet-protocol.ts';
+import { parseAgentMessage } from '../../operator/api/fleet-protocol.ts';
 import { accessReview, deniedMessage } from '../../operator/diagnose/access.ts';
 import { FreshProbes } from '../../operator/diagnose/fresh-probes.ts';
 import { buildDiagnosis, summarizeNode } from '../../operator/diagnose/report.ts';

@@ -12,7 +12,7 @@ import {
   type HelloMessage,
   type NodeState,
   type OperatorMessage,
-} from '../../operator/fleet/protocol.ts';
+} from '../../operator/api/fleet-protocol.ts';
 
 const state: NodeState = {
   facts: { os: { id: 'debian', versionId: '12', prettyName: 'Debian GNU/Linux 12' }, arch: 'amd64', packageManager: 'dpkg', ec2: false, installedVersion: '3.3.1142.0' },

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { basicAuthorization, insecureMirrorProblem, mirrorCredentials } from '../../operator/api/mirror-policy.ts';
-import { REDACT_PATHS } from '../../operator/observability/logger.ts';
+import { REDACT_PATHS } from '../../operator/lib/logger.ts';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { startSsmEmulator, type SsmEmulator } from '../../test/servers/ssm-emulator/index.ts';
+import { startSsmEmulator, type SsmEmulator } from '../servers/ssm-emulator/index.ts';
 
 let emulator: SsmEmulator;
 

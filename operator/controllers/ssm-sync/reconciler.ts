@@ -18,7 +18,7 @@ import type { FleetEntry } from '../../fleet/fleet-store.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { canonicalJson } from '../../manifests/config-hash.ts';
 import type { Reconciler, ReconcileResult } from '../../runtime/controller.ts';
-import { errorMessage } from '../../runtime/errors.ts';
+import { errorMessage } from '../../lib/errors.ts';
 
 export interface AwsOutcome {
   activation?: ActivationOutcome;

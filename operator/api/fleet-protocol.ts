@@ -24,16 +24,24 @@ export const FLEET_RECONNECT_WINDOW_MS = 20_000;
 export const FLEET_MAX_MESSAGE_BYTES = 64 * 1024;
 /** The WebSocket path of the channel (versioned with the protocol). */
 export const FLEET_PATH = '/fleet/v1';
-/** The operator's fleet port (the chart's `fleet` port of the operator Service). */
-export const FLEET_DEFAULT_PORT = 8443;
 /** Upgrade-request header naming the node the agent reports for; checked against its token's bound node. */
 export const FLEET_NODE_HEADER = 'x-ssmagent-node';
 export const FLEET_DEFAULT_HEARTBEAT_SECONDS = 60;
-/** Where node agents find the operator's CA: a ConfigMap in the operator's namespace, key `ca.crt`. */
-export const FLEET_CA_CONFIGMAP = 'ssm-agent-operator-fleet-ca';
-export const FLEET_CA_KEY = 'ca.crt';
-/** The operator's fleet CA and serving certificate (type kubernetes.io/tls, plus ca.crt and ca.key). */
-export const FLEET_TLS_SECRET = 'ssm-agent-operator-fleet-tls';
+/** The channel's WebSocket close codes (RFC 6455 section 7.4; 4000-4999 are this protocol's own). */
+export const FLEET_CLOSE = {
+  /** The node agent stops. */
+  normal: 1000,
+  /** The operator shuts down. */
+  goingAway: 1001,
+  /** A protocol violation; an `error` message before it says which. */
+  violation: 1008,
+  /** A message larger than FLEET_MAX_MESSAGE_BYTES. */
+  tooLarge: 1009,
+  /** A newer connection from the same node replaced this one. */
+  replaced: 4000,
+  /** No message for more than 3 heartbeat periods. */
+  heartbeatTimeout: 4001,
+} as const;
 
 // ---- bounded building blocks ------------------------------------------------------------------------------------
 
@@ -191,6 +199,11 @@ const OPERATOR_SCHEMAS: Record<string, TSchema> = { welcome: WelcomeMessage, 'pr
 /** Why a message was refused: the close code follows (too_large → 1009, the others → 1008). */
 export type ParseErrorCode = 'too_large' | 'not_json' | 'unsupported_version' | 'unknown_type' | 'invalid';
 export type ParseResult<T> = { ok: true; message: T } | { ok: false; code: ParseErrorCode; error: string };
+
+/** The close code for a refused message. */
+export function closeCodeFor(code: ParseErrorCode): typeof FLEET_CLOSE.violation | typeof FLEET_CLOSE.tooLarge {
+  return code === 'too_large' ? FLEET_CLOSE.tooLarge : FLEET_CLOSE.violation;
+}
 
 function byteLength(data: string | Buffer): number {
   return typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.length;

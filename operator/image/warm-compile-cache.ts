@@ -2,7 +2,7 @@
 // processes, at image build time. With the cache warm, a process never loads Node's TypeScript stripper (amaro,
 // WebAssembly), which otherwise stays resident: about 17 MiB of RSS per process, and every node pays it.
 //
-//   NODE_COMPILE_CACHE=/app/.node-compile-cache node operator/runtime/warm-compile-cache.ts [uid...]
+//   NODE_COMPILE_CACHE=/app/.node-compile-cache node operator/image/warm-compile-cache.ts [uid...]
 //
 // Node keys the cache directory by user id: pass every uid the processes run as (the node agent runs as root, the
 // operator as 65532). The entry scripts are run with settings they refuse: they load all their static imports,
@@ -21,7 +21,7 @@ const ENTRIES: [string, NodeJS.ProcessEnv, readonly string[]][] = [
   ['operator/main.ts', {}, []], // POD_NAMESPACE is required
   ['node-agent/main.ts', { HOST_PID: '0' }, NODE_AGENT_V8_FLAGS],
 ];
-const NOT_IMPORTED = new Set([...ENTRIES.map(([f]) => f), 'operator/api/generate.ts', 'operator/runtime/warm-compile-cache.ts']);
+const NOT_IMPORTED = new Set([...ENTRIES.map(([f]) => f), 'operator/api/generate.ts', 'operator/image/warm-compile-cache.ts']);
 
 const cacheDir = process.env.NODE_COMPILE_CACHE;
 if (!cacheDir) {
