@@ -18,7 +18,8 @@ import { FleetStore } from '../fleet/fleet-store.ts';
 import { KubeClient } from '../kube/client.ts';
 import { ensureOwnedBy, installationOwner } from '../kube/installation-owner.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
-import { RESOURCES, resourcePath } from '../kube/resources.ts';
+import * as kube from '../kube/objects.ts';
+import { RESOURCES } from '../kube/resources.ts';
 import type { BuildContext } from '../manifests/context.ts';
 import { startHttpServer } from '../observability/http-server.ts';
 import { createOperatorMetrics, type OperatorMetrics } from '../observability/metrics.ts';
@@ -97,6 +98,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
   const caches = createCaches({
     client,
     namespace: settings.namespace,
+    nodeAgentDefaults: settings.nodeAgentDefaults,
     log,
     metrics,
     on: {
@@ -174,7 +176,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
   });
 
   // fleetEndpoint is filled in once the fleet server runs, before any reconcile.
-  const context: BuildContext = { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage, nodeAgentDefaults: settings.nodeAgentDefaults };
+  const context: BuildContext = { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage };
   const latestVersions = new LatestVersions({
     fetchText: undiciTextFetcher,
     intervalMs: settings.latestVersionIntervalMs,
@@ -183,7 +185,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
   });
   // One Secret read for both lookups the `latest` resolution needs; a missing key is undefined, never "".
   const readSecretKeys = async <K extends string>(name: string, keys: readonly K[]): Promise<Partial<Record<K, string>>> => {
-    const secret = await client.get<{ data?: Record<string, string> }>(resourcePath(RESOURCES.secret, { namespace: settings.namespace, name }));
+    const secret = await kube.get<{ data?: Record<string, string> }>(client, RESOURCES.secret, { namespace: settings.namespace, name });
     const out: Partial<Record<K, string>> = {};
     for (const key of keys) if (secret.data?.[key]) out[key] = Buffer.from(secret.data[key], 'base64').toString('utf8');
     return out;
@@ -224,7 +226,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
         // The Lease is ours, not the release's: tie it to the operator Service so that helm uninstall removes it.
         // The owner learned before campaigning; a Lease made by an older version may still lack it.
         const owner = leaseOwner;
-        if (owner) await ensureOwnedBy(client, resourcePath(RESOURCES.lease, { namespace: settings.namespace, name: settings.leaseName }), owner, log);
+        if (owner) await ensureOwnedBy(client, RESOURCES.lease, { namespace: settings.namespace, name: settings.leaseName }, owner, log);
       },
       stop() {
         metrics.leader.set(0);
