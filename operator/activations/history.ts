@@ -5,7 +5,8 @@
 // The list is capped: the oldest ids fall off, and their instances are then left alone (the safe side).
 import { randomUUID } from 'node:crypto';
 import { isConflict, type KubeClient } from '../kube/client.ts';
-import { RESOURCES, resourcePath } from '../kube/resources.ts';
+import * as kube from '../kube/objects.ts';
+import { RESOURCES } from '../kube/resources.ts';
 
 export const ANNOTATION_ACTIVATION_IDS = 'ssmagent.io/activation-ids';
 /** ~4 years of rotations every 23 days; an annotation stays far below its size limit. */
@@ -41,19 +42,15 @@ interface ConfigMeta {
  * not record.
  */
 export async function recordActivationIds(client: KubeClient, config: string, ids: readonly string[]): Promise<string[]> {
-  const path = resourcePath(RESOURCES.ssmAgentConfig, { name: config });
   // The controller writes the same object (status, finalizer): a conflict is read again and retried, not a failure
   // (after a CreateActivation, a failure here throws the new activation away).
   for (let attempt = 1; ; attempt++) {
-    const live = await client.get<ConfigMeta>(path);
+    const live = await kube.get<ConfigMeta>(client, RESOURCES.ssmAgentConfig, { name: config });
     const history = activationHistory(live.metadata.annotations);
     const next = withActivationIds(history, ids);
     if (!next) return history;
     try {
-      await client.request('PATCH', path, {
-        contentType: 'application/merge-patch+json',
-        body: { metadata: { resourceVersion: live.metadata.resourceVersion, annotations: { [ANNOTATION_ACTIVATION_IDS]: next.join(',') } } },
-      });
+      await kube.mergePatch(client, RESOURCES.ssmAgentConfig, { name: config }, { metadata: { resourceVersion: live.metadata.resourceVersion, annotations: { [ANNOTATION_ACTIVATION_IDS]: next.join(',') } } });
       return next;
     } catch (err) {
       if (!isConflict(err) || attempt >= RECORD_ATTEMPTS) throw err;
@@ -85,8 +82,5 @@ export function parseIntent(value: string | undefined): { at: number; mine: bool
 
 /** Sets (at an ISO time, with this process's mark) or clears (null) the intent annotation. Throws on failure. */
 export async function setActivationIntent(client: KubeClient, config: string, at: string | null): Promise<void> {
-  await client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name: config }), {
-    contentType: 'application/merge-patch+json',
-    body: { metadata: { annotations: { [ANNOTATION_ACTIVATION_INTENT]: at === null ? null : intentValue(at) } } },
-  });
+  await kube.mergePatch(client, RESOURCES.ssmAgentConfig, { name: config }, { metadata: { annotations: { [ANNOTATION_ACTIVATION_INTENT]: at === null ? null : intentValue(at) } } });
 }

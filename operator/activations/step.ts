@@ -4,11 +4,11 @@
 // backoff; the SDK's own retries in SsmApi absorb throttling.
 import type { SsmApi } from '../aws/ssm-api.ts';
 import type { SsmAgentConfig } from '../api/types.ts';
-import { isNotFound, type KubeClient } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
 import { errorMessage } from '../kube/informer.ts';
-import { RESOURCES, resourcePath } from '../kube/resources.ts';
-import { activationSecretName } from '../manifests/secrets.ts';
-import { FIELD_MANAGER, LABEL_CONFIG, LABEL_MANAGED_BY, MANAGED_BY, ownerReference } from '../manifests/names.ts';
+import * as kube from '../kube/objects.ts';
+import { RESOURCES } from '../kube/resources.ts';
+import { activationSecret, activationSecretName, ANNOTATION_PREVIOUS_ACTIVATIONS, KEY_ACTIVATION_CODE, KEY_ACTIVATION_ID } from '../manifests/secrets.ts';
 import {
   createdVerdict,
   createFailedVerdict,
@@ -23,11 +23,6 @@ import {
 } from './plan.ts';
 import { TAG_CLUSTER, TAG_CONFIG } from './tags.ts';
 import { ANNOTATION_ACTIVATION_INTENT, activationHistory, parseIntent, recordActivationIds, setActivationIntent } from './history.ts';
-
-export const KEY_ACTIVATION_ID = 'activationId';
-export const KEY_ACTIVATION_CODE = 'activationCode';
-/** Older activations still kept (comma-separated ids) on a managed activation's Secret. */
-export const ANNOTATION_PREVIOUS_ACTIVATIONS = 'ssmagent.io/previous-activation-ids';
 
 export interface ActivationStepInput {
   client: KubeClient;
@@ -60,7 +55,6 @@ interface SecretObject {
 }
 
 const decode = (v: string | undefined) => (v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8'));
-const encode = (v: string) => Buffer.from(v, 'utf8').toString('base64');
 
 export function storedActivation(secret: SecretObject | undefined): StoredActivation | undefined {
   const id = decode(secret?.data?.[KEY_ACTIVATION_ID])?.trim();
@@ -74,44 +68,13 @@ export function storedActivation(secret: SecretObject | undefined): StoredActiva
   return { id, code, ...(previousIds.length > 0 ? { previousIds } : {}) };
 }
 
-/** The managed activation's Secret, owned by the config (garbage-collected with it). Pure. */
-export function activationSecret(config: SsmAgentConfig, namespace: string, stored: StoredActivation) {
-  const previous = stored.previousIds ?? [];
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: {
-      name: activationSecretName(config) ?? `ssm-activation-${config.metadata.name}`,
-      namespace,
-      labels: { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_CONFIG]: config.metadata.name, 'app.kubernetes.io/component': 'activation' },
-      ...(previous.length > 0 ? { annotations: { [ANNOTATION_PREVIOUS_ACTIVATIONS]: previous.join(',') } } : {}),
-      ownerReferences: [ownerReference(config)],
-    },
-    type: 'Opaque',
-    data: { [KEY_ACTIVATION_ID]: encode(stored.id), [KEY_ACTIVATION_CODE]: encode(stored.code) },
-  };
-}
-
 /** Tags on a created activation (SSM copies them onto the instances that register with it). Pure. */
 export function activationTags(clusterName: string, config: SsmAgentConfig, extra: Record<string, string> | undefined): Record<string, string> {
   return { ...(extra ?? {}), [TAG_CLUSTER]: clusterName, [TAG_CONFIG]: config.metadata.name };
 }
 
-async function readSecret(client: KubeClient, namespace: string, name: string): Promise<SecretObject | undefined> {
-  try {
-    return await client.get<SecretObject>(resourcePath(RESOURCES.secret, { namespace, name }));
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
-async function writeSecret(client: KubeClient, secret: ReturnType<typeof activationSecret>): Promise<void> {
-  await client.request('PATCH', resourcePath(RESOURCES.secret, { namespace: secret.metadata.namespace, name: secret.metadata.name }), {
-    query: { fieldManager: FIELD_MANAGER, force: true },
-    contentType: 'application/apply-patch+yaml',
-    body: secret,
-  });
+function readSecret(client: KubeClient, namespace: string, name: string): Promise<SecretObject | undefined> {
+  return kube.getOptional<SecretObject>(client, RESOURCES.secret, { namespace, name });
 }
 
 /** One pass of the activation step for `config`. Never throws: failures come back in `error`. */
@@ -178,7 +141,7 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
   if (action.kind === 'delete-old') {
     try {
       for (const id of action.ids) await ssm.deleteActivation(id);
-      await writeSecret(client, activationSecret(config, namespace, { ...(secret as StoredActivation), previousIds: action.keep }));
+      await kube.apply(client, activationSecret(config, namespace, { ...(secret as StoredActivation), previousIds: action.keep }));
       return withRecordError(done);
     } catch (err) {
       return { ...done, error: `deleting old activations: ${errorMessage(err)}` };
@@ -226,7 +189,7 @@ export async function reconcileActivation(input: ActivationStepInput): Promise<A
   }
   const previousIds = action.kind === 'rotate' ? [...action.previousIds.filter((id) => id !== action.oldId), action.oldId] : action.previousIds;
   try {
-    await writeSecret(client, activationSecret(config, namespace, { id: created.id, code: created.code, previousIds }));
+    await kube.apply(client, activationSecret(config, namespace, { id: created.id, code: created.code, previousIds }));
   } catch (err) {
     // A write that timed out may still have landed: look before deciding. If the Secret names the new activation,
     // it is live (nodes may be registering with it) and must stay; if not, it is an orphan that the sweep deletes

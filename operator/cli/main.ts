@@ -4,6 +4,8 @@
 // request to its diagnosis endpoint, with the caller's own token for the operator to review (operator/diagnose/).
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError, KubeClient } from '../kube/client.ts';
+import * as kube from '../kube/objects.ts';
+import { RESOURCES } from '../kube/resources.ts';
 import { CALLER_TOKEN_HEADER, DIAGNOSE_PATH, type NodeDiagnosis, type NodeSummary } from '../diagnose/report.ts';
 import { parseArgs, USAGE, type DiagnoseArgs } from './args.ts';
 import { formatDiagnosis, formatSummaries } from './format.ts';
@@ -25,14 +27,14 @@ async function run(args: DiagnoseArgs): Promise<void> {
       `the kubeconfig's user (${kc.getCurrentUser()?.name ?? 'none'}) has no bearer token (a client certificate?): the operator checks the caller's own token. Use a user with a token (EKS "aws eks get-token", OIDC, a ServiceAccount token from "kubectl create token").`,
     );
   }
-  let holder: string;
+  let lease: { spec?: { holderIdentity?: string } } | undefined;
   try {
-    const lease = await client.get<{ spec?: { holderIdentity?: string } }>(`/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(args.namespace)}/leases/${encodeURIComponent(args.lease)}`);
-    holder = lease.spec?.holderIdentity ?? '';
+    lease = await kube.getOptional(client, RESOURCES.lease, { namespace: args.namespace, name: args.lease });
   } catch (err) {
-    if (err instanceof KubeApiError && err.statusCode === 404) fail(`no leader Lease ${args.lease} in namespace ${args.namespace}: is the operator installed there? (-n NAMESPACE)`);
     fail(`cannot read the leader Lease ${args.namespace}/${args.lease}: ${(err as Error).message}`);
   }
+  if (!lease) fail(`no leader Lease ${args.lease} in namespace ${args.namespace}: is the operator installed there? (-n NAMESPACE)`);
+  const holder = lease.spec?.holderIdentity ?? '';
   if (!holder) fail('the operator has no leader right now; try again in a few seconds');
   const target = args.all ? DIAGNOSE_PATH : `${DIAGNOSE_PATH}/${encodeURIComponent(args.node ?? '')}`;
   const path = `/api/v1/namespaces/${encodeURIComponent(args.namespace)}/pods/https:${encodeURIComponent(holder)}:${args.port}/proxy${target}`;

@@ -4,7 +4,8 @@
 // An explicit clusterName (the chart's value, CLUSTER_NAME) wins. Read once, when the operator starts.
 import type { KubeClient } from '../kube/client.ts';
 import { errorMessage } from '../kube/informer.ts';
-import { RESOURCES, resourcePath } from '../kube/resources.ts';
+import * as kube from '../kube/objects.ts';
+import { RESOURCES } from '../kube/resources.ts';
 
 /** The identity the operator used before it was derived (shared by every cluster left at the default). */
 export const LEGACY_DEFAULT_CLUSTER_NAME = 'kubernetes';
@@ -16,11 +17,11 @@ export function clusterIdentityFromUid(uid: string): string {
 }
 
 /** `configured` when set, else the identity derived from kube-system's UID. Throws a message that names the fix. */
-export async function resolveClusterName(client: Pick<KubeClient, 'get'>, configured: string): Promise<string> {
+export async function resolveClusterName(client: KubeClient, configured: string): Promise<string> {
   if (configured !== '') return configured;
   let uid: string | undefined;
   try {
-    uid = (await client.get<{ metadata?: { uid?: string } }>(resourcePath(RESOURCES.namespace, { name: 'kube-system' }))).metadata?.uid;
+    uid = (await kube.get<{ metadata?: { uid?: string } }>(client, RESOURCES.namespace, { name: 'kube-system' })).metadata?.uid;
   } catch (err) {
     throw new Error(
       `cannot derive this cluster's identity from Namespace kube-system (${errorMessage(err)}): grant the operator "get" on namespaces/kube-system (the chart's ClusterRole does), or set clusterName (CLUSTER_NAME) to a name unique among the clusters that share this AWS account and region`,

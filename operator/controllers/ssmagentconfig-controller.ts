@@ -1,19 +1,19 @@
 // Reconciles one SsmAgentConfig: finalizer, conflicts, desired objects, one apply step, one status write.
-// Reads come from informer caches; the only writes are the apply, the status and the finalizer.
+// Reads come from informer caches, whose configs are validated as they enter (validated-config.ts); the only
+// writes are the apply, the status and the finalizer.
 import type { Logger } from 'pino';
 import { API_VERSION, FINALIZER, GROUP, KIND } from '../api/group.ts';
 import type { SsmAgentConfig, SsmAgentConfigStatus } from '../api/types.ts';
-import { parseSpec } from '../api/validate.ts';
-import { applyAndPrune, deleteObject, objectRef, objectsToPrune, type WriteTracker } from '../kube/apply.ts';
+import { applyAndPrune, objectRef, objectsToPrune, type WriteTracker } from '../kube/apply.ts';
 import { isNotFound, type KubeClient, type KubeObject } from '../kube/client.ts';
 import { errorMessage } from '../kube/informer.ts';
-import { RESOURCES, resourcePath } from '../kube/resources.ts';
+import * as kube from '../kube/objects.ts';
+import { RESOURCES } from '../kube/resources.ts';
 import type { BuildContext } from '../manifests/context.ts';
 import { buildDesiredObjects } from '../manifests/desired-objects.ts';
 import { configHash } from '../manifests/config-hash.ts';
-import { ANNOTATION_REVISION, FIELD_MANAGER, nodeAgentName } from '../manifests/names.ts';
+import { ANNOTATION_REVISION, nodeAgentName } from '../manifests/names.ts';
 import type { OwnedInput } from '../manifests/context.ts';
-import { withNodeAgentDefaults } from '../manifests/node-agent-defaults.ts';
 import { inputKey, referencedInputs, renderRevision, type InputRef } from '../manifests/revision.ts';
 import { keepRevisions, revisionOf, revisionsToKeep } from './revision-retention.ts';
 import { planRollout, podRevision, rolloutEvents, type PodObservation, type RolloutPlan } from './rollout.ts';
@@ -34,10 +34,11 @@ import { withActivationStatus } from '../activations/report.ts';
 import type { SsmSide } from './ssm-sync/reconciler.ts';
 import type { Reconciler, ReconcileResult } from '../runtime/controller.ts';
 import { computeStatus, statusEqual, transitionEvents, type DaemonSetObservation } from './status.ts';
+import type { ValidatedConfig } from './validated-config.ts';
 
 export interface ControllerCaches {
-  configs: () => SsmAgentConfig[];
-  config: (name: string) => SsmAgentConfig | undefined;
+  configs: () => ValidatedConfig[];
+  config: (name: string) => ValidatedConfig | undefined;
   nodes: () => NodeObject[];
   /** Objects the operator owns for a config, across every owned kind. */
   owned: (configName: string) => KubeObject[];
@@ -113,17 +114,13 @@ export class SsmAgentConfigController implements Reconciler {
     if (config.metadata.deletionTimestamp) return this.finalize(config);
     if (!config.metadata.finalizers?.includes(FINALIZER)) await this.setFinalizers(config, [...(config.metadata.finalizers ?? []), FINALIZER]);
 
-    const parsed = parseSpec(config.spec);
     const generation = config.metadata.generation ?? 0;
     const now = new Date().toISOString();
-    if (!parsed.ok) {
-      return this.writeStatus(config, computeStatus({ generation, previous: config.status, now, invalidSpec: parsed.errors }), parsed.errors.join('; '));
+    if (!config.verdict.ok) {
+      return this.writeStatus(config, computeStatus({ generation, previous: config.status, now, invalidSpec: config.verdict.errors }), config.verdict.errors.join('; '));
     }
-    const valid: SsmAgentConfig = { ...config, spec: withNodeAgentDefaults(parsed.spec, this.context.nodeAgentDefaults) };
-    const validConfigs = this.caches.configs().flatMap((c) => {
-      const p = parseSpec(c.spec);
-      return p.ok ? [{ ...c, spec: withNodeAgentDefaults(p.spec, this.context.nodeAgentDefaults) }] : [];
-    });
+    const valid = config.verdict.config;
+    const validConfigs = this.caches.configs().flatMap((c) => (c.verdict.ok ? [c.verdict.config] : []));
     const conflict = findConflict(valid, validConfigs, this.caches.nodes());
     const existing = this.caches.owned(name);
     const liveDs = existing.find((o) => o.kind === 'DaemonSet') as LiveDaemonSet | undefined;
@@ -236,17 +233,13 @@ export class SsmAgentConfigController implements Reconciler {
     const name = config.metadata.name;
     this.recordMetrics(name, status);
     if (!statusEqual(config.status, status)) {
-      await this.client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name, subresource: 'status' }), {
-        query: { fieldManager: FIELD_MANAGER, force: true },
-        contentType: 'application/apply-patch+yaml',
-        body: { apiVersion: API_VERSION, kind: KIND, metadata: { name }, status },
-      });
+      await kube.applyStatus(this.client, { apiVersion: API_VERSION, kind: KIND, metadata: { name }, status });
       for (const event of [...extraEvents, ...transitionEvents(config.status, status)]) await this.events.record(config, event);
     }
     return error ? { error } : {};
   }
 
-  private async finalize(config: SsmAgentConfig): Promise<ReconcileResult> {
+  private async finalize(config: ValidatedConfig): Promise<ReconcileResult> {
     const name = config.metadata.name;
     if (!config.metadata.finalizers?.includes(FINALIZER)) return {};
     if (config.spec.deletionPolicy === 'Uninstall') {
@@ -256,7 +249,7 @@ export class SsmAgentConfigController implements Reconciler {
     const awsError = await this.aws?.finalize(config);
     if (awsError) return { error: awsError };
     const owned = this.caches.owned(name);
-    for (const object of owned) await deleteObject(this.client, object);
+    for (const object of owned) await kube.remove(this.client, object);
     this.log.info({ config: name, deleted: owned.map(objectRef), policy: config.spec.deletionPolicy }, 'config deleted; owned objects removed');
     try {
       await this.setFinalizers(config, (config.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
@@ -273,7 +266,7 @@ export class SsmAgentConfigController implements Reconciler {
    * finalizer waits until every selected node confirms over the fleet channel, or the timeout passes.
    * Returns a requeue while waiting; undefined when the rest of the finalizer may run.
    */
-  private async uninstallFromHosts(config: SsmAgentConfig): Promise<ReconcileResult | undefined> {
+  private async uninstallFromHosts(config: ValidatedConfig): Promise<ReconcileResult | undefined> {
     const name = config.metadata.name;
     const owned = this.caches.owned(name);
     // A config that never ran a node agent (it was Conflicted) has nothing on the hosts to remove.
@@ -286,9 +279,8 @@ export class SsmAgentConfigController implements Reconciler {
       });
       return undefined;
     }
-    const parsed = parseSpec(config.spec);
-    if (!parsed.ok) return undefined;
-    const valid: SsmAgentConfig = { ...config, spec: withNodeAgentDefaults(parsed.spec, this.context.nodeAgentDefaults) };
+    if (!config.verdict.ok) return undefined;
+    const valid = config.verdict.config;
     const started = config.metadata.annotations?.[ANNOTATION_UNINSTALL_STARTED];
     if (!started) {
       // The revisions the pods run stay until the pods are gone: a restarting container needs its config volume.
@@ -296,10 +288,7 @@ export class SsmAgentConfigController implements Reconciler {
       const input: OwnedInput = { config: valid, context: this.context, action: 'Uninstall', inputs: { digests: this.digests(valid) } };
       await applyAndPrune(this.client, buildDesiredObjects(input), owned, keepRevisions(new Set(podRevisions)));
       this.lastApplied.delete(name);
-      await this.client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name }), {
-        contentType: 'application/merge-patch+json',
-        body: { metadata: { annotations: { [ANNOTATION_UNINSTALL_STARTED]: new Date().toISOString() } } },
-      });
+      await kube.mergePatch(this.client, RESOURCES.ssmAgentConfig, { name }, { metadata: { annotations: { [ANNOTATION_UNINSTALL_STARTED]: new Date().toISOString() } } });
       await this.events.record(config, {
         type: 'Normal',
         reason: 'Uninstalling',
@@ -321,10 +310,7 @@ export class SsmAgentConfigController implements Reconciler {
 
   private async setFinalizers(config: SsmAgentConfig, finalizers: string[]): Promise<void> {
     // A JSON merge patch guarded by resourceVersion: a concurrent change makes it fail and the key is retried.
-    await this.client.request('PATCH', resourcePath(RESOURCES.ssmAgentConfig, { name: config.metadata.name }), {
-      contentType: 'application/merge-patch+json',
-      body: { metadata: { finalizers, resourceVersion: config.metadata.resourceVersion } },
-    });
+    await kube.mergePatch(this.client, RESOURCES.ssmAgentConfig, { name: config.metadata.name }, { metadata: { finalizers, resourceVersion: config.metadata.resourceVersion } });
   }
 
   private recordMetrics(name: string, status: SsmAgentConfigStatus): void {

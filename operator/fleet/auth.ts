@@ -2,7 +2,9 @@
 // to, the config its ServiceAccount serves), or a rejection with the HTTP status and the reason counted in
 // ssm_operator_fleet_rejected_total. Pure but for the pod lookup, which only clusters before 1.30 need.
 import { FLEET_TOKEN_AUDIENCE } from '../api/group.ts';
-import { isNotFound, type KubeClient } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
+import * as kube from '../kube/objects.ts';
+import { RESOURCES } from '../kube/resources.ts';
 import { nodeAgentName } from '../manifests/names.ts';
 
 export const TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
@@ -87,11 +89,6 @@ export async function identityFromReview(
 
 /** The node a pod of the namespace runs on (and its uid); undefined when there is no such pod. Needs `get pods`. */
 export async function lookupPodNode(client: KubeClient, namespace: string, pod: string): Promise<{ nodeName?: string; uid?: string } | undefined> {
-  try {
-    const found = await client.get<{ metadata?: { uid?: string }; spec?: { nodeName?: string } }>(`/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(pod)}`);
-    return { nodeName: found.spec?.nodeName, uid: found.metadata?.uid };
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+  const found = await kube.getOptional<{ metadata?: { uid?: string }; spec?: { nodeName?: string } }>(client, RESOURCES.pod, { namespace, name: pod });
+  return found ? { nodeName: found.spec?.nodeName, uid: found.metadata?.uid } : undefined;
 }

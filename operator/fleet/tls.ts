@@ -1,23 +1,16 @@
 // The fleet channel's TLS material in the cluster: the Secret with the CA and the serving certificate (created
 // when missing, reused while valid, renewed when less than 30 days are left or the Service's names changed) and
 // the ConfigMap with the CA that node agents mount. Every replica may run this at once: creates and updates are
-// conditional (409 → read again), so they all end up with the same certificates.
+// conditional (409 → read again), so they all end up with the same certificates. The objects are built in
+// manifests/fleet-tls.ts.
 import type { Logger } from 'pino';
-import { isConflict, isNotFound, KubeApiError, type KubeClient } from '../kube/client.ts';
-import {
-  buildFleetCaConfigMap,
-  buildFleetTlsSecret,
-  fleetCertificatesFromSecret,
-  fleetServingIdentity,
-  renewFleetCertificates,
-  type FleetCaConfigMap,
-  type FleetCertificates,
-  type FleetTlsSecret,
-  type ServingIdentityInput,
-} from './certificates.ts';
+import { isConflict, KubeApiError, type KubeClient, type KubeObject } from '../kube/client.ts';
+import * as kube from '../kube/objects.ts';
+import { fleetCertificatesFromSecret, fleetServingIdentity, renewFleetCertificates, type FleetCertificates, type ServingIdentityInput } from './certificates.ts';
+import { buildFleetCaConfigMap, buildFleetTlsSecret, type FleetCaConfigMap, type FleetTlsSecret } from '../manifests/fleet-tls.ts';
 import { FLEET_CA_KEY } from '../api/node-agent-config.ts';
 import { FLEET_CA_CONFIGMAP, FLEET_TLS_SECRET } from '../manifests/names.ts';
-import { RESOURCES, resourcePath } from '../kube/resources.ts';
+import { RESOURCES } from '../kube/resources.ts';
 
 export interface EnsureFleetTlsOptions extends ServingIdentityInput {
   now?: () => Date;
@@ -37,37 +30,33 @@ export interface FleetTls {
 
 const ATTEMPTS = 5;
 
-const secretPath = (namespace: string, name?: string) => resourcePath(RESOURCES.secret, { namespace, ...(name ? { name } : {}) });
-const configMapPath = (namespace: string, name?: string) => resourcePath(RESOURCES.configMap, { namespace, ...(name ? { name } : {}) });
-
-async function getOrUndefined<T>(client: KubeClient, path: string): Promise<T | undefined> {
-  try {
-    return await client.get<T>(path);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
+/**
+ * Writes `desired` where `existing` was read: a create when there was none (the first replica wins, the others get
+ * 409 AlreadyExists), else a replace at the version read (a compare-and-swap: the chart grants `update` on these two
+ * names only). The owner that installation-owner.ts added (the operator Service, so that helm uninstall removes
+ * them) stays.
+ */
+async function writeConditionally<T extends FleetTlsSecret | FleetCaConfigMap>(client: KubeClient, desired: T, existing: KubeObject | undefined): Promise<void> {
+  if (!existing) {
+    await kube.create(client, desired);
+    return;
   }
+  const { resourceVersion, ownerReferences } = existing.metadata ?? {};
+  await kube.replace(client, { ...desired, metadata: { ...desired.metadata, resourceVersion, ...(ownerReferences ? { ownerReferences } : {}) } });
 }
 
 /** The TLS Secret: read, check, create or renew. Conflicts with another replica are retried from the read. */
 async function ensureSecret(client: KubeClient, opts: EnsureFleetTlsOptions): Promise<Pick<FleetTls, 'certs' | 'secret' | 'why'>> {
   const identity = fleetServingIdentity(opts);
   for (let attempt = 1; ; attempt++) {
-    const existing = await getOrUndefined<FleetTlsSecret>(client, secretPath(opts.namespace, FLEET_TLS_SECRET));
+    const existing = await kube.getOptional<FleetTlsSecret & KubeObject>(client, RESOURCES.secret, { namespace: opts.namespace, name: FLEET_TLS_SECRET });
     const current = existing ? fleetCertificatesFromSecret(existing) : undefined;
     const { certs, check } = await renewFleetCertificates(current, identity, { now: opts.now?.(), renewBeforeDays: opts.renewBeforeDays });
     if (check.action === 'reuse') return { certs, secret: 'reused' };
-    const body = buildFleetTlsSecret(opts.namespace, certs);
     try {
-      if (!existing) {
-        await client.request('POST', secretPath(opts.namespace), { body });
-        return { certs, secret: 'created' };
-      }
-      // A Secret that lost its keys is renewed in place; the resourceVersion makes this a compare-and-swap. Its
-      // owner (the operator Service, so that helm uninstall removes it) stays.
-      body.metadata.resourceVersion = existing.metadata.resourceVersion;
-      if (existing.metadata.ownerReferences) body.metadata.ownerReferences = existing.metadata.ownerReferences;
-      await client.request('PUT', secretPath(opts.namespace, FLEET_TLS_SECRET), { body });
+      // A Secret that lost its keys is renewed in place.
+      await writeConditionally(client, buildFleetTlsSecret(opts.namespace, certs), existing);
+      if (!existing) return { certs, secret: 'created' };
       const why = 'why' in check ? check.why : 'the Secret lacked a key';
       return { certs, secret: check.action === 'reissue' ? 'reissued' : 'regenerated', why };
     } catch (err) {
@@ -80,18 +69,11 @@ async function ensureSecret(client: KubeClient, opts: EnsureFleetTlsOptions): Pr
 /** Writes the CA into the ConfigMap the node agents mount, when it is not already there. */
 export async function ensureFleetCaConfigMap(client: KubeClient, namespace: string, caCertPem: string): Promise<FleetTls['configMap']> {
   for (let attempt = 1; ; attempt++) {
-    const existing = await getOrUndefined<FleetCaConfigMap>(client, configMapPath(namespace, FLEET_CA_CONFIGMAP));
+    const existing = await kube.getOptional<FleetCaConfigMap & KubeObject>(client, RESOURCES.configMap, { namespace, name: FLEET_CA_CONFIGMAP });
     if (existing?.data?.[FLEET_CA_KEY] === caCertPem) return 'unchanged';
-    const body = buildFleetCaConfigMap(namespace, caCertPem);
     try {
-      if (!existing) {
-        await client.request('POST', configMapPath(namespace), { body });
-        return 'created';
-      }
-      body.metadata.resourceVersion = existing.metadata.resourceVersion;
-      if (existing.metadata.ownerReferences) body.metadata.ownerReferences = existing.metadata.ownerReferences;
-      await client.request('PUT', configMapPath(namespace, FLEET_CA_CONFIGMAP), { body });
-      return 'updated';
+      await writeConditionally(client, buildFleetCaConfigMap(namespace, caCertPem), existing);
+      return existing ? 'updated' : 'created';
     } catch (err) {
       if (!(isConflict(err) && attempt < ATTEMPTS)) throw err;
     }

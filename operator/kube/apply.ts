@@ -1,8 +1,7 @@
 // The one generic apply step: server-side apply of every desired object with our field manager, then prune of
 // the objects we own that are no longer desired. Decisions (what to prune) are pure; this file does the I/O.
-import { FIELD_MANAGER } from './field-manager.ts';
-import { isNotFound, type KubeClient, type KubeObject } from './client.ts';
-import { resourceOf, resourcePath } from './resources.ts';
+import type { KubeClient, KubeObject } from './client.ts';
+import * as kube from './objects.ts';
 
 export interface ApplyResult {
   /** every desired object as it now stands: the server's answer, or the live object where nothing was sent */
@@ -20,32 +19,10 @@ export interface WriteTracker {
 
 export const objectRef = (o: KubeObject): string => `${o.kind}/${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name}`;
 
-export async function serverSideApply<T extends KubeObject>(client: KubeClient, object: T): Promise<T> {
-  const resource = resourceOf(object.apiVersion, object.kind);
-  const path = resourcePath(resource, { namespace: object.metadata?.namespace, name: object.metadata?.name });
-  // force: we own these objects; a human's edit of a field we manage is drift, and drift is corrected.
-  return client.request<T>('PATCH', path, {
-    query: { fieldManager: FIELD_MANAGER, force: true },
-    body: object,
-    contentType: 'application/apply-patch+yaml',
-  });
-}
-
 /** Objects in `existing` that are not in `desired` (by kind, namespace and name) and not kept. Pure. */
 export function objectsToPrune(existing: KubeObject[], desired: KubeObject[], keep: (o: KubeObject) => boolean = () => false): KubeObject[] {
   const wanted = new Set(desired.map(objectRef));
   return existing.filter((o) => !wanted.has(objectRef(o)) && !o.metadata?.deletionTimestamp && !keep(o));
-}
-
-export async function deleteObject(client: KubeClient, object: KubeObject): Promise<void> {
-  const resource = resourceOf(object.apiVersion, object.kind);
-  try {
-    await client.request('DELETE', resourcePath(resource, { namespace: object.metadata?.namespace, name: object.metadata?.name }), {
-      body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' },
-    });
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
 }
 
 /**
@@ -73,7 +50,7 @@ export async function applyAndPrune(
     tracker?.begin(ref);
     let answer: KubeObject | undefined;
     try {
-      answer = await serverSideApply(client, o);
+      answer = await kube.apply(client, o);
     } finally {
       tracker?.end(ref, answer ? { resourceVersion: answer.metadata?.resourceVersion } : 'failed');
     }
@@ -87,7 +64,7 @@ export async function applyAndPrune(
     tracker?.begin(objectRef(object));
     let done = false;
     try {
-      await deleteObject(client, object);
+      await kube.remove(client, object);
       done = true;
     } finally {
       tracker?.end(objectRef(object), done ? 'deleted' : 'failed');

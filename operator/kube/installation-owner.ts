@@ -4,7 +4,8 @@
 // them too. Pure builders plus one idempotent edge.
 import type { KubeClient } from './client.ts';
 import { errorMessage } from './informer.ts';
-import { RESOURCES, resourcePath } from './resources.ts';
+import * as kube from './objects.ts';
+import { RESOURCES, type Resource } from './resources.ts';
 
 export interface OwnerReference {
   apiVersion: string;
@@ -19,9 +20,7 @@ interface Owned {
 
 /** The operator's Service as an owner, or undefined when it cannot be read (a run outside the chart, e.g. tests). */
 export async function installationOwner(client: KubeClient, namespace: string, serviceName: string): Promise<OwnerReference | undefined> {
-  const svc = await client
-    .get<{ metadata?: { uid?: string } }>(resourcePath(RESOURCES.service, { namespace, name: serviceName }))
-    .catch(() => undefined);
+  const svc = await kube.get<{ metadata?: { uid?: string } }>(client, RESOURCES.service, { namespace, name: serviceName }).catch(() => undefined);
   const uid = svc?.metadata?.uid;
   return uid ? { apiVersion: 'v1', kind: 'Service', name: serviceName, uid } : undefined;
 }
@@ -32,19 +31,20 @@ export function withOwner(current: readonly OwnerReference[] | undefined, owner:
   return list.some((o) => o.uid === owner.uid) ? undefined : [...list, owner];
 }
 
-/** Adds the owner to the object at `path` unless it has it already. Logs and goes on when it cannot. */
+/** Adds the owner to the object unless it has it already. Logs and goes on when it cannot. */
 export async function ensureOwnedBy(
   client: KubeClient,
-  path: string,
+  resource: Resource,
+  key: kube.ObjectKey,
   owner: OwnerReference,
   log: { warn(obj: object, msg: string): void },
 ): Promise<void> {
   try {
-    const obj = await client.get<Owned>(path);
+    const obj = await kube.get<Owned>(client, resource, key);
     const refs = withOwner(obj.metadata?.ownerReferences, owner);
     if (!refs) return;
-    await client.request('PATCH', path, { body: { metadata: { ownerReferences: refs } }, contentType: 'application/merge-patch+json' });
+    await kube.mergePatch(client, resource, key, { metadata: { ownerReferences: refs } });
   } catch (err) {
-    log.warn({ path, err: errorMessage(err) }, 'could not tie the object to the operator Service (helm uninstall may leave it behind)');
+    log.warn({ kind: resource.kind, ...key, err: errorMessage(err) }, 'could not tie the object to the operator Service (helm uninstall may leave it behind)');
   }
 }

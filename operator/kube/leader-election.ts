@@ -2,10 +2,11 @@
 // the record change, not by the other process's clock.
 import type { Logger } from 'pino';
 import { sleep } from '../lib/sleep.ts';
-import { isConflict, isNotFound, type KubeClient } from './client.ts';
+import { isConflict, type KubeClient } from './client.ts';
 import { errorMessage } from './informer.ts';
 import type { OwnerReference } from './installation-owner.ts';
-import { RESOURCES, resourcePath } from './resources.ts';
+import * as kube from './objects.ts';
+import { RESOURCES } from './resources.ts';
 
 interface Lease {
   apiVersion: 'coordination.k8s.io/v1';
@@ -47,8 +48,8 @@ export class LeaderElector {
     return this.leading;
   }
 
-  private get path() {
-    return resourcePath(RESOURCES.lease, { namespace: this.opts.namespace, name: this.opts.name });
+  private get key() {
+    return { namespace: this.opts.namespace, name: this.opts.name };
   }
 
   /** Blocks until this process holds the lease (or the signal aborts). Returns whether it leads. */
@@ -85,10 +86,10 @@ export class LeaderElector {
     if (!this.leading) return;
     this.leading = false;
     try {
-      const lease = await this.opts.client.get<Lease>(this.path);
+      const lease = await kube.get<Lease>(this.opts.client, RESOURCES.lease, this.key);
       if (lease.spec.holderIdentity !== this.opts.identity) return;
       lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(Date.now()) };
-      await this.opts.client.request('PUT', this.path, { body: lease, timeoutMs: 5_000 });
+      await kube.replace(this.opts.client, lease, { timeoutMs: 5_000 });
     } catch (err) {
       this.opts.log.warn({ err: errorMessage(err) }, 'could not release the lease');
     }
@@ -99,13 +100,10 @@ export class LeaderElector {
     const now = Date.now();
     const spec = { holderIdentity: identity, leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000), renewTime: microTime(now) };
     try {
-      let lease: Lease;
-      try {
-        lease = await client.get<Lease>(this.path, { timeoutMs: this.opts.renewDeadlineMs });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
+      const lease = await kube.getOptional<Lease>(client, RESOURCES.lease, this.key, { timeoutMs: this.opts.renewDeadlineMs });
+      if (!lease) {
         const created: Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, ...(this.owner ? { ownerReferences: [this.owner] } : {}) }, spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } };
-        await client.request('POST', resourcePath(RESOURCES.lease, { namespace }), { body: created });
+        await kube.create(client, created);
         return true;
       }
       const record = JSON.stringify(lease.spec);
@@ -116,7 +114,7 @@ export class LeaderElector {
       if (holder !== identity && !expired) return false;
       const transitions = (lease.spec.leaseTransitions ?? 0) + (holder === identity ? 0 : 1);
       lease.spec = { ...lease.spec, ...spec, leaseTransitions: transitions, ...(holder === identity ? {} : { acquireTime: microTime(now) }) };
-      await client.request('PUT', this.path, { body: lease, timeoutMs: this.opts.renewDeadlineMs });
+      await kube.replace(client, lease, { timeoutMs: this.opts.renewDeadlineMs });
       return true;
     } catch (err) {
       if (!isConflict(err)) this.opts.log.warn({ err: errorMessage(err) }, 'lease acquire/renew failed');

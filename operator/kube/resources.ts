@@ -21,6 +21,9 @@ export const RESOURCES = {
   service: { group: '', version: 'v1', plural: 'services', namespaced: true, kind: 'Service' },
   lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true, kind: 'Lease' },
   event: { group: 'events.k8s.io', version: 'v1', plural: 'events', namespaced: true, kind: 'Event' },
+  /** core/v1 Events: what `kubectl describe` shows (event-recorder.ts writes these) */
+  coreEvent: { group: '', version: 'v1', plural: 'events', namespaced: true, kind: 'Event' },
+  endpointSlice: { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true, kind: 'EndpointSlice' },
 } as const satisfies Record<string, Resource>;
 
 export function resourcePath(r: Resource, opts: { namespace?: string; name?: string; subresource?: string } = {}): string {

@@ -2,21 +2,22 @@
 // ConfigMaps) and the read-only views the reconcilers take of them. Events go to the handlers given: which keys
 // they enqueue is the manager's wiring (event-routing.ts, predicates).
 import type { Logger } from 'pino';
-import type { SsmAgentConfig } from '../api/types.ts';
 import type { ControllerCaches } from '../controllers/ssmagentconfig-controller.ts';
+import { validateConfig, type ValidatedConfig } from '../controllers/validated-config.ts';
 import type { NodeObject } from '../controllers/node-selection.ts';
 import type { PodObservation } from '../controllers/rollout.ts';
 import type { KubeClient, KubeObject } from '../kube/client.ts';
 import { Informer, type InformerEvent } from '../kube/informer.ts';
 import { RESOURCES, resourcePath, type Resource } from '../kube/resources.ts';
 import { ALL_OWNED_SELECTOR, LABEL_CONFIG, podSelectorLabels } from '../manifests/names.ts';
+import type { NodeAgentDefaults } from '../manifests/node-agent-defaults.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
 import { digestOnly, trimNode, trimPod, withoutManagedFields, type InputObject } from './event-routing.ts';
 
 // Every owned kind is namespaced: the operator needs no cluster-wide write but Node annotations (chart RBAC).
 export const OWNED_KINDS: Resource[] = [RESOURCES.serviceAccount, RESOURCES.configMap, RESOURCES.daemonSet];
 
-export type ConfigObject = SsmAgentConfig & KubeObject;
+export type ConfigObject = ValidatedConfig & KubeObject;
 export type NodeCacheObject = NodeObject & KubeObject;
 export type PodCacheObject = PodObservation & KubeObject;
 
@@ -38,7 +39,15 @@ export interface Caches {
   view(fleet?: ControllerCaches['fleet'], fleetWarmingMs?: ControllerCaches['fleetWarmingMs']): ControllerCaches;
 }
 
-export function createCaches(opts: { client: KubeClient; namespace: string; log: Logger; metrics: OperatorMetrics; on: CacheHandlers }): Caches {
+export function createCaches(opts: {
+  client: KubeClient;
+  namespace: string;
+  log: Logger;
+  metrics: OperatorMetrics;
+  /** the cluster admin's defaults for every config's node agents (settings NODE_AGENT_*), applied as configs are validated */
+  nodeAgentDefaults?: NodeAgentDefaults;
+  on: CacheHandlers;
+}): Caches {
   const { client, namespace, log, metrics, on } = opts;
   const informers: Informer<KubeObject>[] = [];
   const informerFor = <T extends KubeObject>(name: string, resource: Resource, onEvent: (e: InformerEvent<T>) => void, extra: { namespace?: string; labelSelector?: string; transform?: (o: T) => T } = {}) => {
@@ -56,7 +65,10 @@ export function createCaches(opts: { client: KubeClient; namespace: string; log:
     return informer;
   };
 
-  const configs = informerFor<ConfigObject>('ssmagentconfigs', RESOURCES.ssmAgentConfig, (e) => on.config(e), { transform: withoutManagedFields });
+  // A config's spec is parsed once, here, as it enters the cache; every loop reads the verdict.
+  const configs = informerFor<ConfigObject>('ssmagentconfigs', RESOURCES.ssmAgentConfig, (e) => on.config(e), {
+    transform: (o) => validateConfig(withoutManagedFields(o), opts.nodeAgentDefaults),
+  });
   // Nodes are cached with only what node selection needs; status is most of a Node's bytes.
   const nodes = informerFor<NodeCacheObject>('nodes', RESOURCES.node, (e) => on.node(e), { transform: trimNode });
   const owned = OWNED_KINDS.map(

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { errorMessage } from '../kube/informer.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { RESOURCES, resourcePath } from '../kube/resources.ts';
+import * as kube from '../kube/objects.ts';
+import { RESOURCES } from '../kube/resources.ts';
 import type { FleetStore } from '../fleet/fleet-store.ts';
 import { nodeMetadataPatch, type NodeMeta } from '../fleet/node-metadata.ts';
 import type { NodeState } from '../api/fleet-protocol.ts';
@@ -47,8 +48,8 @@ export async function startFleet(opts: {
   // the ClusterIP, which the certificate therefore carries too.
   // With a fleet Service of its own, that is the one dialled (and its names go in the certificate too).
   const dialled = opts.fleetServiceName ?? serviceName;
-  const service = await client
-    .get<{ spec?: { clusterIP?: string } }>(resourcePath(RESOURCES.service, { namespace, name: dialled }))
+  const service = await kube
+    .get<{ spec?: { clusterIP?: string } }>(client, RESOURCES.service, { namespace, name: dialled })
     .catch((err: unknown) => {
       log.warn({ service: dialled, err: errorMessage(err) }, 'the fleet Service is not readable; node agents will dial it by name');
       return undefined;
@@ -75,8 +76,8 @@ export async function startFleet(opts: {
   const tls = await ensureFleetTls(client, identity);
   const owner = await installationOwner(client, namespace, serviceName);
   if (owner) {
-    await ensureOwnedBy(client, resourcePath(RESOURCES.secret, { namespace, name: FLEET_TLS_SECRET }), owner, log);
-    await ensureOwnedBy(client, resourcePath(RESOURCES.configMap, { namespace, name: FLEET_CA_CONFIGMAP }), owner, log);
+    await ensureOwnedBy(client, RESOURCES.secret, { namespace, name: FLEET_TLS_SECRET }, owner, log);
+    await ensureOwnedBy(client, RESOURCES.configMap, { namespace, name: FLEET_CA_CONFIGMAP }, owner, log);
   }
   const server = await FleetServer.start({
     client,
@@ -90,8 +91,8 @@ export async function startFleet(opts: {
       opts.onReport?.(node, state, update);
       const patch = nodeMetadataPatch(opts.nodeMeta(node) ?? {}, state);
       if (!patch) return;
-      client
-        .request('PATCH', resourcePath(RESOURCES.node, { name: node }), { contentType: 'application/merge-patch+json', body: patch })
+      kube
+        .mergePatch(client, RESOURCES.node, { name: node }, patch)
         .catch((err: unknown) => log.warn({ node, err: errorMessage(err) }, 'could not write the node’s SSM annotations'));
     },
     onDisconnect: (node) => opts.store.disconnect(node),

@@ -16,10 +16,11 @@ import { SsmAgentConfigController } from '../controllers/ssmagentconfig-controll
 import { SSM_SYNC_CONTROLLER, ssmSyncQueueOptions, SsmSyncReconciler } from '../controllers/ssm-sync/reconciler.ts';
 import { FleetStore } from '../fleet/fleet-store.ts';
 import { FLEET_RECONNECT_WINDOW_MS } from '../api/fleet-protocol.ts';
-import { isNotFound, KubeClient } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
 import { ensureOwnedBy, installationOwner } from '../kube/installation-owner.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
-import { RESOURCES, resourcePath } from '../kube/resources.ts';
+import * as kube from '../kube/objects.ts';
+import { RESOURCES } from '../kube/resources.ts';
 import type { BuildContext } from '../manifests/context.ts';
 import { startHttpServer } from '../lib/http-server.ts';
 import { createOperatorMetrics, type OperatorMetrics } from '../observability/metrics.ts';
@@ -100,6 +101,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
   const caches = createCaches({
     client,
     namespace: settings.namespace,
+    nodeAgentDefaults: settings.nodeAgentDefaults,
     log,
     metrics,
     on: {
@@ -178,7 +180,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
   });
 
   // fleetEndpoint is filled in once the fleet server runs, before any reconcile.
-  const context: BuildContext = { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage, nodeAgentDefaults: settings.nodeAgentDefaults };
+  const context: BuildContext = { namespace: settings.namespace, nodeAgentImage: settings.nodeAgentImage };
   const latestVersions = new LatestVersions({
     fetchText: undiciTextFetcher,
     intervalMs: settings.latestVersionIntervalMs,
@@ -187,7 +189,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
   });
   // One Secret read for both lookups the `latest` resolution needs; a missing key is undefined, never "".
   const readSecretKeys = async <K extends string>(name: string, keys: readonly K[]): Promise<Partial<Record<K, string>>> => {
-    const secret = await client.get<{ data?: Record<string, string> }>(resourcePath(RESOURCES.secret, { namespace: settings.namespace, name }));
+    const secret = await kube.get<{ data?: Record<string, string> }>(client, RESOURCES.secret, { namespace: settings.namespace, name });
     const out: Partial<Record<K, string>> = {};
     for (const key of keys) if (secret.data?.[key]) out[key] = Buffer.from(secret.data[key], 'base64').toString('utf8');
     return out;
@@ -200,10 +202,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
   };
   const readMirrorSecret = (name: string) => readSecretKeys(name, ['username', 'password'] as const);
   const readConfigMapKey = async (name: string, key: string): Promise<string | undefined> => {
-    const cm = await client.get<{ data?: Record<string, string> }>(resourcePath(RESOURCES.configMap, { namespace: settings.namespace, name })).catch((err: unknown) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
+    const cm = await kube.getOptional<{ data?: Record<string, string> }>(client, RESOURCES.configMap, { namespace: settings.namespace, name });
     return cm?.data?.[key];
   };
   const configs = new Controller({
@@ -235,7 +234,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
         // The Lease is ours, not the release's: tie it to the operator Service so that helm uninstall removes it.
         // The owner learned before campaigning; a Lease made by an older version may still lack it.
         const owner = leaseOwner;
-        if (owner) await ensureOwnedBy(client, resourcePath(RESOURCES.lease, { namespace: settings.namespace, name: settings.leaseName }), owner, log);
+        if (owner) await ensureOwnedBy(client, RESOURCES.lease, { namespace: settings.namespace, name: settings.leaseName }, owner, log);
       },
       stop() {
         metrics.leader.set(0);

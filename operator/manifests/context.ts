@@ -1,5 +1,4 @@
 import type { SsmAgentConfig } from '../api/types.ts';
-import type { NodeAgentDefaults } from './node-agent-defaults.ts';
 
 /** What the builders need to know beyond the config itself: where the operator runs and with what image. */
 export interface BuildContext {
@@ -7,8 +6,6 @@ export interface BuildContext {
   namespace: string;
   /** Image of the node agent when the spec does not name one: the operator's own image. */
   nodeAgentImage: string;
-  /** The cluster admin's defaults for every config's node agents (operator settings NODE_AGENT_*). */
-  nodeAgentDefaults?: NodeAgentDefaults;
   /** Host:port of the operator's fleet endpoint, passed to the node agents. */
   fleetEndpoint?: string;
 }

@@ -9,7 +9,6 @@ export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const ANNOTATION_REVISION = `${GROUP}/revision`;
 /** On revision ConfigMaps: the revision they hold (prune and status find them by it). */
 export const LABEL_REVISION = `${GROUP}/revision`;
-export { FIELD_MANAGER } from '../kube/field-manager.ts';
 
 // The fleet channel's objects in the operator's namespace (the operator keeps them; fleet/tls.ts).
 /** Where node agents find the operator's CA: a ConfigMap, key FLEET_CA_KEY, mounted into every node-agent pod. */

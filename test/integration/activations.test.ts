@@ -6,13 +6,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createSsmApi, type SsmApi } from '../../operator/aws/index.ts';
 import { DAY_MS } from '../../operator/activations/plan.ts';
-import { ANNOTATION_PREVIOUS_ACTIVATIONS, reconcileActivation } from '../../operator/activations/step.ts';
+import { reconcileActivation } from '../../operator/activations/step.ts';
+import { ANNOTATION_PREVIOUS_ACTIVATIONS } from '../../operator/manifests/secrets.ts';
 import { ANNOTATION_ACTIVATION_IDS, ANNOTATION_ACTIVATION_INTENT, intentValue } from '../../operator/activations/history.ts';
 import { reconcileInstances } from '../../operator/instances/step.ts';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
 import { parseSpec } from '../../operator/api/validate.ts';
 import { RESOURCES, resourcePath } from '../../operator/kube/resources.ts';
 import { SSM_SYNC_CONTROLLER, SsmSyncReconciler } from '../../operator/controllers/ssm-sync/reconciler.ts';
+import { validateConfig } from '../../operator/controllers/validated-config.ts';
 import { Controller } from '../../operator/runtime/controller.ts';
 import { createOperatorMetrics } from '../../operator/observability/metrics.ts';
 import { pino } from 'pino';
@@ -383,7 +385,7 @@ describe('the SSM sync (the controller the manager runs)', () => {
     await apply(
       `apiVersion: ssmagent.io/v1alpha1\nkind: SsmAgentConfig\nmetadata: {name: ${name}}\nspec:\n  region: eu-west-1\n  nodeSelector: {pool: loop}\n  deletionPolicy: Uninstall\n  registration:\n    mode: Hybrid\n    activation:\n      managed: {iamRole: SSMServiceRole}\n`,
     );
-    const config = await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name }));
+    const config = validateConfig(await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name })));
     const changed: string[] = [];
     const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
     const wiring = new SsmSyncReconciler({
@@ -417,7 +419,7 @@ describe('the SSM sync (the controller the manager runs)', () => {
       const other = emulator.state.addInstance({ activationId: id, tags: [{ Key: 'ssmagent.io/cluster', Value: CLUSTER }, { Key: 'ssmagent.io/config', Value: CONFIG }, { Key: 'ssmagent.io/node', Value: 'hy-node-a' }] });
       // The config as the finalizer sees it: with the activation ids the loop recorded on it.
       const recorded = await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name }));
-      assert.equal(await wiring.finalize(recorded), undefined);
+      assert.equal(await wiring.finalize(validateConfig(recorded)), undefined);
       assert.equal(emulator.state.activation(id), undefined, 'the managed activation is deleted with the config');
       assert.equal(emulator.state.instance(mine.instanceId), undefined, 'Uninstall deregisters the config’s instances');
       assert.ok(emulator.state.instance(other.instanceId), 'another config’s instance stays');
@@ -431,7 +433,7 @@ describe('the SSM sync (the controller the manager runs)', () => {
     await apply(
       `apiVersion: ssmagent.io/v1alpha1\nkind: SsmAgentConfig\nmetadata: {name: ${name}}\nspec:\n  region: eu-west-1\n  nodeSelector: {pool: nodeadm}\n  deletionPolicy: Uninstall\n  registration:\n    mode: Hybrid\n    activation:\n      managed: {iamRole: SSMServiceRole}\n`,
     );
-    const config = await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name }));
+    const config = validateConfig(await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name })));
     // nodeadm registered both hosts with an activation of its own; only one of them is reported as nodeadm's.
     const nodeadmActivation = emulator.state.newActivation({ iamRole: 'EKSHybridNodeRole', registrationLimit: 10, expirationDate: new Date(now().getTime() + 7 * DAY_MS), tags: [] });
     const adopted = emulator.state.addInstance({ activationId: nodeadmActivation.activationId, tags: [] });
@@ -473,7 +475,7 @@ describe('the SSM sync (the controller the manager runs)', () => {
       fleet = [];
       await new Promise((r) => setTimeout(r, 1_000));
       const recorded = await env.client.get<SsmAgentConfig>(resourcePath(RESOURCES.ssmAgentConfig, { name }));
-      assert.equal(await wiring.finalize(recorded), undefined);
+      assert.equal(await wiring.finalize(validateConfig(recorded)), undefined);
       assert.ok(emulator.state.instance(adopted.instanceId), 'the adopted instance is still registered');
       assert.deepEqual(emulator.state.tags('ManagedInstance', adopted.instanceId) ?? {}, {}, 'and never tagged');
       assert.ok(!events.some((e) => e.message.includes(adopted.instanceId)), JSON.stringify(events));

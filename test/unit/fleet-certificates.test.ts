@@ -2,8 +2,6 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { test } from 'node:test';
 import {
-  buildFleetCaConfigMap,
-  buildFleetTlsSecret,
   checkFleetCertificates,
   fleetCertificatesFromSecret,
   fleetServingIdentity,
@@ -11,6 +9,7 @@ import {
   issueServingCertificate,
   renewFleetCertificates,
 } from '../../operator/fleet/certificates.ts';
+import { buildFleetCaConfigMap, buildFleetTlsSecret } from '../../operator/manifests/fleet-tls.ts';
 
 const DAY = 86_400_000;
 const identity = fleetServingIdentity({ serviceName: 'ssm-agent-operator', namespace: 'ssm-system', clusterIP: '10.96.0.20' });

@@ -6,7 +6,6 @@
 // outcome changed so the config is reconciled.
 import type { Logger } from 'pino';
 import type { SsmAgentConfig } from '../../api/types.ts';
-import { parseSpec } from '../../api/validate.ts';
 import type { SsmApi } from '../../aws/ssm-api.ts';
 import { pendingHybridRegistrations } from '../../activations/report.ts';
 import { deleteManagedActivations, reconcileActivation, type ActivationOutcome } from '../../activations/step.ts';
@@ -18,6 +17,7 @@ import type { FleetEntry } from '../../fleet/fleet-store.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import { canonicalJson } from '../../manifests/config-hash.ts';
 import type { Reconciler, ReconcileResult } from '../../runtime/controller.ts';
+import type { ValidatedConfig } from '../validated-config.ts';
 import { errorMessage } from '../../lib/errors.ts';
 
 export interface AwsOutcome {
@@ -31,7 +31,7 @@ export interface SsmSide {
   outcome(config: string): AwsOutcome | undefined;
   /** The finalizer's SSM part: a managed activation is deleted (its Secret goes with the config); with deletionPolicy
    * Uninstall every instance of the config is deregistered too. Returns an error to retry, or undefined when done. */
-  finalize(config: SsmAgentConfig): Promise<string | undefined>;
+  finalize(config: ValidatedConfig): Promise<string | undefined>;
 }
 
 export interface SsmSyncOptions {
@@ -41,7 +41,8 @@ export interface SsmSyncOptions {
   log: Logger;
   /** the SSM API for a config's region (cache one per region) */
   ssmFor: (region: string) => SsmApi;
-  config: (name: string) => SsmAgentConfig | undefined;
+  /** the config as the caches hold it (its spec validated once: validated-config.ts) */
+  config: (name: string) => ValidatedConfig | undefined;
   /** every Node's name, from a synced cache */
   nodeNames: () => string[];
   /** what the config's node agents reported; absent when the fleet channel is off */
@@ -100,11 +101,11 @@ export class SsmSyncReconciler implements Reconciler, SsmSide {
     }
     // A config being deleted is the finalizer's (finalize below), called by the SsmAgentConfig reconciler.
     if (raw.metadata.deletionTimestamp) return {};
-    const parsed = parseSpec(raw.spec);
-    if (!parsed.ok || !needsSsm({ ...raw, spec: parsed.spec }, this.opts.fleet?.(name) ?? [])) return { requeueAfterMs: this.intervalMs };
+    const { verdict } = raw;
+    if (!verdict.ok || !needsSsm(verdict.config, this.opts.fleet?.(name) ?? [])) return { requeueAfterMs: this.intervalMs };
     let errors: string[];
     try {
-      errors = await this.sync({ ...raw, spec: parsed.spec });
+      errors = await this.sync(verdict.config);
     } catch (err) {
       errors = [errorMessage(err)];
     }
@@ -121,16 +122,16 @@ export class SsmSyncReconciler implements Reconciler, SsmSide {
     return true;
   }
 
-  async finalize(config: SsmAgentConfig): Promise<string | undefined> {
+  async finalize(config: ValidatedConfig): Promise<string | undefined> {
     const { opts } = this;
-    const parsed = parseSpec(config.spec);
-    if (!parsed.ok || !needsSsm({ ...config, spec: parsed.spec }, opts.fleet?.(config.metadata.name) ?? [])) return undefined;
-    const ssm = opts.ssmFor(parsed.spec.region);
-    const activationError = await deleteManagedActivations({ client: opts.client, ssm, namespace: opts.namespace, clusterName: opts.clusterName, config: { ...config, spec: parsed.spec } });
-    if (parsed.spec.deletionPolicy !== 'Uninstall') return activationError;
+    if (!config.verdict.ok || !needsSsm(config.verdict.config, opts.fleet?.(config.metadata.name) ?? [])) return undefined;
+    const valid = config.verdict.config;
+    const ssm = opts.ssmFor(valid.spec.region);
+    const activationError = await deleteManagedActivations({ client: opts.client, ssm, namespace: opts.namespace, clusterName: opts.clusterName, config: valid });
+    if (valid.spec.deletionPolicy !== 'Uninstall') return activationError;
     const name = config.metadata.name;
     // what the passes recorded: every activation the config used (a managed one's Secret ids among them)
-    const out = await reconcileInstances({ ...this.instancesInput(ssm, { ...config, spec: parsed.spec }, activationHistory(config.metadata.annotations)), uninstall: true });
+    const out = await reconcileInstances({ ...this.instancesInput(ssm, valid, activationHistory(config.metadata.annotations)), uninstall: true });
     for (const d of out.deregistered) {
       opts.log.info({ config: name, instanceId: d.id, node: d.node }, 'deregistered managed instance (Uninstall)');
       opts.onDeregistered?.(name, d.reason);
