@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { PublicKey } from 'openpgp';
 import { renderNodeAgentConfig } from '../../operator/manifests/node-agent-config.ts';
+import { resolveEffectiveConfig } from '../../node-agent/config/mounted-secrets.ts';
 import { createAgentPackages } from '../../node-agent/package/agent-packages.ts';
 import { downloadToFile } from '../../node-agent/package/download.ts';
 import { fetchVerifiedPackage, type FetchPackageRequest, type FetchPackageResult } from '../../node-agent/package/fetch.ts';
@@ -426,15 +427,15 @@ describe('createAgentPackages (the port of the install step)', () => {
     const config = { ...rendered, proxy: { ...rendered.proxy, secretDir } };
     const warnings: string[] = [];
     const packages = createAgentPackages({ workDir, ca: cert, env: { [SIGNING_KEY_FILE_ENV]: goodKeyFile }, onWarning: (w) => warnings.push(w) });
-    assert.equal(await packages.latestVersion(config, { arch: 'amd64', packageManager: 'dpkg' }), VERSION);
+    assert.equal(await packages.latestVersion(await resolveEffectiveConfig(config), { arch: 'amd64', packageManager: 'dpkg' }), VERSION);
     const logBefore = proxy.log().length;
-    const r = await packages.fetch(config, { arch: 'amd64', packageManager: 'dpkg' }, VERSION);
+    const r = await packages.fetch(await resolveEffectiveConfig(config), { arch: 'amd64', packageManager: 'dpkg' }, VERSION);
     assert.ok(r.ok, r.ok ? '' : r.message);
     assert.deepEqual(await readFile(r.path), pkg);
     assert.match(proxy.log().slice(logBefore), new RegExp(`CONNECT ${httpsHost.replaceAll('.', '\\.')}`));
     await r.cleanup();
     await assertEmpty(workDir);
-    const noArch = await packages.fetch(config, { packageManager: 'dpkg' }, VERSION);
+    const noArch = await packages.fetch(await resolveEffectiveConfig(config), { packageManager: 'dpkg' }, VERSION);
     assert.equal(noArch.ok ? '' : noArch.reason, 'UnsupportedArchitecture');
     assert.deepEqual(warnings, []);
   });
@@ -448,15 +449,15 @@ describe('createAgentPackages (the port of the install step)', () => {
     const before = requests.length;
     for (const agent of [agentSpec(`${httpBase}/mirror`), agentSpec(`${httpBase}/mirror`, { version: 'latest', sha256: pkgSha })]) {
       const config = renderNodeAgentConfig(sampleConfig('insecure', { agent }));
-      const r = await packages.fetch(config, facts, VERSION);
+      const r = await packages.fetch(await resolveEffectiveConfig(config), facts, VERSION);
       assert.equal(r.ok ? '' : r.reason, 'InsecureMirror');
       assert.match(r.ok ? '' : r.message, /spec\.agent\.source\.mirror: .*https:\/\/.*agent\.sha256/);
-      await assert.rejects(packages.latestVersion(config, facts), /https:\/\//);
+      await assert.rejects(packages.latestVersion(await resolveEffectiveConfig(config), facts), /https:\/\//);
     }
     assert.equal(requests.length, before, 'nothing was requested');
     await assertEmpty(workDir);
     // Pinned with its sha256, the same http mirror is fine.
-    const pinned = await packages.fetch(renderNodeAgentConfig(sampleConfig('pinned', { agent: agentSpec(`${httpBase}/mirror`, { sha256: pkgSha }) })), facts, VERSION);
+    const pinned = await packages.fetch(await resolveEffectiveConfig(renderNodeAgentConfig(sampleConfig('pinned', { agent: agentSpec(`${httpBase}/mirror`, { sha256: pkgSha }) }))), facts, VERSION);
     assert.ok(pinned.ok, pinned.ok ? '' : pinned.message);
     await pinned.cleanup();
   });
@@ -472,8 +473,8 @@ describe('createAgentPackages (the port of the install step)', () => {
     const config = { ...rendered, agent: { ...rendered.agent, mirrorSecretDir } };
     const packages = createAgentPackages({ workDir, ca: cert, env: { [SIGNING_KEY_FILE_ENV]: goodKeyFile } });
     const before = requests.length;
-    assert.equal(await packages.latestVersion(config, facts), VERSION);
-    const r = await packages.fetch(config, facts, VERSION);
+    assert.equal(await packages.latestVersion(await resolveEffectiveConfig(config), facts), VERSION);
+    const r = await packages.fetch(await resolveEffectiveConfig(config), facts, VERSION);
     assert.ok(r.ok, r.ok ? '' : r.message);
     assert.deepEqual(await readFile(r.path), pkg);
     await r.cleanup();
@@ -489,7 +490,7 @@ describe('createAgentPackages (the port of the install step)', () => {
 
     // A wrong password: the mirror's 401, named, without the password.
     await writeFile(join(mirrorSecretDir, 'password'), 'wrong-password');
-    const denied = await packages.fetch(config, facts, VERSION);
+    const denied = await packages.fetch(await resolveEffectiveConfig(config), facts, VERSION);
     assert.equal(denied.ok ? '' : denied.reason, 'DownloadFailed');
     assert.match(denied.ok ? '' : denied.message, /HTTP 401/);
     assert.doesNotMatch(denied.ok ? '' : denied.message, /wrong-password|mirror-reader|Basic/);
@@ -503,7 +504,7 @@ describe('createAgentPackages (the port of the install step)', () => {
       await writeFile(join(mirrorSecretDir, 'username'), user);
       await rm(join(mirrorSecretDir, 'password'), { force: true });
       if (pass !== undefined) await writeFile(join(mirrorSecretDir, 'password'), pass);
-      const bad = await packages.fetch(config, facts, VERSION);
+      const bad = await packages.fetch(await resolveEffectiveConfig(config), facts, VERSION);
       assert.equal(bad.ok ? '' : bad.reason, 'MirrorSecretInvalid');
       assert.match(bad.ok ? '' : bad.message, words);
       assert.match(bad.ok ? '' : bad.message, /mirror-creds/);
