@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -414,6 +414,55 @@ describe('downloadToFile limits', () => {
     assert.ok(redirected.ok, redirected.ok ? '' : redirected.message);
     assert.equal(redirected.url, `${httpBase}/mirror/${DEB}`);
     assert.deepEqual(await readFile(dest), pkg);
+  });
+});
+
+describe('downloads through proxies that want credentials or do not answer', () => {
+  test('right proxy credentials pass (CONNECT and absolute-form), wrong ones fail as Proxy naming the proxy, never the password', async () => {
+    const dir = await freshWorkDir();
+    const authProxy = await startTinyproxy({ dir: await freshWorkDir(), connectPorts: [Number(httpsHost.split(':')[1])], basicAuth: { user: 'pxuser', password: 'px-s3cret' } });
+    const accepted: Socket[] = [];
+    // Accepts and reads, then says nothing.
+    const silent = createNetServer((socket) => {
+      accepted.push(socket);
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const withCreds = (password: string) => `http://pxuser:${password}@127.0.0.1:${authProxy.port}`;
+      const https = `https://${httpsHost}/mirror/latest/VERSION`;
+      const http = `${httpBase}/mirror/latest/VERSION`;
+      for (const [url, proxy] of [
+        [https, { httpsProxy: withCreds('px-s3cret'), noProxy: [] }],
+        [http, { httpProxy: withCreds('px-s3cret'), noProxy: [] }],
+      ] as const) {
+        const r = await downloadToFile(url, join(dir, 'VERSION'), { maxBytes: 1000, timeoutMs: 10_000, ca: cert, proxy });
+        assert.ok(r.ok, r.ok ? '' : r.message);
+        assert.equal(r.via, 'proxy');
+        assert.equal(r.proxy, authProxy.url);
+        await rm(join(dir, 'VERSION'));
+      }
+      // tinyproxy answers wrong credentials with 401, not 407: to CONNECT that is the proxy's refusal; to an
+      // absolute-form GET it looks like the origin's own answer.
+      for (const [url, proxy, reason] of [
+        [https, { httpsProxy: withCreds('wrong-pw'), noProxy: [] }, 'Proxy'],
+        [http, { httpProxy: withCreds('wrong-pw'), noProxy: [] }, 'HttpError'],
+      ] as const) {
+        const r = await downloadToFile(url, join(dir, 'VERSION'), { maxBytes: 1000, timeoutMs: 10_000, ca: cert, proxy });
+        assert.equal(r.ok ? '' : r.reason, reason, JSON.stringify(r));
+        assert.match(r.ok ? '' : r.message, /HTTP 401/);
+        assert.match(r.ok ? '' : r.message, new RegExp(`proxy ${authProxy.url.replaceAll('.', '\\.')}`));
+        assert.doesNotMatch(JSON.stringify(r), /wrong-pw|pxuser|Basic/);
+      }
+      const stalled = await downloadToFile(https, join(dir, 'VERSION'), { maxBytes: 1000, timeoutMs: 10_000, idleTimeoutMs: 300, ca: cert, proxy: { httpsProxy: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, noProxy: [] } });
+      assert.equal(stalled.ok ? '' : stalled.reason, 'Proxy', JSON.stringify(stalled));
+      assert.match(stalled.ok ? '' : stalled.message, /did not answer CONNECT/);
+      await assertEmpty(dir);
+    } finally {
+      await authProxy.stop();
+      for (const socket of accepted) socket.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 });
 
