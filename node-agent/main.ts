@@ -1,8 +1,7 @@
 // The node-agent process, one per node in the privileged DaemonSet: converges the host (install, configure,
 // ssm-user, register) on an interval and on every configuration change, probes the SSM endpoints, and serves
 // /healthz and /metrics. Host access goes through nsenter into HOST_PID (PID 1 of the node).
-import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { HOST_COMMAND_MAX_SECONDS, NODE_AGENT_ENV } from '../operator/api/node-agent-config.ts';
 import { startHttpServer } from '../operator/lib/http-server.ts';
 import { createLogger } from '../operator/lib/logger.ts';
@@ -13,7 +12,7 @@ import { NodeAgentRunner } from './agent/runner.ts';
 import { readinessText } from './agent/readiness.ts';
 import { NsenterHost } from './host/nsenter-host.ts';
 import { createAgentPackages } from './package/agent-packages.ts';
-import { probeAll } from './probes/probe-all.ts';
+import { probeAll, probeConfig } from './probes/probe-all.ts';
 import { registerProbeMetrics } from './probes/probe-metrics.ts';
 import { readNodeAgentSettings } from './settings.ts';
 import { NODE_AGENT_DOWNLOAD_DIR } from './steps/paths.ts';
@@ -31,7 +30,6 @@ if (!parsed.ok) {
   process.exit(2);
 }
 const settings = parsed.settings;
-const readSecret = (dir: string, key: string) => readFile(join(dir, key), 'utf8').catch(() => undefined);
 
 const metrics = createNodeAgentMetrics();
 const probeMetrics = registerProbeMetrics(metrics.registry);
@@ -44,12 +42,10 @@ const probeCaFile = settings.probeCaFile ?? (await hostCaBundle(host).catch(() =
 const converger = new HostConverger({
   host,
   packages: createAgentPackages({
-    readSecret,
     workDir: downloadDir,
     onWarning: (message) => log.warn({ node: settings.nodeName }, message),
   }),
   imdsEndpoint: settings.imdsEndpoint,
-  readSecret,
 });
 // The fleet client (and its WebSocket library) is loaded only when the operator configured the channel.
 // The fleet channel's code (ws, the report builders) loads only when the channel is configured.
@@ -90,8 +86,9 @@ const runner = new NodeAgentRunner({
   onPass: (report, config) => {
     if (fleetModule) fleetFor(config.configName)?.update(fleetModule.stateFromPass(report, settings.revision));
   },
-  probe: async (config, how) => {
-    const results = await probeAll(config, probeCaFile ? { caFile: probeCaFile } : {});
+  probe: async (effective, how) => {
+    const { config } = effective;
+    const results = await probeAll(probeConfig(effective), probeCaFile ? { caFile: probeCaFile } : {});
     probeMetrics.update(results);
     if (fleetModule) fleetFor(config.configName)?.update(fleetModule.stateFromProbes(results), { force: how.requested });
     for (const r of results.filter((x) => !x.ok)) log.warn({ endpoint: r.endpoint, host: r.host, via: r.via, reason: r.reason, err: r.message }, 'endpoint unreachable');

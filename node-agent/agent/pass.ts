@@ -1,5 +1,5 @@
 // One pass of the node agent over its host: detect, then the steps in order, then observe. Each step reports.
-import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import type { EffectiveConfig } from '../config/effective.ts';
 import { AgentHealthWatcher, type AgentHealth } from '../agent-health/watcher.ts';
 import type { Host } from '../host/host.ts';
 import { configureStep } from '../steps/configure.ts';
@@ -26,7 +26,6 @@ export interface PassDeps {
   host: Host;
   packages: AgentPackages;
   imdsEndpoint: string;
-  readSecret(dir: string, key: string): Promise<string | undefined>;
   now?: () => number;
   registerBackoff?: { baseDelayMs: number; maxDelayMs: number };
 }
@@ -44,9 +43,13 @@ export class HostConverger {
     this.register = createRegisterStep(deps.registerBackoff);
   }
 
-  /** One pass; once `stopping` is aborted no further step starts (the one running finishes: graceful termination). */
-  async pass(config: NodeAgentConfig, stopping?: AbortSignal): Promise<PassReport> {
+  /**
+   * One pass over the configuration as resolved at its start (config/mounted-secrets.ts); once `stopping` is aborted
+   * no further step starts (the one running finishes: graceful termination).
+   */
+  async pass(effective: EffectiveConfig, stopping?: AbortSignal): Promise<PassReport> {
     const { host } = this.deps;
+    const { config } = effective;
     const at = new Date();
     let facts: HostFacts;
     try {
@@ -57,7 +60,7 @@ export class HostConverger {
     if (facts.unsupported) {
       return { at, facts, outcomes: [{ step: 'detect', status: 'unsupported', reason: facts.unsupported.reason, message: facts.unsupported.message }] };
     }
-    const ctx: StepContext = { host, config, facts, readSecret: this.deps.readSecret, now: this.deps.now ?? Date.now, ...(stopping ? { stopping } : {}) };
+    const ctx: StepContext = { host, config, effective, facts, now: this.deps.now ?? Date.now, ...(stopping ? { stopping } : {}) };
     const steps = config.action === 'Uninstall' ? [uninstallStep] : [this.install, configureStep, ssmUserStep, this.register];
     const outcomes: StepOutcome[] = [{ step: 'detect', status: 'ok' }];
     for (const step of steps) {

@@ -2,6 +2,8 @@
 // their own interval. One pass at a time; nothing here knows whether it runs in a test.
 import type { Logger } from 'pino';
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import type { EffectiveConfig } from '../config/effective.ts';
+import { resolveEffectiveConfig, type ReadSecret } from '../config/mounted-secrets.ts';
 import { readConfigFile } from './config-source.ts';
 import { recordPass, recordReadiness, type NodeAgentMetrics } from './metrics.ts';
 import type { HostConverger, PassReport } from './pass.ts';
@@ -14,8 +16,10 @@ export interface RunnerOptions {
   metrics: NodeAgentMetrics;
   log: Logger;
   passIntervalMs: number;
-  /** One probe round; scheduled every connectivity.intervalSeconds of the current config. */
-  probe?: (config: NodeAgentConfig, how: { requested: boolean }) => Promise<void>;
+  /** Reads one key of a mounted Secret (default: the file dir/key), once per pass. */
+  readSecret?: ReadSecret;
+  /** One probe round, with the configuration the last pass resolved; every connectivity.intervalSeconds. */
+  probe?: (effective: EffectiveConfig, how: { requested: boolean }) => Promise<void>;
   /** Told after every pass (the fleet channel will report from here). */
   onPass?: (report: PassReport, config: NodeAgentConfig) => void;
 }
@@ -25,6 +29,8 @@ export class NodeAgentRunner {
   private config?: NodeAgentConfig;
   private configText?: string;
   private configError?: string;
+  /** The last pass's effective configuration (its Secret-backed values), which the probes use too. */
+  private effective?: EffectiveConfig;
   private stopped = false;
   private readonly stopping = new AbortController();
   private wake?: () => void;
@@ -95,21 +101,20 @@ export class NodeAgentRunner {
     this.config = read.config;
     this.configText = read.text;
     this.opts.log.info({ config: read.config.configName, region: read.config.region, action: read.config.action }, first ? 'configuration loaded' : 'configuration changed');
-    this.scheduleProbes(0);
   }
 
   private scheduleProbes(delayMs: number): void {
     clearTimeout(this.probeTimer);
     const probe = this.opts.probe;
-    if (!probe || this.stopped || !this.config) return;
+    if (!probe || this.stopped || !this.effective) return;
     this.probeTimer = setTimeout(() => {
-      const config = this.config;
-      if (!config) return;
+      const effective = this.effective;
+      if (!effective) return;
       const requested = this.probeRequested;
       this.probeRequested = false;
-      probe(config, { requested })
+      probe(effective, { requested })
         .catch((err: Error) => this.opts.log.warn({ err: err.message }, 'probe round failed'))
-        .finally(() => this.scheduleProbes(config.connectivity.intervalSeconds * 1000));
+        .finally(() => this.scheduleProbes(effective.config.connectivity.intervalSeconds * 1000));
     }, delayMs);
   }
 
@@ -137,7 +142,12 @@ export class NodeAgentRunner {
   }
 
   private async passOnce(config: NodeAgentConfig): Promise<void> {
-    const report = await this.opts.converger.pass(config, this.stopping.signal);
+    // The Secret-backed values are resolved once, here, for the whole pass and the probes until the next one.
+    const effective = await resolveEffectiveConfig(config, this.opts.readSecret);
+    const first = !this.effective;
+    this.effective = effective;
+    if (first) this.scheduleProbes(0);
+    const report = await this.opts.converger.pass(effective, this.stopping.signal);
     this.lastPass = report;
     recordPass(this.opts.metrics, report, config.registration.mode);
     const readiness = this.readiness();

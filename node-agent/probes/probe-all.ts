@@ -1,13 +1,12 @@
 // One probe cycle: the four SSM endpoints probed concurrently, with the node agent's rendered configuration.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
-import { effectiveProxy } from '../proxy/effective-proxy.ts';
+import type { EffectiveConfig, EffectiveProxy } from '../config/effective.ts';
 import { probeEndpoint } from './probe-endpoint.ts';
 import { type ProbeResult } from './types.ts';
 import { ENDPOINT_NAMES, type EndpointName } from '../../operator/api/regions.ts';
 
-export type ProbeConfig = Pick<NodeAgentConfig, 'endpoints' | 'proxy' | 'connectivity'>;
+/** What a probe cycle needs: the endpoints, the probe timing, and the proxy as the pass resolved it. */
+export type ProbeConfig = Pick<NodeAgentConfig, 'endpoints' | 'connectivity'> & { proxy: EffectiveProxy };
 
 export interface ProbeAllOptions {
   /** An extra PEM bundle trusted beside Node's and the system's roots. */
@@ -23,20 +22,19 @@ export interface ProbeAllOptions {
   now?: () => Date;
 }
 
-/**
- * The proxy the agent uses for its HTTPS traffic: https_proxy, inline or from the mounted proxy Secret. Like Go's
- * http.ProxyFromEnvironment (the agent's), http_proxy does not apply to https:// URLs, so it is not used here.
- */
-export async function httpsProxyOf(proxy: NodeAgentConfig['proxy']): Promise<string | undefined> {
+/** The probes' view of a pass's effective configuration. */
+export function probeConfig(effective: EffectiveConfig): ProbeConfig {
+  const { endpoints, connectivity } = effective.config;
   // A bad proxy Secret is reported by the configure step; the probes then show what going direct gives.
-  const r = await effectiveProxy(proxy, (dir, key) => readFile(join(dir, key), 'utf8').catch(() => undefined));
-  return r.ok ? r.proxy.httpsProxy : undefined;
+  return { endpoints, connectivity, proxy: effective.proxy.ok ? effective.proxy.proxy : { noProxy: effective.config.proxy.noProxy } };
 }
 
 export async function probeAll(config: ProbeConfig, opts: ProbeAllOptions = {}): Promise<ProbeResult[]> {
   const timeoutMs = Math.max(1, Math.round(config.connectivity.timeoutSeconds * 1000));
   const totalMs = opts.totalTimeoutMs ?? 5 * timeoutMs;
-  const proxy = await httpsProxyOf(config.proxy);
+  // The agent's proxy for its HTTPS traffic. Like Go's http.ProxyFromEnvironment (the agent's), http_proxy does
+  // not apply to https:// URLs, so it is not used here.
+  const proxy = config.proxy.httpsProxy;
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(), totalMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, deadline.signal]) : deadline.signal;

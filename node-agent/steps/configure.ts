@@ -2,7 +2,6 @@
 import type { Host } from '../host/host.ts';
 import { renderAgentConfigFile, renderProxyDropIn } from './agent-config-file.ts';
 import { AGENT_CONFIG, agentUnit, proxyDropIn } from './paths.ts';
-import { effectiveProxy } from '../proxy/effective-proxy.ts';
 import { must, StepError, type Step, type StepContext } from './step.ts';
 
 interface Desired {
@@ -14,7 +13,7 @@ interface Desired {
 /** What the files should say. A bad proxy Secret fails the step before anything is written (the drop-in stays
  * as it was: removing it would silently take the proxy away). */
 async function desired(ctx: StepContext): Promise<Desired> {
-  const proxy = await effectiveProxy(ctx.config.proxy, ctx.readSecret);
+  const proxy = ctx.effective.proxy;
   if (!proxy.ok) throw new StepError(proxy.reason, proxy.message);
   const existing = (await ctx.host.readFile(AGENT_CONFIG))?.toString('utf8');
   const unit = agentUnit(ctx.facts.snapAgent);

@@ -2,7 +2,8 @@
 // a failed download or a bad signature leaves the host exactly as it was.
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { HOST_COMMAND_MAX_SECONDS, type NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import { HOST_COMMAND_MAX_SECONDS } from '../../operator/api/node-agent-config.ts';
+import type { EffectiveConfig } from '../config/effective.ts';
 import { backoffDelay } from '../../operator/lib/backoff.ts';
 import type { Host } from '../host/host.ts';
 import type { HostFacts } from './facts.ts';
@@ -17,9 +18,9 @@ export type FetchResult = { ok: true; path: string; cleanup(): Promise<void> } |
 /** Where packages come from (the regional bucket or a mirror) and how they are verified: a port, for the step. */
 export interface AgentPackages {
   /** The version "latest" stands for now. */
-  latestVersion(config: NodeAgentConfig, facts: HostFacts): Promise<string>;
+  latestVersion(config: EffectiveConfig, facts: HostFacts): Promise<string>;
   /** `signal`: the node agent is stopping; a download in flight is abandoned (nothing was installed yet). */
-  fetch(config: NodeAgentConfig, facts: HostFacts, version: string, signal?: AbortSignal): Promise<FetchResult>;
+  fetch(config: EffectiveConfig, facts: HostFacts, version: string, signal?: AbortSignal): Promise<FetchResult>;
 }
 
 /** The version marker tells an install this operator made from one baked into the node image (Replace). */
@@ -81,7 +82,7 @@ export function createInstallStep(packages: AgentPackages, opts: InstallStepOpti
     // "latest" is looked up at most hourly: the bucket is not polled on every pass.
     if (!latest || ctx.now() - latest.at > 3_600_000) {
       try {
-        latest = { version: await packages.latestVersion(ctx.config, ctx.facts), at: ctx.now() };
+        latest = { version: await packages.latestVersion(ctx.effective, ctx.facts), at: ctx.now() };
       } catch (err) {
         if (ctx.facts.installedVersion) return ctx.facts.installedVersion; // keep what runs until the lookup works
         throw new StepError('VersionLookupFailed', `cannot find out which version "latest" is: ${(err as Error).message}`);
@@ -144,7 +145,7 @@ export function createInstallStep(packages: AgentPackages, opts: InstallStepOpti
       const p = await plan(ctx);
       if (p.action === 'none') return;
       try {
-        const fetched = await packages.fetch(ctx.config, ctx.facts, p.version, ctx.stopping);
+        const fetched = await packages.fetch(ctx.effective, ctx.facts, p.version, ctx.stopping);
         if (!fetched.ok) throw new StepError(fetched.reason, fetched.message);
         try {
           // Stopping: leave the host as it is rather than start a dpkg the pod might not see finish.

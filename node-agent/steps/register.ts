@@ -2,7 +2,6 @@
 // create a duplicate managed instance); failures back off, and the activation code never reaches a log, the
 // environment or a message.
 import { backoffDelay } from '../../operator/lib/backoff.ts';
-import { effectiveProxy } from '../proxy/effective-proxy.ts';
 import { agentBinary, agentUnit, REGISTRATION_FILE } from './paths.ts';
 import { classifyRegisterFailure, parseRegistration } from './registration.ts';
 import { StepError, type Step, type StepContext } from './step.ts';
@@ -14,8 +13,8 @@ import { StepError, type Step, type StepContext } from './step.ts';
 export const REGISTER_TIMEOUT_MS = 300_000;
 
 /** The proxy the agent will use, for -register too (it reads https_proxy/http_proxy/no_proxy like Go's httpproxy). */
-async function proxyEnv(ctx: StepContext): Promise<Record<string, string>> {
-  const r = await effectiveProxy(ctx.config.proxy, ctx.readSecret);
+function proxyEnv(ctx: StepContext): Record<string, string> {
+  const r = ctx.effective.proxy;
   // A bad proxy Secret: registering direct instead would fail later and look like a network problem.
   if (!r.ok) throw new StepError(r.reason, r.message);
   const p = r.proxy;
@@ -73,12 +72,9 @@ export function createRegisterStep(opts: { baseDelayMs?: number; maxDelayMs?: nu
       return { needed: true, what: `registered in ${ctx.config.region}` };
     },
     async apply(ctx) {
-      const dir = ctx.config.registration.activationDir;
-      const id = dir ? (await ctx.readSecret(dir, 'activationId'))?.trim() : undefined;
-      const code = dir ? (await ctx.readSecret(dir, 'activationCode'))?.trim() : undefined;
-      if (!id || !code) {
-        throw new StepError('ActivationMissing', 'no activation: the activation Secret is not mounted or lacks activationId and activationCode');
-      }
+      const activation = ctx.effective.activation;
+      if (!activation.ok) throw new StepError(activation.reason, activation.message);
+      const { id, code } = activation;
       const unit = agentUnit(ctx.facts.snapAgent);
       const fail = (reason: string, message: string): never => {
         failures++;
@@ -94,7 +90,7 @@ export function createRegisterStep(opts: { baseDelayMs?: number; maxDelayMs?: nu
         // The real agent takes the code only as an argument; it is never logged, and never put in the environment.
         r = await ctx.host.run([agentBinary(ctx.facts.snapAgent), '-register', '-y', '-id', id, '-code', code, '-region', ctx.config.region], {
           timeoutMs: opts.timeoutMs ?? REGISTER_TIMEOUT_MS,
-          env: await proxyEnv(ctx),
+          env: proxyEnv(ctx),
         });
       } catch (err) {
         runError = (err instanceof Error ? err.message : String(err)).split(code).join('[REDACTED]');

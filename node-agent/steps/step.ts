@@ -1,6 +1,7 @@
 // A host step: check() looks, apply() acts only when check() found something to do. Every step is idempotent:
 // on a converged host check() says so and nothing is written or restarted.
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import type { EffectiveConfig } from '../config/effective.ts';
 import type { Host } from '../host/host.ts';
 import type { HostFacts } from './facts.ts';
 
@@ -16,10 +17,11 @@ export interface StepOutcome {
 
 export interface StepContext {
   host: Host;
+  /** The revision's configuration (effective.config). */
   config: NodeAgentConfig;
+  /** This pass's Secret-backed values (proxy, mirror, activation), resolved once at its start. */
+  effective: EffectiveConfig;
   facts: HostFacts;
-  /** Reads a file mounted into the node agent's own container (Secrets); undefined when absent. */
-  readSecret(dir: string, key: string): Promise<string | undefined>;
   now(): number;
   /** Aborted when the node agent is stopping: a step may give up work that has not touched the host yet. */
   stopping?: AbortSignal;

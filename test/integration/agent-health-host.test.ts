@@ -8,6 +8,8 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createNodeAgentMetrics, recordPass } from '../../node-agent/agent/metrics.ts';
+import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import { resolveEffectiveConfig } from '../../node-agent/config/mounted-secrets.ts';
 import { HostConverger, type PassReport } from '../../node-agent/agent/pass.ts';
 import { createAgentPackages } from '../../node-agent/package/agent-packages.ts';
 import { createNodeAgentFixture, NO_IMDS, type NodeAgentFixture } from '../harness/node-agent-fixture.ts';
@@ -21,6 +23,8 @@ let sys: SystemdHost;
 let fx: NodeAgentFixture;
 let emulator: SsmEmulator;
 let converger: HostConverger;
+/** One pass, with the Secrets read at its start as the node agent does. */
+const pass = async (c: NodeAgentConfig) => converger.pass(await resolveEffectiveConfig(c, fx.readSecret));
 let filesBefore: string[];
 
 const outcome = (r: PassReport, step: string) => r.outcomes.find((o) => o.step === step);
@@ -56,9 +60,8 @@ before(async () => {
   await configureStandIn(sys.host, { emulatorUrl: emulator.url, pingSeconds: 2, retrySeconds: 2, clientTimeoutSeconds: 10 });
   converger = new HostConverger({
     host: sys.host,
-    packages: createAgentPackages({ readSecret: fx.readSecret, workDir: join(fx.work, 'downloads') }),
+    packages: createAgentPackages({ workDir: join(fx.work, 'downloads') }),
     imdsEndpoint: NO_IMDS,
-    readSecret: fx.readSecret,
     registerBackoff: { baseDelayMs: 200, maxDelayMs: 400 },
   });
 });
@@ -72,11 +75,11 @@ after(async () => {
 
 test('hybrid without an activation: the agent has no identity, and the node agent says IdentityMissing', async () => {
   rmSync(join(fx.activationDir, 'activationCode'), { force: true });
-  const first = await converger.pass(config());
+  const first = await pass(config());
   assert.equal(outcome(first, 'install')?.status, 'changed', JSON.stringify(first.outcomes));
   assert.equal(outcome(first, 'register')?.reason, 'ActivationMissing');
   await waitFor('the agent to log that it has no identity', async () => /failed to get identity/.test(await agentLog()), 60_000, 250);
-  const second = await converger.pass(config());
+  const second = await pass(config());
   const health = outcome(second, 'agent-health');
   assert.equal(health?.status, 'failed', JSON.stringify(second.outcomes));
   assert.equal(health?.reason, 'IdentityMissing');
@@ -93,12 +96,12 @@ test('registered but denied its role credentials: CredentialsUnavailable with th
   writeFileSync(join(fx.activationDir, 'activationId'), a.activationId);
   writeFileSync(join(fx.activationDir, 'activationCode'), a.activationCode);
   emulator.faults.roleToken('AccessDenied');
-  const registering = await converger.pass(config());
+  const registering = await pass(config());
   assert.equal(outcome(registering, 'register')?.status, 'changed', JSON.stringify(registering.outcomes));
   const id = registering.observation?.registration?.instanceId ?? '';
   assert.ok(emulator.state.instance(id), 'registered with the emulator');
   await waitFor('the agent to log the denied role token', async () => /Retrieve credentials produced error: AccessDeniedException/.test(await agentLog()), 60_000, 250);
-  const denied = await converger.pass(config());
+  const denied = await pass(config());
   const health = outcome(denied, 'agent-health');
   assert.equal(health?.status, 'failed', JSON.stringify(denied.outcomes));
   assert.equal(health?.reason, 'CredentialsUnavailable');
@@ -109,12 +112,12 @@ test('registered but denied its role credentials: CredentialsUnavailable with th
 
   emulator.faults.roleToken(undefined);
   await waitFor('the agent to ping', () => emulator.state.pingStatus(emulator.state.instance(id) ?? {}) === 'Online', 60_000, 250);
-  const recovered = await converger.pass(config());
+  const recovered = await pass(config());
   assert.equal(outcome(recovered, 'agent-health')?.status, 'ok', JSON.stringify(recovered.outcomes));
 });
 
 test('uninstall leaves the host\'s file list as it was, apart from ssm-user', async () => {
-  const report = await converger.pass(config('Uninstall'));
+  const report = await pass(config('Uninstall'));
   assert.equal(outcome(report, 'uninstall')?.status, 'changed', JSON.stringify(report.outcomes));
   assert.equal(outcome(report, 'agent-health'), undefined, 'no health step in an Uninstall pass');
   const filesAfter = await hostFiles();
@@ -125,5 +128,5 @@ test('uninstall leaves the host\'s file list as it was, apart from ssm-user', as
   assert.deepEqual(added, [], 'left behind');
   assert.deepEqual(removed, [], 'removed what was there before');
   assert.ok(filesAfter.some((f) => f === '/home/ssm-user'), 'ssm-user is kept (documented)');
-  assert.equal(outcome(await converger.pass(config('Uninstall')), 'uninstall')?.status, 'ok');
+  assert.equal(outcome(await pass(config('Uninstall')), 'uninstall')?.status, 'ok');
 });

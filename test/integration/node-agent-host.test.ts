@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import { resolveEffectiveConfig } from '../../node-agent/config/mounted-secrets.ts';
 import { HostConverger, type PassReport } from '../../node-agent/agent/pass.ts';
 import { createAgentPackages } from '../../node-agent/package/agent-packages.ts';
 import { freePort } from '../harness/control-plane.ts';
@@ -21,6 +22,8 @@ const CORRUPT = '3.3.102.0';
 let sys: SystemdHost;
 let fx: NodeAgentFixture;
 let converger: HostConverger;
+/** One pass, with the Secrets read at its start as the node agent does. */
+const pass = async (c: NodeAgentConfig) => converger.pass(await resolveEffectiveConfig(c, fx.readSecret));
 
 function config(overrides: Omit<FixtureConfigOptions, 'version'> & { version?: string } = {}): NodeAgentConfig {
   return fx.config({ ...overrides, version: overrides.version ?? V1 });
@@ -47,9 +50,8 @@ before(async () => {
   sys = await startSystemdHost();
   converger = new HostConverger({
     host: sys.host,
-    packages: createAgentPackages({ readSecret: fx.readSecret, workDir: join(fx.work, 'downloads') }),
+    packages: createAgentPackages({ workDir: join(fx.work, 'downloads') }),
     imdsEndpoint: NO_IMDS,
-    readSecret: fx.readSecret,
     registerBackoff: { baseDelayMs: 200, maxDelayMs: 400 },
   });
 });
@@ -61,7 +63,7 @@ after(async () => {
 });
 
 test('a fresh host: installed from the mirror, configured, ssm-user with a valid sudoers file, registered', async () => {
-  const report = await converger.pass(config());
+  const report = await pass(config());
   assert.deepEqual(statusOf(report), { detect: 'ok', install: 'changed', configure: 'changed', 'ssm-user': 'changed', register: 'changed', observe: 'ok', 'agent-health': 'ok' }, JSON.stringify(report.outcomes));
   assert.equal(report.observation?.version, V1);
   assert.equal(report.observation?.serviceActive, true);
@@ -81,7 +83,7 @@ test('a second pass changes nothing: same files, same service start', async () =
   const paths = ['/etc/amazon/ssm/amazon-ssm-agent.json', '/etc/sudoers.d/ssm-agent-users', STAND_IN_PATHS.registration];
   const before = await Promise.all(paths.map(mtime));
   const started = await serviceStart();
-  const report = await converger.pass(config());
+  const report = await pass(config());
   assert.deepEqual(statusOf(report), { detect: 'ok', install: 'ok', configure: 'ok', 'ssm-user': 'ok', register: 'ok', observe: 'ok', 'agent-health': 'ok' }, JSON.stringify(report.outcomes));
   assert.deepEqual(await Promise.all(paths.map(mtime)), before);
   assert.equal(await serviceStart(), started);
@@ -89,16 +91,16 @@ test('a second pass changes nothing: same files, same service start', async () =
 
 test('a proxy writes the lowercase drop-in and restarts the agent once; removing it removes the drop-in', async () => {
   const started = await serviceStart();
-  const withProxy = await converger.pass(config({ httpsProxy: 'http://proxy.corp:3128' }));
+  const withProxy = await pass(config({ httpsProxy: 'http://proxy.corp:3128' }));
   assert.equal(outcome(withProxy, 'configure')?.status, 'changed');
   const env = (await run(['systemctl', 'show', '-p', 'Environment', '--value', 'amazon-ssm-agent'])).stdout;
   assert.match(env, /https_proxy=http:\/\/proxy\.corp:3128/);
   assert.match(env, /no_proxy=\.corp,169\.254\.169\.254/);
   assert.notEqual(await serviceStart(), started, 'restarted to take the proxy');
   const restarted = await serviceStart();
-  assert.equal(outcome(await converger.pass(config({ httpsProxy: 'http://proxy.corp:3128' })), 'configure')?.status, 'ok');
+  assert.equal(outcome(await pass(config({ httpsProxy: 'http://proxy.corp:3128' })), 'configure')?.status, 'ok');
   assert.equal(await serviceStart(), restarted, 'not restarted again');
-  assert.equal(outcome(await converger.pass(config()), 'configure')?.status, 'changed');
+  assert.equal(outcome(await pass(config()), 'configure')?.status, 'changed');
   assert.equal(await sys.host.stat('/etc/systemd/system/amazon-ssm-agent.service.d/ssm-agent-operator-proxy.conf'), undefined);
 });
 
@@ -113,12 +115,12 @@ test('a proxy Secret value with a newline is a step failure; no directive reache
   try {
     // A good Secret first: its drop-in must survive the bad value that follows.
     writeFileSync(join(secretDir, 'httpsProxy'), 'http://user:pw@proxy.corp:3128\n');
-    assert.equal(outcome(await converger.pass(withSecret()), 'configure')?.status, 'changed');
+    assert.equal(outcome(await pass(withSecret()), 'configure')?.status, 'changed');
     const good = (await sys.host.readFile(dropIn))?.toString('utf8');
     assert.match(good ?? '', /https_proxy=http:\/\/user:pw@proxy\.corp:3128/);
 
     writeFileSync(join(secretDir, 'httpsProxy'), 'http://p:3128\nExecStartPre=/bin/touch /pwned');
-    const report = await converger.pass(withSecret());
+    const report = await pass(withSecret());
     const configure = outcome(report, 'configure');
     assert.equal(configure?.status, 'failed', JSON.stringify(report.outcomes));
     assert.equal(configure?.reason, 'ProxySecretInvalid');
@@ -135,14 +137,14 @@ test('a proxy Secret value with a newline is a step failure; no directive reache
   } finally {
     rmSync(secretDir, { recursive: true, force: true });
     await run(['rm', '-f', '/pwned']);
-    await converger.pass(config());
+    await pass(config());
   }
   assert.equal(await sys.host.stat(dropIn), undefined, 'back to no proxy');
 });
 
 test('a version bump upgrades the agent and keeps the registration', async () => {
-  const instance = (await converger.pass(config())).observation?.registration?.instanceId;
-  const report = await converger.pass(config({ version: V2 }));
+  const instance = (await pass(config())).observation?.registration?.instanceId;
+  const report = await pass(config({ version: V2 }));
   assert.equal(outcome(report, 'install')?.status, 'changed');
   assert.equal(report.observation?.version, V2);
   assert.equal(report.observation?.registration?.instanceId, instance);
@@ -150,7 +152,7 @@ test('a version bump upgrades the agent and keeps the registration', async () =>
 });
 
 test('a corrupted download is refused with a clear reason and nothing is installed or left behind', async () => {
-  const report = await converger.pass(config({ version: CORRUPT }));
+  const report = await pass(config({ version: CORRUPT }));
   const install = outcome(report, 'install');
   assert.equal(install?.status, 'failed');
   assert.equal(install?.reason, 'SignatureInvalid');
@@ -195,45 +197,45 @@ test('the node agent process restarted 20 times registers the host exactly once'
 test('registration failures are mapped to reasons, back off, and never show the activation code', async () => {
   await sys.host.removeFile(STAND_IN_PATHS.registration);
   setActivationCode(STAND_IN_ACTIVATION_CODES.expired);
-  const failed = await converger.pass(config({ version: V2 }));
+  const failed = await pass(config({ version: V2 }));
   const register = outcome(failed, 'register');
   assert.equal(register?.status, 'failed');
   assert.equal(register?.reason, 'ActivationExpired');
   assert.doesNotMatch(JSON.stringify(failed), new RegExp(STAND_IN_ACTIVATION_CODES.expired));
   setActivationCode(STAND_IN_ACTIVATION_CODES.invalid);
   await new Promise((r) => setTimeout(r, 500)); // past the (test-sized) backoff
-  assert.equal(outcome(await converger.pass(config({ version: V2 })), 'register')?.reason, 'InvalidActivation');
+  assert.equal(outcome(await pass(config({ version: V2 })), 'register')?.reason, 'InvalidActivation');
   setActivationCode(STAND_IN_ACTIVATION_CODES.limitExceeded);
   await new Promise((r) => setTimeout(r, 500));
-  assert.equal(outcome(await converger.pass(config({ version: V2 })), 'register')?.reason, 'RegistrationLimitExceeded');
+  assert.equal(outcome(await pass(config({ version: V2 })), 'register')?.reason, 'RegistrationLimitExceeded');
   setActivationCode(STAND_IN_ACTIVATION_CODES.ok);
   await new Promise((r) => setTimeout(r, 500));
-  assert.equal(outcome(await converger.pass(config({ version: V2 })), 'register')?.status, 'changed');
+  assert.equal(outcome(await pass(config({ version: V2 })), 'register')?.status, 'changed');
   assert.equal(await registrations(), 2);
 });
 
 test('sudo: false removes the sudoers file and keeps ssm-user', async () => {
-  const report = await converger.pass(config({ version: V2, sudo: false }));
+  const report = await pass(config({ version: V2, sudo: false }));
   assert.equal(outcome(report, 'ssm-user')?.status, 'changed');
   assert.equal(await sys.host.stat('/etc/sudoers.d/ssm-agent-users'), undefined);
   assert.equal((await run(['getent', 'passwd', 'ssm-user'])).code, 0);
 });
 
 test('uninstall removes the package and the registration, keeps ssm-user, and is idempotent', async () => {
-  const report = await converger.pass(config({ version: V2, action: 'Uninstall' }));
+  const report = await pass(config({ version: V2, action: 'Uninstall' }));
   assert.equal(outcome(report, 'uninstall')?.status, 'changed', JSON.stringify(report.outcomes));
   assert.notEqual((await run(['dpkg-query', '-W', 'amazon-ssm-agent'])).stdout.includes(V2), true);
   assert.equal(await sys.host.stat(STAND_IN_PATHS.registration), undefined);
   assert.equal(await sys.host.stat('/var/lib/amazon/ssm'), undefined);
   assert.equal((await run(['getent', 'passwd', 'ssm-user'])).code, 0);
   assert.equal(report.observation?.version, undefined);
-  assert.equal(outcome(await converger.pass(config({ version: V2, action: 'Uninstall' })), 'uninstall')?.status, 'ok');
+  assert.equal(outcome(await pass(config({ version: V2, action: 'Uninstall' })), 'uninstall')?.status, 'ok');
 });
 
 test('an immutable OS is reported as unsupported, with advice, and nothing is attempted', async () => {
   await sys.host.writeFileAtomic('/etc/os-release', 'NAME=Bottlerocket\nID=bottlerocket\nPRETTY_NAME="Bottlerocket OS 1.20"\n', 0o644);
   try {
-    const report = await converger.pass(config({ version: V2 }));
+    const report = await pass(config({ version: V2 }));
     assert.deepEqual(report.outcomes.map((o) => [o.step, o.status, o.reason]), [['detect', 'unsupported', 'ImmutableOS']]);
     assert.match(report.outcomes[0]?.message ?? '', /control container/);
   } finally {

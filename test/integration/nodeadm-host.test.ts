@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import { resolveEffectiveConfig } from '../../node-agent/config/mounted-secrets.ts';
 import { HostConverger } from '../../node-agent/agent/pass.ts';
 import { convergence } from '../../node-agent/agent/readiness.ts';
 import { stateFromPass } from '../../node-agent/fleet/report.ts';
@@ -26,6 +28,8 @@ const KUBELET_ENV = `NODEADM_KUBELET_ARGS="--cloud-provider= --hostname-override
 let sys: SystemdHost;
 let fx: NodeAgentFixture;
 let converger: HostConverger;
+/** One pass, with the Secrets read at its start as the node agent does. */
+const pass = async (c: NodeAgentConfig) => converger.pass(await resolveEffectiveConfig(c, fx.readSecret));
 
 async function fingerprint(): Promise<string> {
   const h = sys.host;
@@ -54,9 +58,8 @@ before(async () => {
   await sys.host.writeFileAtomic(NODEADM_KUBELET_ENV, KUBELET_ENV, 0o644);
   converger = new HostConverger({
     host: sys.host,
-    packages: createAgentPackages({ readSecret: fx.readSecret, workDir: join(fx.work, 'downloads') }),
+    packages: createAgentPackages({ workDir: join(fx.work, 'downloads') }),
     imdsEndpoint: NO_IMDS,
-    readSecret: fx.readSecret,
     registerBackoff: { baseDelayMs: 200, maxDelayMs: 400 },
   });
 });
@@ -78,7 +81,7 @@ test('a Hybrid config over a nodeadm host: the agent is adopted and reported, no
   const before = await fingerprint();
   assert.match(before, /mi-[0-9a-f]{17}/, 'pre-registered by "nodeadm"');
   for (let i = 0; i < 2; i++) {
-    const report = await converger.pass(fx.config({ version: CONFIG_VERSION }));
+    const report = await pass(fx.config({ version: CONFIG_VERSION }));
     assert.equal(report.facts.externallyManaged, 'nodeadm');
     const skipped = report.outcomes.filter((o) => o.status === 'skipped' && o.reason === 'ManagedByNodeadm').map((o) => o.step);
     assert.deepEqual(skipped, ['install', 'configure', 'ssm-user', 'register'], JSON.stringify(report.outcomes));
@@ -95,7 +98,7 @@ test('a Hybrid config over a nodeadm host: the agent is adopted and reported, no
 
 test('deletionPolicy Uninstall over a nodeadm host: the agent stays, and the node counts as confirmed', async () => {
   const before = await fingerprint();
-  const report = await converger.pass(fx.config({ version: CONFIG_VERSION, action: 'Uninstall' }));
+  const report = await pass(fx.config({ version: CONFIG_VERSION, action: 'Uninstall' }));
   const uninstall = report.outcomes.find((o) => o.step === 'uninstall');
   assert.equal(uninstall?.status, 'skipped');
   assert.equal(uninstall?.reason, 'ManagedByNodeadm');

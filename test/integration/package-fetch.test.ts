@@ -8,13 +8,14 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { PublicKey } from 'openpgp';
 import { renderNodeAgentConfig } from '../../operator/manifests/node-agent-config.ts';
+import { resolveEffectiveConfig } from '../../node-agent/config/mounted-secrets.ts';
 import { createAgentPackages } from '../../node-agent/package/agent-packages.ts';
 import { downloadToFile } from '../../node-agent/package/download.ts';
 import { fetchVerifiedPackage, type FetchPackageRequest, type FetchPackageResult } from '../../node-agent/package/fetch.ts';
@@ -416,6 +417,55 @@ describe('downloadToFile limits', () => {
   });
 });
 
+describe('downloads through proxies that want credentials or do not answer', () => {
+  test('right proxy credentials pass (CONNECT and absolute-form), wrong ones fail as Proxy naming the proxy, never the password', async () => {
+    const dir = await freshWorkDir();
+    const authProxy = await startTinyproxy({ dir: await freshWorkDir(), connectPorts: [Number(httpsHost.split(':')[1])], basicAuth: { user: 'pxuser', password: 'px-s3cret' } });
+    const accepted: Socket[] = [];
+    // Accepts and reads, then says nothing.
+    const silent = createNetServer((socket) => {
+      accepted.push(socket);
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const withCreds = (password: string) => `http://pxuser:${password}@127.0.0.1:${authProxy.port}`;
+      const https = `https://${httpsHost}/mirror/latest/VERSION`;
+      const http = `${httpBase}/mirror/latest/VERSION`;
+      for (const [url, proxy] of [
+        [https, { httpsProxy: withCreds('px-s3cret'), noProxy: [] }],
+        [http, { httpProxy: withCreds('px-s3cret'), noProxy: [] }],
+      ] as const) {
+        const r = await downloadToFile(url, join(dir, 'VERSION'), { maxBytes: 1000, timeoutMs: 10_000, ca: cert, proxy });
+        assert.ok(r.ok, r.ok ? '' : r.message);
+        assert.equal(r.via, 'proxy');
+        assert.equal(r.proxy, authProxy.url);
+        await rm(join(dir, 'VERSION'));
+      }
+      // tinyproxy answers wrong credentials with 401, not 407: to CONNECT that is the proxy's refusal; to an
+      // absolute-form GET it looks like the origin's own answer.
+      for (const [url, proxy, reason] of [
+        [https, { httpsProxy: withCreds('wrong-pw'), noProxy: [] }, 'Proxy'],
+        [http, { httpProxy: withCreds('wrong-pw'), noProxy: [] }, 'HttpError'],
+      ] as const) {
+        const r = await downloadToFile(url, join(dir, 'VERSION'), { maxBytes: 1000, timeoutMs: 10_000, ca: cert, proxy });
+        assert.equal(r.ok ? '' : r.reason, reason, JSON.stringify(r));
+        assert.match(r.ok ? '' : r.message, /HTTP 401/);
+        assert.match(r.ok ? '' : r.message, new RegExp(`proxy ${authProxy.url.replaceAll('.', '\\.')}`));
+        assert.doesNotMatch(JSON.stringify(r), /wrong-pw|pxuser|Basic/);
+      }
+      const stalled = await downloadToFile(https, join(dir, 'VERSION'), { maxBytes: 1000, timeoutMs: 10_000, idleTimeoutMs: 300, ca: cert, proxy: { httpsProxy: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, noProxy: [] } });
+      assert.equal(stalled.ok ? '' : stalled.reason, 'Proxy', JSON.stringify(stalled));
+      assert.match(stalled.ok ? '' : stalled.message, /did not answer CONNECT/);
+      await assertEmpty(dir);
+    } finally {
+      await authProxy.stop();
+      for (const socket of accepted) socket.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+});
+
 describe('createAgentPackages (the port of the install step)', () => {
   test('config + facts → latest version and a verified package, proxy URL from the mounted Secret', async () => {
     const workDir = await freshWorkDir();
@@ -426,15 +476,15 @@ describe('createAgentPackages (the port of the install step)', () => {
     const config = { ...rendered, proxy: { ...rendered.proxy, secretDir } };
     const warnings: string[] = [];
     const packages = createAgentPackages({ workDir, ca: cert, env: { [SIGNING_KEY_FILE_ENV]: goodKeyFile }, onWarning: (w) => warnings.push(w) });
-    assert.equal(await packages.latestVersion(config, { arch: 'amd64', packageManager: 'dpkg' }), VERSION);
+    assert.equal(await packages.latestVersion(await resolveEffectiveConfig(config), { arch: 'amd64', packageManager: 'dpkg' }), VERSION);
     const logBefore = proxy.log().length;
-    const r = await packages.fetch(config, { arch: 'amd64', packageManager: 'dpkg' }, VERSION);
+    const r = await packages.fetch(await resolveEffectiveConfig(config), { arch: 'amd64', packageManager: 'dpkg' }, VERSION);
     assert.ok(r.ok, r.ok ? '' : r.message);
     assert.deepEqual(await readFile(r.path), pkg);
     assert.match(proxy.log().slice(logBefore), new RegExp(`CONNECT ${httpsHost.replaceAll('.', '\\.')}`));
     await r.cleanup();
     await assertEmpty(workDir);
-    const noArch = await packages.fetch(config, { packageManager: 'dpkg' }, VERSION);
+    const noArch = await packages.fetch(await resolveEffectiveConfig(config), { packageManager: 'dpkg' }, VERSION);
     assert.equal(noArch.ok ? '' : noArch.reason, 'UnsupportedArchitecture');
     assert.deepEqual(warnings, []);
   });
@@ -448,15 +498,15 @@ describe('createAgentPackages (the port of the install step)', () => {
     const before = requests.length;
     for (const agent of [agentSpec(`${httpBase}/mirror`), agentSpec(`${httpBase}/mirror`, { version: 'latest', sha256: pkgSha })]) {
       const config = renderNodeAgentConfig(sampleConfig('insecure', { agent }));
-      const r = await packages.fetch(config, facts, VERSION);
+      const r = await packages.fetch(await resolveEffectiveConfig(config), facts, VERSION);
       assert.equal(r.ok ? '' : r.reason, 'InsecureMirror');
       assert.match(r.ok ? '' : r.message, /spec\.agent\.source\.mirror: .*https:\/\/.*agent\.sha256/);
-      await assert.rejects(packages.latestVersion(config, facts), /https:\/\//);
+      await assert.rejects(packages.latestVersion(await resolveEffectiveConfig(config), facts), /https:\/\//);
     }
     assert.equal(requests.length, before, 'nothing was requested');
     await assertEmpty(workDir);
     // Pinned with its sha256, the same http mirror is fine.
-    const pinned = await packages.fetch(renderNodeAgentConfig(sampleConfig('pinned', { agent: agentSpec(`${httpBase}/mirror`, { sha256: pkgSha }) })), facts, VERSION);
+    const pinned = await packages.fetch(await resolveEffectiveConfig(renderNodeAgentConfig(sampleConfig('pinned', { agent: agentSpec(`${httpBase}/mirror`, { sha256: pkgSha }) }))), facts, VERSION);
     assert.ok(pinned.ok, pinned.ok ? '' : pinned.message);
     await pinned.cleanup();
   });
@@ -471,14 +521,14 @@ describe('createAgentPackages (the port of the install step)', () => {
     // No opts.ca: only the bundle named by the config makes the mirror's certificate trusted.
     const packages = createAgentPackages({ workDir, env: { [SIGNING_KEY_FILE_ENV]: goodKeyFile } });
     const trusted = { ...rendered, agent: { ...rendered.agent, mirrorCaFile: caFile } };
-    assert.equal(await packages.latestVersion(trusted, facts), VERSION);
-    const r = await packages.fetch(trusted, facts, VERSION);
+    assert.equal(await packages.latestVersion(await resolveEffectiveConfig(trusted), facts), VERSION);
+    const r = await packages.fetch(await resolveEffectiveConfig(trusted), facts, VERSION);
     assert.ok(r.ok, r.ok ? '' : r.message);
     assert.deepEqual(await readFile(r.path), pkg);
     await r.cleanup();
 
     const { mirrorCaFile: _f, mirrorCaName: _n, ...withoutCa } = rendered.agent;
-    const untrusted = await packages.fetch({ ...rendered, agent: withoutCa }, facts, VERSION);
+    const untrusted = await packages.fetch(await resolveEffectiveConfig({ ...rendered, agent: withoutCa }), facts, VERSION);
     assert.equal(untrusted.ok ? '' : untrusted.reason, 'DownloadFailed');
     assert.match(untrusted.ok ? '' : untrusted.message, /certificate/i);
 
@@ -491,11 +541,11 @@ describe('createAgentPackages (the port of the install step)', () => {
       const file = join(work, `bad-ca-${requests.length}-${String(words)}`.replace(/[^a-z0-9-]/gi, '_'));
       if (content !== undefined) await writeFile(file, content);
       const bad = { ...rendered, agent: { ...rendered.agent, mirrorCaFile: file } };
-      const f = await packages.fetch(bad, facts, VERSION);
+      const f = await packages.fetch(await resolveEffectiveConfig(bad), facts, VERSION);
       assert.equal(f.ok ? '' : f.reason, 'MirrorCaInvalid');
       assert.match(f.ok ? '' : f.message, /spec\.agent\.source\.caBundle: .*ConfigMap mirror-ca, key ca\.crt/);
       assert.match(f.ok ? '' : f.message, words);
-      await assert.rejects(packages.latestVersion(bad, facts), words);
+      await assert.rejects(packages.latestVersion(await resolveEffectiveConfig(bad), facts), words);
     }
     assert.equal(requests.length, before, 'a bad bundle: nothing was requested');
     await assertEmpty(workDir);
@@ -512,8 +562,8 @@ describe('createAgentPackages (the port of the install step)', () => {
     const config = { ...rendered, agent: { ...rendered.agent, mirrorSecretDir } };
     const packages = createAgentPackages({ workDir, ca: cert, env: { [SIGNING_KEY_FILE_ENV]: goodKeyFile } });
     const before = requests.length;
-    assert.equal(await packages.latestVersion(config, facts), VERSION);
-    const r = await packages.fetch(config, facts, VERSION);
+    assert.equal(await packages.latestVersion(await resolveEffectiveConfig(config), facts), VERSION);
+    const r = await packages.fetch(await resolveEffectiveConfig(config), facts, VERSION);
     assert.ok(r.ok, r.ok ? '' : r.message);
     assert.deepEqual(await readFile(r.path), pkg);
     await r.cleanup();
@@ -529,7 +579,7 @@ describe('createAgentPackages (the port of the install step)', () => {
 
     // A wrong password: the mirror's 401, named, without the password.
     await writeFile(join(mirrorSecretDir, 'password'), 'wrong-password');
-    const denied = await packages.fetch(config, facts, VERSION);
+    const denied = await packages.fetch(await resolveEffectiveConfig(config), facts, VERSION);
     assert.equal(denied.ok ? '' : denied.reason, 'DownloadFailed');
     assert.match(denied.ok ? '' : denied.message, /HTTP 401/);
     assert.doesNotMatch(denied.ok ? '' : denied.message, /wrong-password|mirror-reader|Basic/);
@@ -543,7 +593,7 @@ describe('createAgentPackages (the port of the install step)', () => {
       await writeFile(join(mirrorSecretDir, 'username'), user);
       await rm(join(mirrorSecretDir, 'password'), { force: true });
       if (pass !== undefined) await writeFile(join(mirrorSecretDir, 'password'), pass);
-      const bad = await packages.fetch(config, facts, VERSION);
+      const bad = await packages.fetch(await resolveEffectiveConfig(config), facts, VERSION);
       assert.equal(bad.ok ? '' : bad.reason, 'MirrorSecretInvalid');
       assert.match(bad.ok ? '' : bad.message, words);
       assert.match(bad.ok ? '' : bad.message, /mirror-creds/);

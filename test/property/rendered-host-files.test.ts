@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { renderNodeAgentConfig } from '../../operator/manifests/node-agent-config.ts';
 import { parseNodeAgentConfig, type NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
 import { defaultEndpoint } from '../../operator/api/regions.ts';
-import { effectiveProxy } from '../../node-agent/proxy/effective-proxy.ts';
+import { effectiveProxy } from '../../node-agent/config/effective.ts';
 import { renderAgentConfigFile, renderProxyDropIn } from '../../node-agent/steps/agent-config-file.ts';
 import { sampleConfig } from '../fixtures/configs.ts';
 
@@ -98,7 +98,7 @@ test(`drop-in: any proxy Secret values: a step error naming the key, or only Env
   await fc.assert(
     fc.asyncProperty(fc.option(proxyUrl, { nil: undefined }), fc.option(proxyUrl, { nil: undefined }), async (httpsProxy, httpProxy) => {
       const secret: Record<string, string | undefined> = { httpsProxy, httpProxy };
-      const r = await effectiveProxy({ noProxy: ['169.254.169.254'], secretDir: '/s', secretName: 'p' }, async (_dir, key) => secret[key]);
+      const r = effectiveProxy({ noProxy: ['169.254.169.254'], secretDir: '/s', secretName: 'p' }, secret);
       if (!r.ok) {
         refused++;
         assert.match(r.message, /Secret p/);

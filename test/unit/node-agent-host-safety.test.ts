@@ -11,6 +11,7 @@ import { SUDOERS_FILE } from '../../node-agent/steps/paths.ts';
 import { ssmUserStep } from '../../node-agent/steps/ssm-user.ts';
 import { runStep, type StepContext } from '../../node-agent/steps/step.ts';
 import type { HostFacts } from '../../node-agent/steps/facts.ts';
+import { effectiveConfig } from '../../node-agent/config/effective.ts';
 import { exit, FakeHost, ok } from '../harness/fake-host.ts';
 import { sampleConfig } from '../fixtures/configs.ts';
 
@@ -22,7 +23,7 @@ function agentConfig(spec: Parameters<typeof sampleConfig>[1] = {}): NodeAgentCo
 }
 
 function context(host: FakeHost, config: NodeAgentConfig, facts: HostFacts = {}, clock = { now: 1_000_000 }): StepContext {
-  return { host, config, facts: { packageManager: 'dpkg', ...facts }, readSecret: async () => undefined, now: () => clock.now };
+  return { host, config, effective: effectiveConfig(config, {}), facts: { packageManager: 'dpkg', ...facts }, now: () => clock.now };
 }
 
 /** A host with ssm-user in `groups`, answering getent/id/usermod/gpasswd like the shadow tools. */

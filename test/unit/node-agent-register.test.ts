@@ -11,6 +11,7 @@ import { classifyRegisterFailure } from '../../node-agent/steps/registration.ts'
 import { agentBinary } from '../../node-agent/steps/paths.ts';
 import { runStep, type StepContext } from '../../node-agent/steps/step.ts';
 import type { HostFacts } from '../../node-agent/steps/facts.ts';
+import { effectiveConfig } from '../../node-agent/config/effective.ts';
 import { exit, FakeHost, ok } from '../harness/fake-host.ts';
 import { sampleConfig } from '../fixtures/configs.ts';
 
@@ -30,7 +31,7 @@ function context(host: FakeHost, config: NodeAgentConfig, facts: HostFacts = {},
     host,
     config,
     facts: { installedVersion: '3.3.1142.0', packageManager: 'dpkg', ...facts },
-    readSecret: async (dir, key) => ({ ...ACTIVATION, ...secrets })[key as keyof typeof ACTIVATION] ?? (dir ? undefined : undefined),
+    effective: effectiveConfig(config, { activation: { ...ACTIVATION, ...secrets } }),
     now: () => (now += 1000),
   };
 }

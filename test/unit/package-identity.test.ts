@@ -7,6 +7,7 @@ import { renderNodeAgentConfig } from '../../operator/manifests/node-agent-confi
 import { identityProblem } from '../../node-agent/package/identity.ts';
 import { createInstallStep, type AgentPackages } from '../../node-agent/steps/install.ts';
 import { runStep, type StepContext } from '../../node-agent/steps/step.ts';
+import { effectiveConfig } from '../../node-agent/config/effective.ts';
 import { exit, FakeHost, ok } from '../harness/fake-host.ts';
 import { sampleConfig } from '../fixtures/configs.ts';
 
@@ -39,7 +40,7 @@ function host(installed: string | undefined, inFile: { Package: string; Version:
   return h;
 }
 
-const ctx = (h: FakeHost, config: NodeAgentConfig, clock = { now: 1_000_000 }): StepContext => ({ host: h, config, facts: { packageManager: 'dpkg', arch: 'amd64' }, readSecret: async () => undefined, now: () => clock.now });
+const ctx = (h: FakeHost, config: NodeAgentConfig, clock = { now: 1_000_000 }): StepContext => ({ host: h, config, facts: { packageManager: 'dpkg', arch: 'amd64' }, effective: effectiveConfig(config, {}), now: () => clock.now });
 const packages = (latest: () => string): AgentPackages => ({ latestVersion: async () => latest(), fetch: async () => ({ ok: true, path: '/dev/null', cleanup: async () => undefined }) });
 const noFiles = { place: async () => undefined, remove: async () => undefined };
 

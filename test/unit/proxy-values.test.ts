@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { proxyUrlProblem } from '../../operator/api/proxy-url.ts';
-import { effectiveProxy } from '../../node-agent/proxy/effective-proxy.ts';
+import { effectiveProxy } from '../../node-agent/config/effective.ts';
 import { renderProxyDropIn } from '../../node-agent/steps/agent-config-file.ts';
 
 const INJECTION = 'http://p:3128\nExecStartPre=/bin/touch /pwned';
@@ -34,7 +34,7 @@ test('proxyUrlProblem: credentials only where allowed, and the message never rep
 });
 
 const secretDir = '/var/run/secrets/ssmagent.io/proxy';
-const fromSecret = (values: Record<string, string>) => effectiveProxy({ noProxy: ['169.254.169.254'], secretDir, secretName: 'corp-proxy' }, async (dir, key) => (dir === secretDir ? values[key] : undefined));
+const fromSecret = async (values: Record<string, string>) => effectiveProxy({ noProxy: ['169.254.169.254'], secretDir, secretName: 'corp-proxy' }, values);
 
 test('a proxy Secret value with a newline is an error naming the Secret, the key and the fix', async () => {
   const r = await fromSecret({ httpsProxy: INJECTION });

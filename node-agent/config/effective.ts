@@ -1,0 +1,97 @@
+// The node agent's configuration as one pass uses it: the revision's configuration with every Secret-backed value
+// (the proxy, the mirror's credentials, the activation) resolved once, from the Secret files read at the start of
+// the pass. The steps, the downloads and the probes all read this, so they cannot disagree on which proxy wins.
+// Pure: the files are read by mounted-secrets.ts.
+//
+// Secret values reach the host without the API server's validation, so they are checked here as strictly as the
+// schema checks inline values (credentials allowed: that is what the Secrets are for), and a bad or empty Secret is
+// an error naming the key and the fix — never "no proxy", which would remove the drop-in.
+import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
+import { basicAuthorization, mirrorCredentials } from '../../operator/api/mirror-policy.ts';
+import { proxyUrlProblem } from '../../operator/api/proxy-url.ts';
+
+export interface EffectiveProxy {
+  httpsProxy?: string;
+  httpProxy?: string;
+  noProxy: string[];
+}
+
+export type EffectiveProxyResult = { ok: true; proxy: EffectiveProxy } | { ok: false; reason: 'ProxySecretInvalid'; message: string };
+/** The mirror's Authorization header (absent without a mirror Secret). Never log it. */
+export type MirrorAccessResult = { ok: true; authorization?: string } | { ok: false; reason: 'MirrorSecretInvalid'; message: string };
+/** The activation for -register. Never log it. */
+export type ActivationResult = { ok: true; id: string; code: string } | { ok: false; reason: 'ActivationMissing'; message: string };
+
+/** The keys of the mounted Secrets as their files say them (undefined: no such file, or that Secret is not used). */
+export interface SecretValues {
+  proxy?: { httpsProxy?: string | undefined; httpProxy?: string | undefined };
+  mirror?: { username?: string | undefined; password?: string | undefined };
+  activation?: { activationId?: string | undefined; activationCode?: string | undefined };
+}
+
+export interface EffectiveConfig {
+  /** The revision's configuration, as the operator rendered it. */
+  config: NodeAgentConfig;
+  /** https_proxy / http_proxy / no_proxy for the agent's drop-in, -register, the downloads and the probes. */
+  proxy: EffectiveProxyResult;
+  mirror: MirrorAccessResult;
+  activation: ActivationResult;
+}
+
+const PROXY_KEYS = ['httpsProxy', 'httpProxy'] as const;
+
+/** The proxy: the inline URLs of the configuration, or — when it names a proxy Secret — only the Secret's. */
+export function effectiveProxy(proxy: NodeAgentConfig['proxy'], secret: SecretValues['proxy']): EffectiveProxyResult {
+  if (!proxy.secretDir) {
+    return { ok: true, proxy: { noProxy: proxy.noProxy, ...(proxy.httpsProxy ? { httpsProxy: proxy.httpsProxy } : {}), ...(proxy.httpProxy ? { httpProxy: proxy.httpProxy } : {}) } };
+  }
+  const name = proxy.secretName ? `Secret ${proxy.secretName}` : 'the proxy Secret (spec.proxy.secretRef)';
+  const out: EffectiveProxy = { noProxy: proxy.noProxy };
+  for (const key of PROXY_KEYS) {
+    // Leading and trailing white space only (a file written with echo ends in a newline); anything inside stays
+    // and is judged.
+    const value = secret?.[key]?.trim();
+    if (value === undefined || value === '') continue;
+    const problem = proxyUrlProblem(value, { allowCredentials: true });
+    if (problem) {
+      return {
+        ok: false,
+        reason: 'ProxySecretInvalid',
+        message: `key ${key} of ${name} ${problem}: set it to one proxy URL such as http://user:password@proxy.example.com:3128 (percent-encode special characters in the password); the proxy settings on the host are left as they were until then`,
+      };
+    }
+    out[key] = value;
+  }
+  if (!out.httpsProxy && !out.httpProxy) {
+    return {
+      ok: false,
+      reason: 'ProxySecretInvalid',
+      message: `${name} has neither an httpsProxy nor an httpProxy key with a value (missing Secret, or empty keys): create it in the operator's namespace with at least httpsProxy, or remove spec.proxy.secretRef; the proxy settings on the host are left as they were until then`,
+    };
+  }
+  return { ok: true, proxy: out };
+}
+
+/** Basic credentials for the mirror's origin, from the mirror Secret (only with a mirror and a mirror Secret). */
+export function effectiveMirrorAccess(agent: NodeAgentConfig['agent'], secret: SecretValues['mirror']): MirrorAccessResult {
+  if (!agent.mirror || !agent.mirrorSecretDir) return { ok: true };
+  const creds = mirrorCredentials(secret?.username, secret?.password, agent.mirrorSecretName ?? 'of spec.agent.source.mirrorSecretRef');
+  if (!creds.ok) return { ok: false, reason: 'MirrorSecretInvalid', message: creds.message };
+  return { ok: true, authorization: basicAuthorization(creds.credentials) };
+}
+
+export function effectiveActivation(registration: NodeAgentConfig['registration'], secret: SecretValues['activation']): ActivationResult {
+  const id = registration.activationDir ? secret?.activationId?.trim() : undefined;
+  const code = registration.activationDir ? secret?.activationCode?.trim() : undefined;
+  if (!id || !code) return { ok: false, reason: 'ActivationMissing', message: 'no activation: the activation Secret is not mounted or lacks activationId and activationCode' };
+  return { ok: true, id, code };
+}
+
+export function effectiveConfig(config: NodeAgentConfig, secrets: SecretValues): EffectiveConfig {
+  return {
+    config,
+    proxy: effectiveProxy(config.proxy, secrets.proxy),
+    mirror: effectiveMirrorAccess(config.agent, secrets.mirror),
+    activation: effectiveActivation(config.registration, secrets.activation),
+  };
+}
