@@ -177,7 +177,9 @@ describe('multi-arch image (ensure-images.sh --multiarch): one OCI index for lin
   });
 
   it('both carry the same /app: sources, package files and node_modules, file for file and byte for byte', () => {
-    // The compile cache is V8's output for each architecture's build: present in both, compared by presence only.
+    // Each image's node_modules is its own `npm ci` (the foreign one under qemu-user); no production dependency is
+    // platform-specific, so they must agree. The compile cache is each architecture's own warm-up: present in
+    // both, not compared.
     const skip = new Set(['.node-compile-cache']);
     const amd = tree(join(roots.get('amd64')!, 'app'), skip);
     const arm = tree(join(roots.get('arm64')!, 'app'), skip);
