@@ -59,3 +59,48 @@ export function readTestImages(dir: string): TestImages {
 export async function ensureImages(): Promise<TestImages> {
   return readTestImages(await runSetupScriptOnce(ENSURE_IMAGES));
 }
+
+/** The multi-arch entry of `ensure-images.sh --multiarch`: one OCI image index of $APP_IMAGE for amd64 and arm64. */
+export interface MultiarchImage {
+  /** the cache entry: images-multiarch/<key>/ (the host entry's key) */
+  readonly dir: string;
+  /** the OCI archive: index.json names one image index, $APP_IMAGE */
+  readonly archive: string;
+  readonly appImage: string;
+  /** os/architecture of each instance, as the index lists them */
+  readonly platforms: readonly string[];
+  readonly indexDigest: string;
+  /** architecture (amd64, arm64) -> its image manifest's digest */
+  readonly manifests: ReadonlyMap<string, string>;
+  /** the architecture built under qemu-user (not this machine's) */
+  readonly foreignArch: string;
+  /** seconds the last cold build spent on the foreign base and on the foreign `buildah bud` */
+  readonly foreignBaseSeconds: number;
+  readonly foreignBudSeconds: number;
+}
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+export function readMultiarchImage(dir: string): MultiarchImage {
+  const env = parseRefsEnv(readFileSync(join(dir, 'refs.env'), 'utf8'));
+  const manifests = new Map<string, string>();
+  for (const arch of ['amd64', 'arm64']) manifests.set(arch, required(env, `${arch.toUpperCase()}_MANIFEST`, DIGEST));
+  return {
+    dir,
+    archive: join(dir, 'ssm-agent-operator.multiarch.oci.tar'),
+    appImage: required(env, 'APP_IMAGE', /^localhost\/ssm-agent-operator:[0-9a-f]{16}$/),
+    platforms: required(env, 'PLATFORMS', /^[a-z0-9/]+(,[a-z0-9/]+)*$/).split(','),
+    indexDigest: required(env, 'INDEX_DIGEST', DIGEST),
+    manifests,
+    foreignArch: required(env, 'FOREIGN_ARCH', /^(amd64|arm64)$/),
+    foreignBaseSeconds: Number(required(env, 'FOREIGN_BASE_SECONDS', /^[0-9]+$/)),
+    foreignBudSeconds: Number(required(env, 'FOREIGN_BUD_SECONDS', /^[0-9]+$/)),
+  };
+}
+
+/** Runs `ensure-images.sh --multiarch` once per process (a first build takes many minutes under qemu-user). */
+export async function ensureMultiarchImage(): Promise<MultiarchImage> {
+  return readMultiarchImage(await runSetupScriptOnce(ENSURE_IMAGES, ['--multiarch']));
+}
+
+export const ENSURE_IMAGES_SCRIPT = ENSURE_IMAGES;

@@ -23,8 +23,24 @@
 # - Every build runs in a temporary directory next to the cache entry with its own buildah storage (vfs,
 #   --isolation chroot, its own --root/--runroot/TMPDIR, never /var/lib/containers) and is renamed into place;
 #   an interrupted build leaves nothing behind that the next run does not sweep. Concurrent runs wait on a lock.
-# Needs root (debootstrap, buildah as root), buildah, debootstrap, gcc (static glibc), npm, flock, sha256sum.
+# - With --multiarch it also builds the same Dockerfile for the other of amd64/arm64 (its own debootstrap base of
+#   that architecture and that architecture's Node, `buildah bud --arch`), every RUN step executed by qemu-user
+#   through a binfmt_misc registration (see ensure_binfmt below), and writes one OCI image index listing
+#   linux/amd64 and linux/arm64, the host's instance being the very manifest of ssm-agent-operator.oci.tar (same
+#   digest). Cached in ${SSM_OPERATOR_CACHE:-...}/images-multiarch/<key>/ (the same <key>: the index is tagged
+#   $APP_IMAGE too) and printed instead of the host entry, which is built first if missing:
+#     ssm-agent-operator.multiarch.oci.tar  the index, named $APP_IMAGE
+#     refs.env                              APP_IMAGE=… PLATFORMS=… <ARCH>_MANIFEST=… FOREIGN_*_SECONDS=…
+#   The cluster never uses it: it imports the host archive above, whose key, tag and content stay as they are.
+# Needs root (debootstrap, buildah as root), buildah, debootstrap, gcc (static glibc), npm, flock, sha256sum;
+# --multiarch also qemu-user-static (Debian's, for its /usr/lib/binfmt.d entry) and a kernel with binfmt_misc.
 set -euo pipefail
+MODE=host
+case "${1:-}" in
+  '') ;;
+  --multiarch) MODE=multiarch ;;
+  *) echo "usage: $0 [--multiarch]" >&2; exit 2 ;;
+esac
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
@@ -34,8 +50,10 @@ BASE_IMAGE="localhost/ssm-test/node:24-bookworm-slim"
 PAUSE_IMAGE="localhost/ssm-test/pause:1"
 APP_REPO="localhost/ssm-agent-operator"
 KEEP_APP=3
-KEEP_BASE=2
+KEEP_BASE=4 # two recipes' worth of bases, each for amd64 and arm64
 CACHE="${SSM_OPERATOR_CACHE:-$HOME/.cache/ssm-agent-operator}/images"
+MCACHE="${SSM_OPERATOR_CACHE:-$HOME/.cache/ssm-agent-operator}/images-multiarch"
+KEEP_MULTI=2
 
 log() { echo "[ensure-images] $*" >&2; }
 
@@ -85,14 +103,17 @@ NODE_VERSION="$(awk '/^    "node_modules\/node": \{/ { f = 1; next } f && /"vers
   "$REPO/package-lock.json")"
 [[ "$NODE_VERSION" =~ ^24\.[0-9]+\.[0-9]+$ ]] || { log "no Node 24 version for node_modules/node in package-lock.json (got '$NODE_VERSION')"; exit 1; }
 case "$(uname -m)" in
-  x86_64) ARCH=amd64 NODE_ARCH=x64 ;;
-  aarch64) ARCH=arm64 NODE_ARCH=arm64 ;;
+  x86_64) ARCH=amd64 NODE_ARCH=x64 FOREIGN_ARCH=arm64 FOREIGN_NODE_ARCH=arm64 FOREIGN_QEMU=aarch64 ;;
+  aarch64) ARCH=arm64 NODE_ARCH=arm64 FOREIGN_ARCH=amd64 FOREIGN_NODE_ARCH=x64 FOREIGN_QEMU=x86_64 ;;
   *) log "unsupported machine $(uname -m)"; exit 1 ;;
 esac
+HOST_ARCH="$ARCH" HOST_NODE_ARCH="$NODE_ARCH"
 # The base's key covers only its recipe (the lines between the BASE RECIPE markers), so editing the rest of this
 # script rebuilds the app image (the key below hashes the whole script) but not the slow base.
 BASE_RECIPE_HASH="$(sed -n '/^# >>> BASE RECIPE/,/^# <<< BASE RECIPE/p' "$SELF" | sha256sum | cut -c1-64)"
 BASE_KEY="$(printf '%s\n' "$SUITE" "$MIRROR" "$NODE_VERSION" "$ARCH" "$BASE_RECIPE_HASH" | sha256sum | cut -c1-16)"
+HOST_BASE_KEY="$BASE_KEY"
+FOREIGN_BASE_KEY="$(printf '%s\n' "$SUITE" "$MIRROR" "$NODE_VERSION" "$FOREIGN_ARCH" "$BASE_RECIPE_HASH" | sha256sum | cut -c1-16)"
 # Every file the build context can hold (the whole of operator/ and node-agent/, working-tree content, tracked or
 # not; a superset of what .dockerignore lets through, so nothing that reaches the image escapes the key).
 APP_KEY="$(
@@ -105,11 +126,15 @@ APP_KEY="$(
   } | sha256sum | cut -c1-16
 )"
 FINAL="$CACHE/$APP_KEY"
-if [ -f "$FINAL/refs.env" ]; then # only ever created by the atomic rename below
+MFINAL="$MCACHE/$APP_KEY"
+# Whether what this run prints exists (for --multiarch: the index and the host entry it is made from).
+done_already() { [ -f "$FINAL/refs.env" ] && { [ "$MODE" = host ] || [ -f "$MFINAL/refs.env" ]; }; }
+finish() {
   touch "$FINAL" 2>/dev/null || true # in use: the pruning below keeps the most recently used entries
-  echo "$FINAL"
+  if [ "$MODE" = multiarch ]; then touch "$MFINAL" 2>/dev/null || true; echo "$MFINAL"; else echo "$FINAL"; fi
   exit 0
-fi
+}
+done_already && finish # refs.env is only ever created by the atomic renames below
 
 # --- slow path: build ---
 if [ "$(id -u)" -ne 0 ]; then
@@ -119,29 +144,45 @@ fi
 for tool in buildah debootstrap gcc npm flock unshare setpriv tar sha256sum; do
   command -v "$tool" >/dev/null || { log "missing $tool: run test/tools/ensure-packages.sh"; exit 1; }
 done
+QEMU_CONF="/usr/lib/binfmt.d/qemu-$FOREIGN_QEMU.conf"
+if [ "$MODE" = multiarch ]; then
+  [ -f "$QEMU_CONF" ] || { log "missing $QEMU_CONF (qemu-user-static): run test/tools/ensure-packages.sh"; exit 1; }
+  # The whole build runs in a mount namespace of its own, so a binfmt_misc file system this run mounts is gone
+  # when the run is, however it ends, and with it every entry the run added there (see ensure_binfmt).
+  if [ -z "${SSM_IMAGES_PRIVATE_MOUNTS:-}" ]; then
+    SSM_IMAGES_PRIVATE_MOUNTS=1 exec unshare --mount --propagation private -- bash "$SELF" "$@"
+  fi
+fi
 
 mkdir -p "$CACHE/base"
 exec 9>"$CACHE/.lock"
 flock 9
-if [ -f "$FINAL/refs.env" ]; then # another run built it while we waited
-  touch "$FINAL"
-  echo "$FINAL"
-  exit 0
-fi
+done_already && finish # another run built it while we waited
 # Anything left by an interrupted build (we hold the lock, so nobody is using it). debootstrap runs in its own
 # mount namespace and buildah's vfs driver mounts nothing, so --one-file-system is only a second guard.
-for stale in "$CACHE"/.tmp-* "$CACHE"/base/.tmp-*; do
+for stale in "$CACHE"/.tmp-* "$CACHE"/base/.tmp-* "$MCACHE"/.tmp-*; do
   [ -e "$stale" ] || continue
   log "removing an interrupted build: $stale"
   rm -rf --one-file-system "$stale"
 done
 
 TMPS=()
+BINFMT=/proc/sys/fs/binfmt_misc
+BINFMT_NAME="ssm-test-qemu-$FOREIGN_QEMU" # the entry this script registers, and the only one it ever removes
+BINFMT_ADDED="" BINFMT_MOUNTED=""
 cleanup() {
   local t
   for t in "${TMPS[@]}"; do rm -rf --one-file-system "$t"; done
+  if [ -n "$BINFMT_ADDED" ] && [ -e "$BINFMT/$BINFMT_NAME" ]; then
+    echo -1 >"$BINFMT/$BINFMT_NAME" || log "could not remove the binfmt_misc entry $BINFMT/$BINFMT_NAME"
+  fi
+  if [ -n "$BINFMT_MOUNTED" ]; then umount "$BINFMT" || log "could not unmount $BINFMT"; fi
 }
 trap cleanup EXIT
+# A signal ends the script through exit, so the EXIT trap runs for it too.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # buildah with a private storage under $1 (vfs: works on any file system, needs no overlay mounts).
 bah() {
@@ -166,6 +207,8 @@ export_oci() {
 }
 command -v jq >/dev/null || { log "missing jq: run test/tools/ensure-packages.sh"; exit 1; }
 
+# The base image of $ARCH (Node's $NODE_ARCH build), built once into $CACHE/base/$BASE_KEY/.
+ensure_base() {
 # >>> BASE RECIPE: the base image, node:24-bookworm-slim made locally (its key hashes this part of the script)
 BASE_DIR="$CACHE/base/$BASE_KEY"
 BASE_TAR="$BASE_DIR/node.oci.tar"
@@ -281,63 +324,74 @@ EOF
 fi
 # <<< BASE RECIPE
 touch "$BASE_DIR"
+}
 
-# --- the app image: the repository's Dockerfile, built as it is, over that base; and the pause image ---
-started=$SECONDS
-T="$(mktemp -d "$CACHE/.tmp-$APP_KEY-XXXXXX")"
-TMPS+=("$T")
-chmod 755 "$T"
-mkdir -p "$T/tmp" "$T/out"
+# --- the app image: the repository's Dockerfile, built as it is, over a base; and the pause image ---
 APP_IMAGE="$APP_REPO:$APP_KEY"
 
-base_id="$(bah "$T" pull --quiet "oci-archive:$BASE_TAR" | tail -n1)"
-bah "$T" tag "$base_id" "$BASE_IMAGE"
-log "app image: base loaded in $((SECONDS - started)) s"
-# This machine may reach the npm registry through a TLS-intercepting proxy whose CA only the host trusts (npm's
-# cafile setting). The build's `npm ci` gets that trust from bind mounts that exist only while RUN steps run and
-# are not committed to the image (like `docker build --secret`), so the Dockerfile stays the one users build.
-build_mounts=()
-host_cafile="$(npm config get cafile 2>/dev/null || true)"
-if [ -n "$host_cafile" ] && [ -f "$host_cafile" ]; then
-  # Mounted over /usr/local/etc, a directory the base already has (empty): a mount onto a path that does not
-  # exist would leave an empty mount point file in the image. npm reads its global config from there.
-  mkdir "$T/npm-etc"
-  cp "$host_cafile" "$T/npm-etc/ssm-host-ca.crt"
-  printf 'cafile=/usr/local/etc/ssm-host-ca.crt\n' >"$T/npm-etc/npmrc"
-  build_mounts+=(-v "$T/npm-etc:/usr/local/etc:ro")
-  log "app image: the build's npm trusts this machine's npm cafile ($host_cafile)"
-fi
-log "app image: buildah bud $REPO/Dockerfile -> $APP_IMAGE"
-if ! bah "$T" bud --isolation chroot --pull=never --layers=false "${build_mounts[@]}" \
-  --build-arg NODE_IMAGE="$BASE_IMAGE" -f "$REPO/Dockerfile" -t "$APP_IMAGE" "$REPO" >"$T/build.log" 2>&1; then
-  tail -n 60 "$T/build.log" >&2
-  log "buildah bud failed (full log above)"
-  exit 1
-fi
-# The unpacked size: vfs keeps every layer as a full directory tree, so the image's top layer IS its root fs.
-top_layer="$(jq -r --arg ref "$APP_IMAGE" '.[] | select((.names // []) | index($ref)) | .layer' \
-  "$T/storage/vfs-images/images.json" 2>/dev/null || true)"
-unpacked=""
-if [ -n "$top_layer" ] && [ -d "$T/storage/vfs/dir/$top_layer" ]; then
-  unpacked="$(du -sb "$T/storage/vfs/dir/$top_layer" | cut -f1)"
-else
-  log "app image: cannot find its top layer in the vfs storage; APP_IMAGE_UNPACKED_BYTES left empty"
-fi
-log "app image: built in $((SECONDS - started)) s; exporting the OCI archive"
-export_oci "$T" "$APP_IMAGE" "$T/out/ssm-agent-operator.oci.tar"
+# bud_app DIR [BUD ARGS...]: builds the Dockerfile over the base $BASE_TAR in the storage under DIR, tagged
+# $APP_IMAGE, its log in DIR/build.log.
+bud_app() {
+  local dir="$1" started=$SECONDS base_id host_cafile
+  shift
+  base_id="$(bah "$dir" pull --quiet "oci-archive:$BASE_TAR" | tail -n1)"
+  bah "$dir" tag "$base_id" "$BASE_IMAGE"
+  log "app image ($ARCH): base loaded in $((SECONDS - started)) s"
+  # This machine may reach the npm registry through a TLS-intercepting proxy whose CA only the host trusts (npm's
+  # cafile setting). The build's `npm ci` gets that trust from bind mounts that exist only while RUN steps run and
+  # are not committed to the image (like `docker build --secret`), so the Dockerfile stays the one users build.
+  local build_mounts=()
+  host_cafile="$(npm config get cafile 2>/dev/null || true)"
+  if [ -n "$host_cafile" ] && [ -f "$host_cafile" ]; then
+    # Mounted over /usr/local/etc, a directory the base already has (empty): a mount onto a path that does not
+    # exist would leave an empty mount point file in the image. npm reads its global config from there.
+    mkdir "$dir/npm-etc"
+    cp "$host_cafile" "$dir/npm-etc/ssm-host-ca.crt"
+    printf 'cafile=/usr/local/etc/ssm-host-ca.crt\n' >"$dir/npm-etc/npmrc"
+    build_mounts+=(-v "$dir/npm-etc:/usr/local/etc:ro")
+    log "app image ($ARCH): the build's npm trusts this machine's npm cafile ($host_cafile)"
+  fi
+  log "app image ($ARCH): buildah bud $* $REPO/Dockerfile -> $APP_IMAGE"
+  if ! bah "$dir" bud --isolation chroot --pull=never --layers=false "${build_mounts[@]}" "$@" \
+    --build-arg NODE_IMAGE="$BASE_IMAGE" -f "$REPO/Dockerfile" -t "$APP_IMAGE" "$REPO" >"$dir/build.log" 2>&1; then
+    tail -n 60 "$dir/build.log" >&2
+    log "buildah bud failed (full log above)"
+    exit 1
+  fi
+}
 
-gcc -static -Os -Wall -Wextra -o "$T/pause" "$HERE/pause.c"
-strip "$T/pause"
-ctr="$(bah "$T" from --quiet scratch)"
-bah "$T" copy --quiet --chmod 0755 "$ctr" "$T/pause" /pause >/dev/null
-bah "$T" config --os linux --arch "$ARCH" --entrypoint '["/pause"]' --user 65535:65535 \
-  --label org.opencontainers.image.description="Pod sandbox for the ssm-agent-operator test cluster" "$ctr"
-bah "$T" commit --quiet --rm "$ctr" "$PAUSE_IMAGE" >/dev/null
-export_oci "$T" "$PAUSE_IMAGE" "$T/out/pause.oci.tar"
+# The host entry: the app image for this machine, the pause image, refs.env.
+build_host_entry() {
+  started=$SECONDS
+  T="$(mktemp -d "$CACHE/.tmp-$APP_KEY-XXXXXX")"
+  TMPS+=("$T")
+  chmod 755 "$T"
+  mkdir -p "$T/tmp" "$T/out"
+  bud_app "$T"
+  # The unpacked size: vfs keeps every layer as a full directory tree, so the image's top layer IS its root fs.
+  top_layer="$(jq -r --arg ref "$APP_IMAGE" '.[] | select((.names // []) | index($ref)) | .layer' \
+    "$T/storage/vfs-images/images.json" 2>/dev/null || true)"
+  unpacked=""
+  if [ -n "$top_layer" ] && [ -d "$T/storage/vfs/dir/$top_layer" ]; then
+    unpacked="$(du -sb "$T/storage/vfs/dir/$top_layer" | cut -f1)"
+  else
+    log "app image: cannot find its top layer in the vfs storage; APP_IMAGE_UNPACKED_BYTES left empty"
+  fi
+  log "app image: built in $((SECONDS - started)) s; exporting the OCI archive"
+  export_oci "$T" "$APP_IMAGE" "$T/out/ssm-agent-operator.oci.tar"
 
-cp "$T/build.log" "$T/out/build.log"
-app_seconds=$((SECONDS - started))
-cat >"$T/out/refs.env" <<EOF
+  gcc -static -Os -Wall -Wextra -o "$T/pause" "$HERE/pause.c"
+  strip "$T/pause"
+  ctr="$(bah "$T" from --quiet scratch)"
+  bah "$T" copy --quiet --chmod 0755 "$ctr" "$T/pause" /pause >/dev/null
+  bah "$T" config --os linux --arch "$ARCH" --entrypoint '["/pause"]' --user 65535:65535 \
+    --label org.opencontainers.image.description="Pod sandbox for the ssm-agent-operator test cluster" "$ctr"
+  bah "$T" commit --quiet --rm "$ctr" "$PAUSE_IMAGE" >/dev/null
+  export_oci "$T" "$PAUSE_IMAGE" "$T/out/pause.oci.tar"
+
+  cp "$T/build.log" "$T/out/build.log"
+  app_seconds=$((SECONDS - started))
+  cat >"$T/out/refs.env" <<EOT
 APP_IMAGE=$APP_IMAGE
 PAUSE_IMAGE=$PAUSE_IMAGE
 APP_IMAGE_BYTES=$(stat -c %s "$T/out/ssm-agent-operator.oci.tar")
@@ -345,14 +399,117 @@ APP_IMAGE_UNPACKED_BYTES=$unpacked
 APP_BUILD_SECONDS=$app_seconds
 BASE_IMAGE=$BASE_IMAGE
 BASE_KEY=$BASE_KEY
-EOF
-mv -T "$T/out" "$FINAL"
-log "app image built in $app_seconds s: $FINAL ($(du -h "$FINAL/ssm-agent-operator.oci.tar" | cut -f1) archive, ${unpacked:-?} bytes unpacked)"
-# Keep the newest $KEEP_APP entries, and any used in the last hour (a run of the cluster suite from another worktree
-# may have it bind-mounted into its nodes right now; every use touches the entry).
-ls -1dt "$CACHE"/*/ 2>/dev/null | grep -v "/base/$" | tail -n +$((KEEP_APP + 1)) | while read -r old; do
-  [ -n "$(find "${old%/}" -maxdepth 0 -mmin +60)" ] || continue
-  log "pruning old app images $old"
-  rm -rf --one-file-system "$old"
-done
-echo "$FINAL"
+EOT
+  mv -T "$T/out" "$FINAL"
+  log "app image built in $app_seconds s: $FINAL ($(du -h "$FINAL/ssm-agent-operator.oci.tar" | cut -f1) archive, ${unpacked:-?} bytes unpacked)"
+  # Keep the newest $KEEP_APP entries, and any used in the last hour (a run of the cluster suite from another
+  # worktree may have it bind-mounted into its nodes right now; every use touches the entry).
+  ls -1dt "$CACHE"/*/ 2>/dev/null | grep -v "/base/$" | tail -n +$((KEEP_APP + 1)) | while read -r old; do
+    [ -n "$(find "${old%/}" -maxdepth 0 -mmin +60)" ] || continue
+    log "pruning old app images $old"
+    rm -rf --one-file-system "$old"
+  done
+}
+
+# --- foreign architecture: qemu-user through binfmt_misc ---
+# Makes sure the kernel hands $FOREIGN_ARCH executables to qemu-user, with the F flag (the interpreter is opened
+# now, so it also serves inside the chroots of debootstrap and buildah). An enabled entry with that magic and F
+# that exists already is used as it is. Otherwise this run registers $BINFMT_NAME from Debian's qemu-user-static
+# line, and the EXIT trap removes it; binfmt_misc, if not mounted, is mounted in this run's own mount namespace
+# (see the unshare above) and unmounted by the trap; if the run is killed, the namespace's end unmounts it, and
+# the kernel drops a binfmt_misc file system's entries with it.
+ensure_binfmt() {
+  local line magic e
+  if ! mountpoint -q "$BINFMT"; then
+    mount -t binfmt_misc binfmt_misc "$BINFMT" || { log "cannot mount binfmt_misc on $BINFMT"; exit 1; }
+    BINFMT_MOUNTED=1
+  fi
+  line="$(grep -m1 '^:' "$QEMU_CONF")"
+  magic="$(printf '%s' "$line" | cut -d: -f5 | sed 's/\\x//g' | tr 'A-F' 'a-f')"
+  [[ "$magic" =~ ^[0-9a-f]+$ ]] || { log "cannot read the magic of $QEMU_CONF"; exit 1; }
+  if [ -e "$BINFMT/$BINFMT_NAME" ]; then # ours, from a run that was killed (we hold the lock)
+    log "foreign architecture: removing the binfmt_misc entry $BINFMT_NAME an interrupted run left"
+    echo -1 >"$BINFMT/$BINFMT_NAME"
+  fi
+  for e in "$BINFMT"/*; do
+    case "${e##*/}" in register | status) continue ;; esac
+    if [ "$(head -n1 "$e")" = enabled ] && grep -qx "magic $magic" "$e" && grep -q '^flags: .*F' "$e"; then
+      log "foreign architecture: using the existing binfmt_misc entry ${e##*/} ($(sed -n 's/^interpreter //p' "$e"))"
+      return
+    fi
+  done
+  [ "$(cat "$BINFMT/status")" = enabled ] || { log "binfmt_misc is disabled here ($BINFMT/status)"; exit 1; }
+  BINFMT_ADDED=1
+  printf '%s\n' "$line" | sed "s/^:[^:]*:/:$BINFMT_NAME:/" >"$BINFMT/register"
+  log "foreign architecture: registered $BINFMT_NAME ($(sed -n 's/^interpreter //p' "$BINFMT/$BINFMT_NAME"), removed on exit)"
+}
+
+# The descriptor (mediaType, digest, size, platform) of the one image of the OCI layout $1, its platform read
+# from its config, which must say linux/$2.
+image_descriptor() {
+  local layout="$1" want="$2" desc config
+  desc="$(jq -c '.manifests | if length == 1 then .[0] | {mediaType, digest, size} else error("not one image") end' "$layout/index.json")"
+  config="$(jq -r '.config.digest' "$layout/blobs/sha256/$(jq -r '.digest | ltrimstr("sha256:")' <<<"$desc")")"
+  config="$layout/blobs/sha256/${config#sha256:}"
+  [ "$(jq -r '.os + "/" + .architecture' "$config")" = "linux/$want" ] ||
+    { log "the $want image's config says $(jq -c '{os, architecture}' "$config")"; exit 1; }
+  jq -c --argjson d "$desc" '$d + {platform: ({architecture, os} + (if .variant then {variant} else {} end))}' "$config"
+}
+
+# The index entry: $APP_IMAGE for both architectures, in one OCI archive; refs.env.
+build_multiarch_entry() {
+  local started=$SECONDS M L host_desc foreign_desc index digest base_seconds bud_seconds
+  ensure_binfmt
+  ARCH="$FOREIGN_ARCH" NODE_ARCH="$FOREIGN_NODE_ARCH" BASE_KEY="$FOREIGN_BASE_KEY"
+  ensure_base
+  base_seconds=$((SECONDS - started))
+  mkdir -p "$MCACHE"
+  M="$(mktemp -d "$MCACHE/.tmp-$APP_KEY-XXXXXX")"
+  TMPS+=("$M")
+  chmod 755 "$M"
+  mkdir -p "$M/tmp" "$M/out"
+  bud_app "$M" --platform "linux/$ARCH"
+  bud_seconds=$((SECONDS - started - base_seconds))
+  log "app image ($ARCH): built in $bud_seconds s; writing the index"
+  L="$M/layout"
+  bah "$M" push --quiet "$APP_IMAGE" "oci:$M/foreign:$APP_IMAGE" >&2
+  foreign_desc="$(image_descriptor "$M/foreign" "$FOREIGN_ARCH")"
+  mkdir "$L"
+  tar -C "$L" -xf "$FINAL/ssm-agent-operator.oci.tar" # the host image, byte for byte: same manifest digest
+  host_desc="$(image_descriptor "$L" "$HOST_ARCH")"
+  cp -n "$M/foreign/blobs/sha256/"* "$L/blobs/sha256/" # content-addressed: a shared name is the same bytes
+  index="$(jq -nc --argjson a "$host_desc" --argjson b "$foreign_desc" \
+    '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: ([$a, $b] | sort_by(.platform.architecture))}')"
+  printf '%s' "$index" >"$M/index.json"
+  digest="sha256:$(sha256sum "$M/index.json" | cut -c1-64)"
+  mv "$M/index.json" "$L/blobs/sha256/${digest#sha256:}"
+  jq -nc --arg d "$digest" --argjson size "${#index}" --arg ref "$APP_IMAGE" \
+    '{schemaVersion: 2, manifests: [{mediaType: "application/vnd.oci.image.index.v1+json", digest: $d, size: $size,
+      annotations: {"io.containerd.image.name": $ref, "org.opencontainers.image.ref.name": $ref}}]}' >"$L/index.json"
+  tar -C "$L" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
+    -cf "$M/out/ssm-agent-operator.multiarch.oci.tar" oci-layout index.json blobs
+  cp "$M/build.log" "$M/out/build-$FOREIGN_ARCH.log"
+  cat >"$M/out/refs.env" <<EOT
+APP_IMAGE=$APP_IMAGE
+PLATFORMS=$(jq -r '[.manifests[].platform | .os + "/" + .architecture] | join(",")' <<<"$index")
+INDEX_DIGEST=$digest
+$(tr 'a-z' 'A-Z' <<<"$HOST_ARCH")_MANIFEST=$(jq -r .digest <<<"$host_desc")
+$(tr 'a-z' 'A-Z' <<<"$FOREIGN_ARCH")_MANIFEST=$(jq -r .digest <<<"$foreign_desc")
+FOREIGN_ARCH=$FOREIGN_ARCH
+FOREIGN_BASE_KEY=$FOREIGN_BASE_KEY
+FOREIGN_BASE_SECONDS=$base_seconds
+FOREIGN_BUD_SECONDS=$bud_seconds
+MULTIARCH_BUILD_SECONDS=$((SECONDS - started))
+EOT
+  mv -T "$M/out" "$MFINAL"
+  log "multi-arch index built in $((SECONDS - started)) s ($FOREIGN_ARCH base $base_seconds s, app $bud_seconds s): $MFINAL"
+  ls -1dt "$MCACHE"/*/ 2>/dev/null | tail -n +$((KEEP_MULTI + 1)) | while read -r old; do
+    log "pruning old multi-arch index $old"
+    rm -rf --one-file-system "$old"
+  done
+}
+
+[ -f "$FINAL/refs.env" ] || { ensure_base; build_host_entry; }
+[ "$MODE" = host ] || build_multiarch_entry
+finish

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use, once: a debootstrap root for the systemd test host, systemd-nspawn,
 # a real HTTP proxy, Prometheus/promtool, gnupg and dpkg-deb for the stand-in agent package; buildah, jq and a
-# static-capable gcc to build the test images (ensure-images.sh), containerd to import them; socat for the real
-# cluster's forwarders across network namespaces (test/harness/cluster/forwarder.ts). Idempotent: a
-# machine that has them all does nothing (and needs no network).
+# static-capable gcc to build the test images (ensure-images.sh), containerd to import them, qemu-user-static for
+# the other architecture's image (ensure-images.sh --multiarch; installing it registers nothing, as binfmt-support
+# is not installed); socat for the real cluster's forwarders across network namespaces
+# (test/harness/cluster/forwarder.ts). Idempotent: a machine that has them all does nothing (and needs no network).
 set -euo pipefail
 PACKAGES=(debootstrap systemd-container tinyproxy prometheus gnupg dpkg-dev openssl util-linux iproute2 curl
-  buildah containerd jq gcc libc6-dev socat)
+  buildah containerd jq gcc libc6-dev socat qemu-user-static)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
