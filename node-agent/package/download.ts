@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
@@ -16,6 +16,8 @@ import { bypassesProxy } from '../probes/no-proxy.ts';
 import { parseProxyUrl, type ProxyServer } from '../probes/proxy-url.ts';
 import { redactUrl } from '../../operator/api/redact-url.ts';
 import { openTunnel, TunnelError } from './tunnel.ts';
+// process.getBuiltinModule, not an ESM import: that loads Node's bundled undici (test/unit/node-agent-modules.test.ts).
+const { request: httpRequest } = process.getBuiltinModule('node:http');
 
 export interface ProxySettings {
   /** Proxy for https:// URLs (https_proxy). */

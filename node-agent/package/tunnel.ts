@@ -1,11 +1,12 @@
 // A byte stream to host:port through an HTTP proxy's CONNECT method (RFC 9110 §9.3.6): what an https:// download
 // rides on when a proxy is configured. The proxy itself may be http:// (plain TCP to the proxy) or https:// (TLS
 // to the proxy, then CONNECT inside it).
-import { request as httpRequest } from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { authority } from '../probes/http-head.ts';
 import type { ProxyServer } from '../probes/proxy-url.ts';
+// process.getBuiltinModule, not an ESM import: that loads Node's bundled undici (test/unit/node-agent-modules.test.ts).
+const { request: httpRequest } = process.getBuiltinModule('node:http');
 
 export class TunnelError extends Error {
   /** The proxy's status when it answered CONNECT with something else than 2xx. */
