@@ -5,7 +5,7 @@
 // closed" when the peer closes a connection it did not announce as closing while the body is under backpressure —
 // tinyproxy does exactly that after every absolute-form response (31 of 100 downloads of 1 MiB failed here; 0 with
 // node:http; nodejs/undici#5360 is the same race on the non-keep-alive path).
-import { request as httpRequest, STATUS_CODES, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
+import type { ClientRequest, OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -15,6 +15,8 @@ import type { ProxyServer } from '../probes/proxy-url.ts';
 import { DownloadError } from './download-error.ts';
 import type { Route } from './route.ts';
 import { wireUrl } from './redirect.ts';
+// process.getBuiltinModule, not an ESM import: that loads Node's bundled undici (test/unit/node-agent-modules.test.ts).
+const { request: httpRequest, STATUS_CODES } = process.getBuiltinModule('node:http');
 
 const USER_AGENT = 'ssm-agent-operator-node-agent';
 

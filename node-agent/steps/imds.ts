@@ -1,7 +1,8 @@
 // EC2 detection through IMDSv2 (session token first), with a short timeout and a few tries: on a non-EC2 host
 // 169.254.169.254 does not answer, and the node agent must not hang on it; on an EC2 host one lost answer must not
 // make it "not EC2". The node agent runs on the host network. The DMI vendor (dmi.ts) is the second signal.
-import { request } from 'node:http';
+// process.getBuiltinModule, not an ESM import: that loads Node's bundled undici (test/unit/node-agent-modules.test.ts).
+const { request } = process.getBuiltinModule('node:http');
 
 function call(url: URL, method: 'GET' | 'PUT', headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: string } | undefined> {
   return new Promise((resolve) => {

@@ -1,9 +1,11 @@
 // The operator's own AWS calls through an HTTP(S) proxy. The AWS SDK v3 ignores HTTPS_PROXY/NO_PROXY: its Node
 // handler uses a plain https.Agent. Node 24's own agent speaks CONNECT to a proxy and honours NO_PROXY (exact host,
 // domain suffix, `*`, IP, port) when given `proxyEnv`, so the SDK gets one of those; no extra dependency.
-import { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { proxyUrlProblem } from '../api/proxy-url.ts';
+// process.getBuiltinModule, not an ESM import: that loads Node's bundled undici (test/unit/node-agent-modules.test.ts).
+const { Agent: HttpAgentClass } = process.getBuiltinModule('node:http');
 
 /** The proxy of the operator's AWS calls, read from its environment (see readAwsProxy). */
 export interface AwsProxy {
@@ -64,6 +66,6 @@ export function awsAgents(proxy: AwsProxy, ca?: string): { httpsAgent: HttpsAgen
   };
   return {
     httpsAgent: new HttpsAgent({ keepAlive: true, proxyEnv, ...(ca !== undefined ? { ca } : {}) }),
-    httpAgent: new HttpAgent({ keepAlive: true, proxyEnv }),
+    httpAgent: new HttpAgentClass({ keepAlive: true, proxyEnv }),
   };
 }

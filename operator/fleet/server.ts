@@ -6,7 +6,7 @@
 // the agent claims (FLEET_NODE_HEADER). Anything else is answered 401/403 and counted in
 // ssm_operator_fleet_rejected_total{reason}. After the upgrade, a frame that is not a valid message closes that
 // one connection (1008; 1009 when it is too large) and nothing else.
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { Socket, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -35,6 +35,8 @@ import {
 } from '../api/fleet-protocol.ts';
 import { KeyedRateLimiter, TokenBucket, type RateLimit } from './rate-limit.ts';
 import { ReviewCache, tokenKey } from './review-cache.ts';
+// process.getBuiltinModule, not an ESM import: that loads Node's bundled undici (test/unit/node-agent-modules.test.ts).
+const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 export interface StateUpdate {
   kind: 'hello' | 'state';

@@ -1,12 +1,13 @@
 // A thin JSON client for the Kubernetes API: one place for transport, auth and error shape. Objects stay plain
 // JSON (timestamps are strings) whether they come from a list, a watch or a write.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { STATUS_CODES } from 'node:http';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { Agent, fetch, type Dispatcher } from 'undici';
 import type { KubeAccess } from './access.ts';
 import { kubeConfigAccess } from './kubeconfig-access.ts';
+// process.getBuiltinModule, not an ESM import: that loads Node's bundled undici (test/unit/node-agent-modules.test.ts).
+const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 export interface KubeObject {
   apiVersion?: string;

@@ -1,6 +1,8 @@
 // /healthz (the process is alive), /readyz (caches synced; a standby replica is ready too) and /metrics.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Registry } from 'prom-client';
+// process.getBuiltinModule, not an ESM import: that loads Node's bundled undici (test/unit/node-agent-modules.test.ts).
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface HttpServerOptions {
   port: number;

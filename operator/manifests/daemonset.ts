@@ -1,7 +1,7 @@
 // The privileged node-agent DaemonSet. Pure. Only a change of the pod template restarts pods: the template
 // references one immutable revision ConfigMap (volume and annotation), so a new revision rolls out node by node,
 // and a pod is ready only when its host converged to that revision (/readyz), which gates the rolling update.
-import { NODE_AGENT_COMMAND } from './node-agent-runtime.ts';
+import { NODE_AGENT_COMMAND, NODE_AGENT_RUNTIME_ENV } from './node-agent-runtime.ts';
 import type { V1DaemonSet, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { FLEET_TOKEN_AUDIENCE } from '../api/group.ts';
 import {
@@ -166,6 +166,7 @@ export function buildDaemonSet(input: OwnedInput, revision: string): V1DaemonSet
                     ]
                   : []),
                 ...(config.spec.agent.source?.signingKeys ? [{ name: NODE_AGENT_ENV.signingKeyFile, value: `${SIGNING_KEYS_DIR}/${SIGNING_KEYS_FILE}` }] : []),
+                ...NODE_AGENT_RUNTIME_ENV.map((e) => ({ ...e })),
               ],
               ports: [{ name: 'metrics', containerPort: NODE_AGENT_METRICS_PORT, protocol: 'TCP' }],
               // Ready = the host converged to this pod's revision (not merely "the process runs": that is liveness).

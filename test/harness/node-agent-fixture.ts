@@ -3,7 +3,7 @@
 // signed with a throwaway key), the activation Secret as a directory, the rendered node-agent configuration, and
 // the node-agent process's environment. The systemd host itself comes from systemd-host.ts.
 import { createHash } from 'node:crypto';
-import { NODE_AGENT_V8_FLAGS } from '../../operator/manifests/node-agent-runtime.ts';
+import { NODE_AGENT_RUNTIME_ENV, NODE_AGENT_V8_FLAGS } from '../../operator/manifests/node-agent-runtime.ts';
 import { copyFileSync, createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -164,6 +164,8 @@ export async function createNodeAgentFixture(opts: NodeAgentFixtureOptions): Pro
 
   const nodeAgentEnv = (p: NodeAgentProcessOptions): NodeJS.ProcessEnv => ({
     PATH: process.env.PATH,
+    // The pods' allocator setting (NODE_AGENT_RUNTIME_ENV), as their V8 flags below.
+    ...Object.fromEntries(NODE_AGENT_RUNTIME_ENV.map((e) => [e.name, e.value])),
     HOST_PID: String(p.hostPid),
     CONFIG_FILE: p.configFile,
     METRICS_PORT: String(p.metricsPort),
