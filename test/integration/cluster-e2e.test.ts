@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { hybridConfigYaml, NAMESPACE, RELEASE, SIGNING_KEYS_CONFIGMAP, startProductCluster, type ProductCluster } from '../harness/cluster/product.ts';
+import { hybridConfigYaml, NAMESPACE, MIRROR_CA_CONFIGMAP, RELEASE, SIGNING_KEYS_CONFIGMAP, startProductCluster, type ProductCluster } from '../harness/cluster/product.ts';
 import { CHART_DIR } from '../harness/helm.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -248,7 +248,7 @@ test('deletionPolicy Uninstall: the agent leaves every host, then the config goe
   const ours = left.items
     .filter((o) => !(o.kind === 'ConfigMap' && o.metadata.name === 'kube-root-ca.crt'))
     .filter((o) => !(o.kind === 'ServiceAccount' && o.metadata.name === 'default'))
-    .filter((o) => !(o.kind === 'ConfigMap' && o.metadata.name === SIGNING_KEYS_CONFIGMAP)) // the test's own
+    .filter((o) => !(o.kind === 'ConfigMap' && (o.metadata.name === SIGNING_KEYS_CONFIGMAP || o.metadata.name === MIRROR_CA_CONFIGMAP))) // the test's own
     .map((o) => `${o.kind}/${o.metadata.name}`);
   assert.deepEqual(ours, [], 'nothing of ours is left in the namespace');
   const cluster = await json<{ items: { kind: string; metadata: { name: string } }[] }>(['get', 'clusterroles,clusterrolebindings', '-l', 'app.kubernetes.io/part-of=ssm-agent-operator']);
