@@ -2,6 +2,7 @@
 // create a duplicate managed instance); failures back off, and the activation code never reaches a log, the
 // environment or a message.
 import { backoffDelay } from '../../operator/lib/backoff.ts';
+import { sleep } from '../../operator/lib/sleep.ts';
 import { agentBinary, agentUnit, REGISTRATION_FILE } from './paths.ts';
 import { classifyRegisterFailure, parseRegistration } from './registration.ts';
 import { StepError, type Step, type StepContext } from './step.ts';
@@ -49,6 +50,27 @@ export function registrationNeed(mode: 'Auto' | 'EC2' | 'Hybrid', ec2: boolean, 
   return { register: true };
 }
 
+/** How often the host is looked at while an earlier -register (of a killed node agent) is still running. */
+const EARLIER_REGISTER_POLL_MS = 1_000;
+
+/**
+ * A node agent killed during -register leaves that -register running on the host (it runs in the host's
+ * namespaces, not in the pod): its answer may still register the host. Registering again meanwhile would make a
+ * second managed instance, so wait (bounded by its own timeout) until it is gone. True when one was waited for.
+ */
+async function waitForEarlierRegister(ctx: StepContext, timeoutMs: number): Promise<boolean> {
+  const deadline = ctx.now() + timeoutMs;
+  let waited = false;
+  for (let i = 0; i <= Math.ceil(timeoutMs / EARLIER_REGISTER_POLL_MS); i++) {
+    // pgrep exits 0 when a process matches, 1 when none does; anything else (no pgrep) is not a reason to wait.
+    const r = await ctx.host.run(['pgrep', '-f', '--', 'amazon-ssm-agent -register']);
+    if (r.code !== 0 || ctx.now() >= deadline || ctx.stopping?.aborted) return waited;
+    waited = true;
+    await sleep(EARLIER_REGISTER_POLL_MS, ctx.stopping).catch(() => undefined);
+  }
+  return waited;
+}
+
 export function createRegisterStep(opts: { baseDelayMs?: number; maxDelayMs?: number; timeoutMs?: number } = {}): Step {
   let failures = 0;
   let nextAttemptAt = 0;
@@ -82,6 +104,18 @@ export function createRegisterStep(opts: { baseDelayMs?: number; maxDelayMs?: nu
         last = new StepError(reason, message);
         throw last;
       };
+      if (await waitForEarlierRegister(ctx, opts.timeoutMs ?? REGISTER_TIMEOUT_MS)) {
+        const now = await current(ctx);
+        // The earlier -register got through: this host is registered, and once is enough. Its node agent stopped
+        // the service for it and was killed before starting it again.
+        if (now && now.region === ctx.config.region) {
+          const started = await ctx.host.run(['systemctl', 'start', unit]);
+          if (started.code !== 0) fail('StartFailed', `registered, but systemctl start ${unit} failed: ${(started.stderr || started.stdout).trim().split('\n').slice(-2).join(' | ')}`);
+          failures = 0;
+          last = undefined;
+          return;
+        }
+      }
       await ctx.host.run(['systemctl', 'stop', unit]);
       let r: { code: number; stdout: string; stderr: string } | undefined;
       let runError: string | undefined;

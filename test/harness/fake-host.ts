@@ -26,6 +26,8 @@ export class FakeHost implements Host {
       const r = await rule(argv, opts, this);
       if (r) return r;
     }
+    // A fake host runs no processes: pgrep finds none (exit 1), as on an idle host.
+    if (argv[0] === 'pgrep') return { code: 1, stdout: '', stderr: '' };
     return { code: 0, stdout: '', stderr: '' };
   }
 

@@ -127,3 +127,29 @@ test('a snap host runs the snap\'s binary', async () => {
   assert.equal(reg?.argv[0], '/snap/amazon-ssm-agent/current/amazon-ssm-agent');
   assert.ok(host.ran().includes('systemctl start snap.amazon-ssm-agent.amazon-ssm-agent.service'));
 });
+
+test('an earlier -register still running on the host (its node agent was killed): wait for it, and once it registered the host, do not register again; the service is started', async () => {
+  const host = registeringHost(() => ok());
+  let polls = 0;
+  // The orphaned -register runs for three polls, then its answer arrives and it writes the registration.
+  host.on((argv, _opts, h) => {
+    if (argv[0] !== 'pgrep') return undefined;
+    if (++polls <= 3) return ok('4242\n');
+    void h.writeFileAtomic('/var/lib/amazon/ssm/registration', REGISTERED, 0o600);
+    return exit(1);
+  });
+  const outcome = await runStep(createRegisterStep(), context(host, agentConfig()));
+  assert.equal(outcome.status, 'changed', JSON.stringify(outcome));
+  assert.equal(polls, 4);
+  assert.equal(host.commands.filter((c) => c.argv[1] === '-register').length, 0, 'no second -register: one managed instance');
+  assert.ok(host.ran().includes('systemctl start amazon-ssm-agent.service'), 'the service its killed node agent had stopped runs again');
+});
+
+test('an earlier -register that ends without registering: this pass registers', async () => {
+  const host = registeringHost(() => ok());
+  let polls = 0;
+  host.on((argv) => (argv[0] === 'pgrep' ? (++polls === 1 ? ok('4242\n') : exit(1)) : undefined));
+  const outcome = await runStep(createRegisterStep(), context(host, agentConfig()));
+  assert.equal(outcome.status, 'changed', JSON.stringify(outcome));
+  assert.equal(host.commands.filter((c) => c.argv[1] === '-register').length, 1);
+});
