@@ -52,6 +52,8 @@ export function registrationNeed(mode: 'Auto' | 'EC2' | 'Hybrid', ec2: boolean, 
 
 /** How often the host is looked at while an earlier -register (of a killed node agent) is still running. */
 const EARLIER_REGISTER_POLL_MS = 1_000;
+/** A -register's command line: /usr/bin/amazon-ssm-agent -register …, the snap's binary, or `sh <binary> -register …`. */
+export const EARLIER_REGISTER_PATTERN = '^([^ ]+ )?[^ ]*amazon-ssm-agent -register( |$)';
 
 /**
  * A node agent killed during -register leaves that -register running on the host (it runs in the host's
@@ -63,7 +65,9 @@ async function waitForEarlierRegister(ctx: StepContext, timeoutMs: number): Prom
   let waited = false;
   for (let i = 0; i <= Math.ceil(timeoutMs / EARLIER_REGISTER_POLL_MS); i++) {
     // pgrep exits 0 when a process matches, 1 when none does; anything else (no pgrep) is not a reason to wait.
-    const r = await ctx.host.run(['pgrep', '-f', '--', 'amazon-ssm-agent -register']);
+    // Anchored at the start of the command line (the binary, or an interpreter and the binary), so that the
+    // nsenter running this very pgrep, visible with hostPID and carrying the pattern as an argument, never matches.
+    const r = await ctx.host.run(['pgrep', '-f', '--', EARLIER_REGISTER_PATTERN]);
     if (r.code !== 0 || ctx.now() >= deadline || ctx.stopping?.aborted) return waited;
     waited = true;
     await sleep(EARLIER_REGISTER_POLL_MS, ctx.stopping).catch(() => undefined);

@@ -153,3 +153,10 @@ test('an earlier -register that ends without registering: this pass registers', 
   assert.equal(outcome.status, 'changed', JSON.stringify(outcome));
   assert.equal(host.commands.filter((c) => c.argv[1] === '-register').length, 1);
 });
+
+test('the earlier-register pattern matches the agent (and the stand-in script) but not the nsenter that runs pgrep', async () => {
+  const { EARLIER_REGISTER_PATTERN } = await import('../../node-agent/steps/register.ts');
+  const re = new RegExp(EARLIER_REGISTER_PATTERN);
+  for (const yes of ['/usr/bin/amazon-ssm-agent -register -y -id x -code y -region eu-west-1', '/bin/bash /usr/bin/amazon-ssm-agent -register -y', '/snap/amazon-ssm-agent/current/amazon-ssm-agent -register']) assert.match(yes, re, yes);
+  for (const no of [`nsenter -t 1 -m -u -i -n -p -- pgrep -f -- ${EARLIER_REGISTER_PATTERN}`, 'nsenter -t 1 -m -u -i -n -p -- /usr/bin/amazon-ssm-agent -register -y', '/usr/bin/amazon-ssm-agent', '/usr/bin/amazon-ssm-agent -registerx']) assert.doesNotMatch(no, re, no);
+});
