@@ -1,5 +1,6 @@
 // The fleet part of a config's status, from what its node agents reported. Pure.
 import type { SsmAgentConfigStatus } from '../api/types.ts';
+import { canonicalJson } from '../manifests/config-hash.ts';
 import { nodeFailure, type FleetEntry } from '../fleet/fleet-store.ts';
 
 export const MAX_FAILING_NODES = 20;
@@ -53,18 +54,17 @@ export function fleetForStatus(input: {
 }): { fleet: FleetAggregate; incomplete: boolean } {
   const fleet = aggregateFleet(input.entries, input.selected);
   const reported = new Set(input.entries.filter((e) => input.selected.has(e.node)).map((e) => e.node)).size;
-  const incomplete = input.warmingMs > 0 && reported < input.selected.size;
   const nodes = input.previous?.nodes;
-  if (!incomplete || nodes?.installed === undefined || nodes.registered === undefined) return { fleet, incomplete };
+  if (input.warmingMs <= 0 || reported >= input.selected.size || nodes?.installed === undefined || nodes.registered === undefined) return { fleet, incomplete: false };
   const failingNodes = input.previous?.failingNodes ?? [];
-  return {
-    fleet: {
-      installed: nodes.installed,
-      registered: nodes.registered,
-      failing: nodes.failing ?? failingNodes.length,
-      agentVersions: input.previous?.agentVersions ?? [],
-      failingNodes,
-    },
-    incomplete,
+  const held: FleetAggregate = {
+    installed: nodes.installed,
+    registered: nodes.registered,
+    failing: nodes.failing ?? failingNodes.length,
+    agentVersions: input.previous?.agentVersions ?? [],
+    failingNodes,
   };
+  // `incomplete`: what is shown differs from the reports, so a pass is needed once the window has passed. When the
+  // two agree (a quiet cluster whose agents never reported), nothing would change and no pass is asked for.
+  return { fleet: held, incomplete: canonicalJson(held) !== canonicalJson(fleet) };
 }

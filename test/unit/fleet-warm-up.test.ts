@@ -47,8 +47,15 @@ test('after the window, what reported is the truth: a node that never came back 
 
 test('with nothing written before (a first install), the partial reports are shown as they come', () => {
   const r = fleetForStatus({ entries: [entry('n1', '3.3.2.0')], selected, previous: { nodes: { desired: 3, ready: 0, updated: 0 } }, warmingMs: 5_000 });
-  assert.equal(r.incomplete, true);
+  assert.equal(r.incomplete, false, 'nothing held back: no pass needed at the end of the window');
   assert.equal(r.fleet.installed, 1);
+});
+
+test('while warming, previous counts equal to the reports (agents that never reported): no extra pass is asked for', () => {
+  const quiet: SsmAgentConfigStatus = { nodes: { desired: 3, ready: 0, updated: 0, installed: 0, registered: 0, failing: 0 }, agentVersions: [], failingNodes: [] };
+  const r = fleetForStatus({ entries: [], selected, previous: quiet, warmingMs: 5_000 });
+  assert.equal(r.incomplete, false);
+  assert.equal(r.fleet.installed, 0);
 });
 
 test('the store warms for the window it is given, from when the server starts', () => {
