@@ -9,6 +9,7 @@
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
 import { basicAuthorization, mirrorCredentials } from '../../operator/api/mirror-policy.ts';
 import { proxyUrlProblem } from '../../operator/api/proxy-url.ts';
+import { parseCaBundle } from '../../operator/api/ca-bundle.ts';
 
 export interface EffectiveProxy {
   httpsProxy?: string;
@@ -17,8 +18,9 @@ export interface EffectiveProxy {
 }
 
 export type EffectiveProxyResult = { ok: true; proxy: EffectiveProxy } | { ok: false; reason: 'ProxySecretInvalid'; message: string };
-/** The mirror's Authorization header (absent without a mirror Secret). Never log it. */
-export type MirrorAccessResult = { ok: true; authorization?: string } | { ok: false; reason: 'MirrorSecretInvalid'; message: string };
+/** The mirror's Authorization header (absent without a mirror Secret; never log it) and the CA bundle trusted for it
+ * (absent without spec.agent.source.caBundle). */
+export type MirrorAccessResult = { ok: true; authorization?: string; ca?: string[] } | { ok: false; reason: 'MirrorSecretInvalid' | 'MirrorCaInvalid'; message: string };
 /** The activation for -register. Never log it. */
 export type ActivationResult = { ok: true; id: string; code: string } | { ok: false; reason: 'ActivationMissing'; message: string };
 
@@ -26,6 +28,8 @@ export type ActivationResult = { ok: true; id: string; code: string } | { ok: fa
 export interface SecretValues {
   proxy?: { httpsProxy?: string | undefined; httpProxy?: string | undefined };
   mirror?: { username?: string | undefined; password?: string | undefined };
+  /** The mounted mirror CA bundle's text (a ConfigMap: public, but user input all the same). */
+  mirrorCa?: string | undefined;
   activation?: { activationId?: string | undefined; activationCode?: string | undefined };
 }
 
@@ -72,12 +76,20 @@ export function effectiveProxy(proxy: NodeAgentConfig['proxy'], secret: SecretVa
   return { ok: true, proxy: out };
 }
 
-/** Basic credentials for the mirror's origin, from the mirror Secret (only with a mirror and a mirror Secret). */
-export function effectiveMirrorAccess(agent: NodeAgentConfig['agent'], secret: SecretValues['mirror']): MirrorAccessResult {
-  if (!agent.mirror || !agent.mirrorSecretDir) return { ok: true };
+/** The CA bundle trusted for the mirror (only with a mirror and spec.agent.source.caBundle), and Basic credentials
+ * for the mirror's origin from the mirror Secret (only with a mirror and a mirror Secret). */
+export function effectiveMirrorAccess(agent: NodeAgentConfig['agent'], secret: SecretValues['mirror'], caText?: string): MirrorAccessResult {
+  if (!agent.mirror) return { ok: true };
+  let ca: string[] | undefined;
+  if (agent.mirrorCaFile) {
+    const bundle = parseCaBundle(caText, agent.mirrorCaName ?? 'spec.agent.source.caBundle');
+    if (!bundle.ok) return { ok: false, reason: 'MirrorCaInvalid', message: `spec.agent.source.caBundle: ${bundle.message}` };
+    ca = bundle.pem;
+  }
+  if (!agent.mirrorSecretDir) return { ok: true, ...(ca ? { ca } : {}) };
   const creds = mirrorCredentials(secret?.username, secret?.password, agent.mirrorSecretName ?? 'of spec.agent.source.mirrorSecretRef');
   if (!creds.ok) return { ok: false, reason: 'MirrorSecretInvalid', message: creds.message };
-  return { ok: true, authorization: basicAuthorization(creds.credentials) };
+  return { ok: true, authorization: basicAuthorization(creds.credentials), ...(ca ? { ca } : {}) };
 }
 
 export function effectiveActivation(registration: NodeAgentConfig['registration'], secret: SecretValues['activation']): ActivationResult {
@@ -91,7 +103,7 @@ export function effectiveConfig(config: NodeAgentConfig, secrets: SecretValues):
   return {
     config,
     proxy: effectiveProxy(config.proxy, secrets.proxy),
-    mirror: effectiveMirrorAccess(config.agent, secrets.mirror),
+    mirror: effectiveMirrorAccess(config.agent, secrets.mirror, secrets.mirrorCa),
     activation: effectiveActivation(config.registration, secrets.activation),
   };
 }

@@ -1,7 +1,7 @@
 // The I/O edge of effective.ts: reads the keys of the Secrets a revision names from their mounted files, once per
-// pass, and resolves the effective configuration from them.
+// pass (and the mirror's CA bundle, mounted from its ConfigMap), and resolves the effective configuration from them.
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
 import { effectiveConfig, type EffectiveConfig, type SecretValues } from './effective.ts';
 
@@ -13,11 +13,12 @@ export const readSecretFile: ReadSecret = (dir, key) => readFile(join(dir, key),
 /** The keys of the Secrets this configuration uses (a Secret it does not use is not read). */
 export async function readMountedSecrets(config: NodeAgentConfig, read: ReadSecret = readSecretFile): Promise<SecretValues> {
   const { secretDir } = config.proxy;
-  const { mirror, mirrorSecretDir } = config.agent;
+  const { mirror, mirrorSecretDir, mirrorCaFile } = config.agent;
   const { activationDir } = config.registration;
   return {
     ...(secretDir ? { proxy: { httpsProxy: await read(secretDir, 'httpsProxy'), httpProxy: await read(secretDir, 'httpProxy') } } : {}),
     ...(mirror && mirrorSecretDir ? { mirror: { username: await read(mirrorSecretDir, 'username'), password: await read(mirrorSecretDir, 'password') } } : {}),
+    ...(mirror && mirrorCaFile ? { mirrorCa: await read(dirname(mirrorCaFile), basename(mirrorCaFile)) } : {}),
     ...(activationDir ? { activation: { activationId: await read(activationDir, 'activationId'), activationCode: await read(activationDir, 'activationCode') } } : {}),
   };
 }

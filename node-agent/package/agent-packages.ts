@@ -7,9 +7,7 @@ import type { AgentPackages, FetchResult } from '../steps/install.ts';
 import type { ProxySettings } from './download.ts';
 import { fetchVerifiedPackage } from './fetch.ts';
 import { resolveLatestVersion } from './latest-version.ts';
-import { readFile } from 'node:fs/promises';
 import { insecureMirrorProblem } from '../../operator/api/mirror-policy.ts';
-import { parseCaBundle } from '../../operator/api/ca-bundle.ts';
 
 export interface AgentPackagesOptions {
   /** Where packages are downloaded to (the node agent passes a directory on the host's disk; default: the OS temp dir). */
@@ -40,29 +38,22 @@ class MirrorRefused extends Error {
 
 /**
  * The mirror as this configuration may use it: refused over plain http unless the package is pinned by its sha256
- * (the schema refuses it at apply time too), and the Authorization header from the mounted mirror Secret.
+ * (the schema refuses it at apply time too); the Authorization header and CA bundle this pass resolved.
  */
-async function mirrorAccess(effective: EffectiveConfig): Promise<{ authorization?: string; ca?: string[] }> {
+function mirrorAccess(effective: EffectiveConfig): { authorization?: string; ca?: string[] } {
   const agent: NodeAgentConfig['agent'] = effective.config.agent;
   const insecure = insecureMirrorProblem({ version: agent.version, ...(agent.mirror ? { mirror: agent.mirror } : {}), ...(agent.sha256 ? { sha256: agent.sha256 } : {}) });
   if (insecure) throw new MirrorRefused('InsecureMirror', `spec.agent.source.mirror: ${insecure}; nothing was downloaded`);
-  // The mirror's CA bundle: public material in the mounted ConfigMap of this pod's revision, read on every use.
-  let ca: string[] | undefined;
-  if (agent.mirror && agent.mirrorCaFile) {
-    const bundle = parseCaBundle(await readFile(agent.mirrorCaFile, 'utf8').catch(() => undefined), agent.mirrorCaName ?? 'spec.agent.source.caBundle');
-    if (!bundle.ok) throw new MirrorRefused('MirrorCaInvalid', `spec.agent.source.caBundle: ${bundle.message}; nothing was downloaded`);
-    ca = bundle.pem;
-  }
   const access = effective.mirror;
   if (!access.ok) throw new MirrorRefused(access.reason, `${access.message}; nothing was downloaded`);
-  return { ...(access.authorization ? { authorization: access.authorization } : {}), ...(ca ? { ca } : {}) };
+  return { ...(access.authorization ? { authorization: access.authorization } : {}), ...(access.ca ? { ca: access.ca } : {}) };
 }
 
 export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPackages {
   return {
     async latestVersion(effective: EffectiveConfig): Promise<string> {
       const { config } = effective;
-      const access = await mirrorAccess(effective);
+      const access = mirrorAccess(effective);
       const r = await resolveLatestVersion({
         region: config.region,
         s3Host: config.endpoints.s3,
@@ -80,7 +71,7 @@ export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPacka
       if (!facts.arch) return { ok: false, reason: 'UnsupportedArchitecture', message: 'the host architecture is not amd64 or arm64 (or was not detected)' };
       let access: { authorization?: string; ca?: string[] };
       try {
-        access = await mirrorAccess(effective);
+        access = mirrorAccess(effective);
       } catch (err) {
         if (err instanceof MirrorRefused) return { ok: false, reason: err.reason, message: err.message };
         throw err;
