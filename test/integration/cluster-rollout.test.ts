@@ -100,7 +100,13 @@ async function snapshot(): Promise<Map<string, HostSnapshot>> {
   return out;
 }
 
-async function rolloutComplete(what: string, check: (c: Sac) => boolean = () => true, timeoutMs = 900_000): Promise<Sac> {
+/**
+ * One wait's bound, under the 600 s each test has (npm test's --test-timeout): a stuck rollout fails with what it
+ * waited for and what it saw, not with the runner's bare timeout.
+ */
+const WAIT_MS = 540_000;
+
+async function rolloutComplete(what: string, check: (c: Sac) => boolean = () => true, timeoutMs = WAIT_MS): Promise<Sac> {
   return waitFor(
     what,
     async () => {
@@ -117,7 +123,7 @@ async function rolloutComplete(what: string, check: (c: Sac) => boolean = () => 
  * Watches the hosts while a change rolls out until `done(node)` holds on every node: when each host first showed
  * the change, and the most hosts at once that showed it while their pod was not yet ready on the new revision.
  */
-async function watchRollout(t: TestContext, label: string, done: (node: string) => Promise<boolean>, timeoutMs = 900_000): Promise<{ order: string[]; maxInFlight: number }> {
+async function watchRollout(t: TestContext, label: string, done: (node: string) => Promise<boolean>, timeoutMs = WAIT_MS): Promise<{ order: string[]; maxInFlight: number }> {
   const started = Date.now();
   const changedAt = new Map<string, number>();
   let maxInFlight = 0;
@@ -326,7 +332,7 @@ test('SIGTERM during an install: dpkg finishes, the pod exits, the next pod find
         if (pod) return { node, pod: pod.metadata.name };
       }
       return undefined;
-    }, 900_000, 500);
+    }, WAIT_MS, 500);
     const { node, pod } = stopped;
     // The other hosts install at normal speed.
     for (const other of p.nodeNames.filter((n) => n !== node)) await configureStandIn(p.cluster.node(other).host.host, {});
