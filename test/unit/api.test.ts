@@ -46,3 +46,26 @@ test('durations parse like Go durations', () => {
   assert.ok(Number.isNaN(parseDurationSeconds('5 s')));
   assert.ok(Number.isNaN(parseDurationSeconds('')));
 });
+
+test('a spec stored under an older CRD still meets the pattern rules: region, sha256, durations, credentials in URLs', () => {
+  // The API server checks these CEL rules at apply time; an object stored before they existed never met them.
+  const refused = (spec: Record<string, unknown>, field: string, says: RegExp) => {
+    const r = parseSpec({ region: 'us-east-1', ...spec });
+    assert.equal(r.ok, false, `${JSON.stringify(spec)} is refused`);
+    assert.ok(!r.ok && r.errors.some((e) => e.startsWith(`${field}: `) && says.test(e)), `${field} named: ${!r.ok ? r.errors.join(' | ') : ''}`);
+  };
+  refused({ region: 'us-east-1\nExecStartPre=id' }, 'spec.region', /AWS region such as us-east-1/);
+  refused({ region: 'US-EAST-1' }, 'spec.region', /AWS region/);
+  refused({ agent: { version: '3.3.1142.0', sha256: 'A'.repeat(64) } }, 'spec.agent.sha256', /64 lowercase hex/);
+  refused({ proxy: { httpsProxy: 'http://user:secret@proxy.example.com:3128' } }, 'spec.proxy.httpsProxy', /must not carry credentials/);
+  refused({ connectivity: { interval: '5 minutes' } }, 'spec.connectivity.interval', /duration such as/);
+  const fine = parseSpec({ region: 'cn-north-1', agent: { version: '3.3.1142.0', sha256: 'a'.repeat(64) }, proxy: { httpsProxy: 'http://proxy.example.com:3128' } });
+  assert.ok(fine.ok, !fine.ok ? fine.errors.join(' | ') : '');
+});
+
+test('every pattern rule in the CRD compiles as the same regular expression in the operator', () => {
+  const text = renderCrdYaml();
+  const rules = [...text.matchAll(/rule: "?!?self\.matches\('((?:[^'\\]|\\.)*)'\)"?$/gm)].map((m) => m[1] ?? '');
+  assert.ok(rules.length >= 5, `pattern rules found: ${rules.length}`);
+  for (const r of rules) assert.doesNotThrow(() => new RegExp(r.replace(/\\(.)/g, '$1')), r);
+});
