@@ -1,6 +1,6 @@
 // The node agent's host metrics (contract names, DESIGN.md). One registry per process; the probe metrics
 // register on the same registry.
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from '../../operator/lib/prom.ts';
 import { registerBuildInfo } from '../../operator/lib/build-info.ts';
 import { collectProcessMetrics } from '../../operator/lib/process-metrics.ts';
 import type { PassReport } from './pass.ts';

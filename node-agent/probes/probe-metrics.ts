@@ -1,6 +1,6 @@
 // The probes' Prometheus metrics (contract names, DESIGN.md "Metrics"), registered on a given registry and updated
 // from probe results.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from '../../operator/lib/prom.ts';
 import { PHASES, REASONS, type ProbeResult, type Via } from './types.ts';
 import { ENDPOINT_NAMES, type EndpointName } from '../../operator/api/regions.ts';
 

@@ -1,7 +1,7 @@
 // ssm_operator_ssm_api_requests_total{operation,code} (contract name, DESIGN.md): one count per HTTP attempt, so
 // a call throttled twice and then answered counts ThrottlingException twice and OK once. Recorded by a middleware
 // on the SDK client's deserialize step, inside the retry loop, that sees each attempt's answer or error.
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../lib/prom.ts';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { ssmErrorCode } from './ssm-errors.ts';
 

@@ -1,5 +1,5 @@
 // The fleet channel's metrics, registered once on the process's registry.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../lib/prom.ts';
 
 export interface FleetMetrics {
   connected: Gauge;

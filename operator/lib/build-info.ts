@@ -1,7 +1,7 @@
 // The `*_build_info` gauge of a process (value 1; what runs is in the labels), as Prometheus' own exporters do, so
 // a dashboard or alert can join on it and a fleet with mixed versions shows them.
 import { readFileSync } from 'node:fs';
-import { Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from './prom.ts';
 
 export interface BuildInfo {
   version: string;

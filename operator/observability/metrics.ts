@@ -1,5 +1,5 @@
 // One registry for the operator process; metric names are a contract (DESIGN.md).
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from '../lib/prom.ts';
 import { registerBuildInfo } from '../lib/build-info.ts';
 import { collectProcessMetrics } from '../lib/process-metrics.ts';
 
