@@ -1,8 +1,9 @@
 // Reconciles one SsmAgentConfig: finalizer, conflicts, desired objects, one apply step, one status write.
 // Reads come from informer caches, whose configs are validated as they enter (validated-config.ts); the only
-// writes are the apply, the status and the finalizer.
+// writes are the apply, the status and the finalizer. The version the revision carries (desired-agent-version.ts),
+// the wait for the hosts' uninstall (host-uninstall.ts) and the per-config gauges (config-metrics.ts) are their own.
 import type { Logger } from 'pino';
-import { API_VERSION, FINALIZER, GROUP, KIND } from '../api/group.ts';
+import { API_VERSION, FINALIZER, KIND } from '../api/group.ts';
 import type { SsmAgentConfig, SsmAgentConfigStatus } from '../api/types.ts';
 import { applyAndPrune, objectRef, objectsToPrune, type WriteTracker } from '../kube/apply.ts';
 import { isNotFound, type KubeClient, type KubeObject } from '../kube/client.ts';
@@ -17,22 +18,18 @@ import type { OwnedInput } from '../manifests/context.ts';
 import { inputKey, referencedInputs, renderRevision, type InputRef } from '../manifests/revision.ts';
 import { keepRevisions, revisionOf, revisionsToKeep } from './revision-retention.ts';
 import { planRollout, podRevision, rolloutEvents, type PodObservation, type RolloutPlan } from './rollout.ts';
-import { isVersion } from '../api/agent-version.ts';
-import { NODE_AGENT_CONFIG_FILE, parseNodeAgentConfig } from '../api/node-agent-config.ts';
-import type { LatestVersions } from '../versions/latest-versions.ts';
-import { latestRequest, latestSource, type ReadConfigMapKey, type ReadMirrorSecret } from '../versions/latest-request.ts';
-import { guardLatest } from '../versions/latest-guard.ts';
-import { LABEL_REVISION } from '../manifests/names.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
 import { findConflict } from './conflicts.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import { coveredNodeNames, type NodeObject } from './node-selection.ts';
 import { fleetForStatus } from './fleet-aggregate.ts';
-import { UNINSTALL_TIMEOUT_MS, uninstallProgress } from './uninstall-progress.ts';
 import type { FleetEntry } from '../fleet/fleet-store.ts';
 import { withActivationStatus } from '../activations/report.ts';
 import type { SsmSide } from './ssm-sync/reconciler.ts';
 import type { Reconciler, ReconcileResult } from '../runtime/controller.ts';
+import { forgetConfigMetrics, recordConfigMetrics } from './config-metrics.ts';
+import { desiredAgentVersion, runningVersion, type LatestResolution } from './desired-agent-version.ts';
+import { uninstallFromHosts } from './host-uninstall.ts';
 import { computeStatus, statusEqual, transitionEvents, type DaemonSetObservation } from './status.ts';
 import type { ValidatedConfig } from './validated-config.ts';
 
@@ -62,10 +59,6 @@ export function applyFingerprint(desired: KubeObject[], live: KubeObject[]): str
 
 export type { ReconcileResult } from '../runtime/controller.ts';
 
-/** When the node agents were told to uninstall (the finalizer's state, kept on the object). */
-export const ANNOTATION_UNINSTALL_STARTED = `${GROUP}/uninstall-started-at`;
-const UNINSTALL_POLL_MS = 10_000;
-
 export class SsmAgentConfigController implements Reconciler {
   static readonly NAME = 'ssmagentconfig';
   private readonly client: KubeClient;
@@ -76,7 +69,7 @@ export class SsmAgentConfigController implements Reconciler {
   private readonly metrics: OperatorMetrics;
   private readonly aws: SsmSide | undefined;
   private readonly echoes: WriteTracker | undefined;
-  private readonly latest: ConstructorParameters<typeof SsmAgentConfigController>[0]['latest'];
+  private readonly latest: LatestResolution | undefined;
   /** Per config and object: what was last applied and the resourceVersion it left (see applyFingerprint). */
   private readonly lastApplied = new Map<string, Map<string, string>>();
 
@@ -92,7 +85,7 @@ export class SsmAgentConfigController implements Reconciler {
     /** where the objects this controller writes are recorded, so their watch echoes enqueue nothing */
     echoes?: WriteTracker;
     /** Resolves `latest` for the fleet; absent: the node agents resolve it themselves. */
-    latest?: { versions: Pick<LatestVersions, 'get' | 'forget'>; readProxySecret(name: string): Promise<{ httpsProxy?: string; httpProxy?: string }>; readMirrorSecret?: ReadMirrorSecret; readConfigMapKey?: ReadConfigMapKey };
+    latest?: LatestResolution;
   }) {
     this.client = deps.client;
     this.caches = deps.caches;
@@ -125,7 +118,7 @@ export class SsmAgentConfigController implements Reconciler {
     const existing = this.caches.owned(name);
     const liveDs = existing.find((o) => o.kind === 'DaemonSet') as LiveDaemonSet | undefined;
     const liveRevision = liveDs?.spec?.template?.metadata?.annotations?.[ANNOTATION_REVISION];
-    const version = this.agentVersion(valid, runningVersion(existing, liveRevision));
+    const version = desiredAgentVersion(valid, runningVersion(existing, liveRevision), this.latest, this.caches.inputDigest);
     const input: OwnedInput = { config: valid, context: this.context, inputs: { digests: this.digests(valid), ...(version.resolved ? { resolvedVersion: version.resolved } : {}) } };
     const pods = this.caches.pods?.(name) ?? [];
     const fleetEntries = this.caches.fleet?.(name);
@@ -196,34 +189,6 @@ export class SsmAgentConfigController implements Reconciler {
     return !result.error && Number.isFinite(lookAgainMs) ? { ...result, requeueAfterMs: lookAgainMs } : result;
   }
 
-  /**
-   * The version the revision carries: the pin, or what `latest` resolved to. While `latest` cannot be resolved
-   * the fleet stays on what it runs (`running`); with nothing running yet, the revision says `latest` and the
-   * node agents look it up themselves until the operator can.
-   */
-  private agentVersion(config: SsmAgentConfig, running: string | undefined): { resolved?: string; status: NonNullable<SsmAgentConfigStatus['agent']>; requeueAfterMs?: number } {
-    const pin = config.spec.agent.version;
-    if (pin !== 'latest') return { status: { resolvedVersion: pin } };
-    if (!this.latest) return { status: {} };
-    const { versions, readProxySecret, readMirrorSecret, readConfigMapKey } = this.latest;
-    const secret = config.spec.proxy?.secretRef?.name;
-    const mirrorSecret = config.spec.agent.source?.mirrorSecretRef?.name;
-    const caConfigMap = config.spec.agent.source?.caBundle?.configMap;
-    const digest = (name: string | undefined, kind: 'Secret' | 'ConfigMap' = 'Secret') => (name ? this.caches.inputDigest?.({ kind, name }) : undefined);
-    const source = latestSource(config, digest(secret), digest(mirrorSecret), digest(caConfigMap, 'ConfigMap'));
-    const answer = versions.get(config.metadata.name, source, () => latestRequest(source, readProxySecret, readMirrorSecret, readConfigMapKey));
-    // Never backwards: a latest/VERSION older than what the fleet runs leaves the fleet where it is.
-    const guarded = guardLatest(answer.version, running);
-    const resolved = guarded.version;
-    const problem = [answer.error?.slice(0, 800), guarded.refused].filter((m): m is string => m !== undefined).join('; ');
-    const message = problem ? `${problem}; ${resolved ? `the fleet stays on ${resolved}` : 'the node agents look "latest" up themselves meanwhile'}` : undefined;
-    return {
-      ...(resolved ? { resolved } : {}),
-      status: { ...(resolved ? { resolvedVersion: resolved } : {}), ...(answer.resolvedAt ? { resolvedAt: answer.resolvedAt } : {}), ...(message ? { message } : {}) },
-      requeueAfterMs: answer.nextCheckInMs,
-    };
-  }
-
   /** The digests of the Secrets and ConfigMaps this config's node agents read: they count in the revision. */
   private digests(config: SsmAgentConfig): Record<string, string> {
     return Object.fromEntries(referencedInputs(config).map((ref) => [inputKey(ref), this.caches.inputDigest?.(ref) ?? 'unknown']));
@@ -231,7 +196,7 @@ export class SsmAgentConfigController implements Reconciler {
 
   private async writeStatus(config: SsmAgentConfig, status: SsmAgentConfigStatus, error: string | undefined, extraEvents: { type: 'Normal' | 'Warning'; reason: string; message: string }[] = []): Promise<ReconcileResult> {
     const name = config.metadata.name;
-    this.recordMetrics(name, status);
+    recordConfigMetrics(this.metrics, name, status);
     if (!statusEqual(config.status, status)) {
       await kube.applyStatus(this.client, { apiVersion: API_VERSION, kind: KIND, metadata: { name }, status });
       for (const event of [...extraEvents, ...transitionEvents(config.status, status)]) await this.events.record(config, event);
@@ -243,7 +208,14 @@ export class SsmAgentConfigController implements Reconciler {
     const name = config.metadata.name;
     if (!config.metadata.finalizers?.includes(FINALIZER)) return {};
     if (config.spec.deletionPolicy === 'Uninstall') {
-      const waiting = await this.uninstallFromHosts(config);
+      const waiting = await uninstallFromHosts(config, {
+        client: this.client,
+        caches: this.caches,
+        context: this.context,
+        events: this.events,
+        digests: (c) => this.digests(c),
+        forgetApplied: (n) => this.lastApplied.delete(n),
+      });
       if (waiting) return waiting;
     }
     const awsError = await this.aws?.finalize(config);
@@ -261,84 +233,14 @@ export class SsmAgentConfigController implements Reconciler {
     return {};
   }
 
-  /**
-   * deletionPolicy Uninstall: the node agents are told to remove the agent (the rendered action), and the
-   * finalizer waits until every selected node confirms over the fleet channel, or the timeout passes.
-   * Returns a requeue while waiting; undefined when the rest of the finalizer may run.
-   */
-  private async uninstallFromHosts(config: ValidatedConfig): Promise<ReconcileResult | undefined> {
-    const name = config.metadata.name;
-    const owned = this.caches.owned(name);
-    // A config that never ran a node agent (it was Conflicted) has nothing on the hosts to remove.
-    if (!owned.some((o) => o.kind === 'DaemonSet')) return undefined;
-    if (!this.caches.fleet) {
-      await this.events.record(config, {
-        type: 'Warning',
-        reason: 'UninstallUnconfirmed',
-        message: 'deletionPolicy Uninstall needs the fleet channel (FLEET_PORT) to confirm removal; it is off, so the agent is left on the hosts.',
-      });
-      return undefined;
-    }
-    if (!config.verdict.ok) return undefined;
-    const valid = config.verdict.config;
-    const started = config.metadata.annotations?.[ANNOTATION_UNINSTALL_STARTED];
-    if (!started) {
-      // The revisions the pods run stay until the pods are gone: a restarting container needs its config volume.
-      const podRevisions = (this.caches.pods?.(name) ?? []).flatMap((p) => podRevision(p) ?? []);
-      const input: OwnedInput = { config: valid, context: this.context, action: 'Uninstall', inputs: { digests: this.digests(valid) } };
-      await applyAndPrune(this.client, buildDesiredObjects(input), owned, keepRevisions(new Set(podRevisions)));
-      this.lastApplied.delete(name);
-      await kube.mergePatch(this.client, RESOURCES.ssmAgentConfig, { name }, { metadata: { annotations: { [ANNOTATION_UNINSTALL_STARTED]: new Date().toISOString() } } });
-      await this.events.record(config, {
-        type: 'Normal',
-        reason: 'Uninstalling',
-        message: `The node agents are removing amazon-ssm-agent from the hosts; the config goes once every node confirms (at most ${UNINSTALL_TIMEOUT_MS / 60_000} minutes).`,
-      });
-      return { requeueAfterMs: UNINSTALL_POLL_MS };
-    }
-    const selected = coveredNodeNames(valid.spec, this.caches.nodes());
-    const progress = uninstallProgress(selected, this.caches.fleet(name), Date.parse(started), Date.now());
-    if (!progress.done) return { requeueAfterMs: UNINSTALL_POLL_MS };
-    await this.events.record(
-      config,
-      progress.unconfirmed.length > 0
-        ? { type: 'Warning', reason: 'UninstallUnconfirmed', message: `No confirmation that the agent was removed from: ${progress.unconfirmed.slice(0, 20).join(', ')}${progress.unconfirmed.length > 20 ? ' …' : ''}. Check those hosts.` }
-        : { type: 'Normal', reason: 'Uninstalled', message: `amazon-ssm-agent was removed from all ${selected.length} selected nodes.` },
-    );
-    return undefined;
-  }
-
   private async setFinalizers(config: SsmAgentConfig, finalizers: string[]): Promise<void> {
     // A JSON merge patch guarded by resourceVersion: a concurrent change makes it fail and the key is retried.
     await kube.mergePatch(this.client, RESOURCES.ssmAgentConfig, { name: config.metadata.name }, { metadata: { finalizers, resourceVersion: config.metadata.resourceVersion } });
   }
 
-  private recordMetrics(name: string, status: SsmAgentConfigStatus): void {
-    for (const [state, value] of Object.entries(status.nodes ?? {})) this.metrics.nodes.set({ config: name, state }, value);
-    const activation = status.activation;
-    if (activation?.expiresAt) this.metrics.activationExpiry.set({ config: name }, Date.parse(activation.expiresAt) / 1000);
-    if (activation?.registrationsUsed !== undefined) this.metrics.activationRegistrationsUsed.set({ config: name }, activation.registrationsUsed);
-    if (activation?.registrationLimit !== undefined) this.metrics.activationRegistrationsLimit.set({ config: name }, activation.registrationLimit);
-    for (const c of status.conditions ?? []) {
-      for (const s of ['True', 'False', 'Unknown']) this.metrics.configConditions.set({ config: name, type: c.type, status: s }, c.status === s ? 1 : 0);
-    }
-  }
-
   private forgetMetrics(name: string): void {
     this.lastApplied.delete(name);
     this.latest?.versions.forget(name);
-    this.metrics.nodes.remove({ config: name });
-    this.metrics.activationExpiry.remove({ config: name });
-    this.metrics.activationRegistrationsUsed.remove({ config: name });
-    this.metrics.activationRegistrationsLimit.remove({ config: name });
-    this.metrics.configConditions.remove({ config: name });
+    forgetConfigMetrics(this.metrics, name);
   }
-}
-
-/** The agent version the live revision carries (what the fleet runs or rolls out), when it is a pinned one. */
-function runningVersion(owned: KubeObject[], liveRevision: string | undefined): string | undefined {
-  if (!liveRevision) return undefined;
-  const cm = owned.find((o) => o.kind === 'ConfigMap' && o.metadata?.labels?.[LABEL_REVISION] === liveRevision) as (KubeObject & { data?: Record<string, string> }) | undefined;
-  const parsed = parseNodeAgentConfig(cm?.data?.[NODE_AGENT_CONFIG_FILE] ?? '');
-  return parsed.ok && isVersion(parsed.config.agent.version) ? parsed.config.agent.version : undefined;
 }

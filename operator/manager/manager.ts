@@ -14,12 +14,9 @@ import { resolveClusterName } from '../cluster/identity.ts';
 import { EventRecorder } from '../controllers/event-recorder.ts';
 import { SsmAgentConfigController } from '../controllers/ssmagentconfig-controller.ts';
 import { SSM_SYNC_CONTROLLER, ssmSyncQueueOptions, SsmSyncReconciler } from '../controllers/ssm-sync/reconciler.ts';
-import { FleetStore } from '../fleet/fleet-store.ts';
-import { FLEET_RECONNECT_WINDOW_MS } from '../api/fleet-protocol.ts';
 import { KubeClient } from '../kube/client.ts';
 import { ensureOwnedBy, installationOwner } from '../kube/installation-owner.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
-import * as kube from '../kube/objects.ts';
 import { RESOURCES } from '../kube/resources.ts';
 import type { BuildContext } from '../manifests/context.ts';
 import { startHttpServer } from '../lib/http-server.ts';
@@ -44,14 +41,10 @@ import {
   type KeysToQueue,
   type Wake,
 } from './event-routing.ts';
-import { startFleet, type FleetWiring } from './fleet-wiring.ts';
-import { startDiagnose, type DiagnoseWiring } from './diagnose-wiring.ts';
-import { FreshProbes } from '../diagnose/fresh-probes.ts';
+import { fleetRunnable, fleetStatusStore } from './fleet-runnable.ts';
+import { latestInputs } from './latest-inputs.ts';
 import { errorMessage } from '../kube/informer.ts';
 
-const FLEET_STATUS_DEBOUNCE_MS = 2_000;
-/** After the agents' reconnect window, this long for their TLS handshake, TokenReview and hello under load. */
-const FLEET_WARM_UP_MARGIN_MS = 10_000;
 /** Status churn (DaemonSet counts, pods of a rollout) comes in bursts: one pass per burst, this long after its start. */
 const STATUS_CHURN_COALESCE_MS = 500;
 
@@ -138,8 +131,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
       },
     },
   });
-  // Fleet reports change status often: they are coalesced per config into one status write every few seconds.
-  const store = new FleetStore((config) => configs.enqueueAfter(config, FLEET_STATUS_DEBOUNCE_MS));
+  const store = fleetStatusStore((config, delayMs) => configs.enqueueAfter(config, delayMs));
   const fleetOf = settings.fleetPort > 0 ? (name: string) => store.forConfig(name) : undefined;
 
   const events = new EventRecorder(client, log, 'ssm-agent-operator', settings.identity);
@@ -187,27 +179,9 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
     onChange: (name) => configs.enqueue(name),
     onError: (name, message) => log.warn({ config: name, err: message }, 'cannot resolve "latest"'),
   });
-  // One Secret read for both lookups the `latest` resolution needs; a missing key is undefined, never "".
-  const readSecretKeys = async <K extends string>(name: string, keys: readonly K[]): Promise<Partial<Record<K, string>>> => {
-    const secret = await kube.get<{ data?: Record<string, string> }>(client, RESOURCES.secret, { namespace: settings.namespace, name });
-    const out: Partial<Record<K, string>> = {};
-    for (const key of keys) if (secret.data?.[key]) out[key] = Buffer.from(secret.data[key], 'base64').toString('utf8');
-    return out;
-  };
-  const readProxySecret = async (name: string) => {
-    const v = await readSecretKeys(name, ['httpsProxy', 'httpProxy'] as const);
-    const httpsProxy = v.httpsProxy?.trim();
-    const httpProxy = v.httpProxy?.trim();
-    return { ...(httpsProxy ? { httpsProxy } : {}), ...(httpProxy ? { httpProxy } : {}) };
-  };
-  const readMirrorSecret = (name: string) => readSecretKeys(name, ['username', 'password'] as const);
-  const readConfigMapKey = async (name: string, key: string): Promise<string | undefined> => {
-    const cm = await kube.getOptional<{ data?: Record<string, string> }>(client, RESOURCES.configMap, { namespace: settings.namespace, name });
-    return cm?.data?.[key];
-  };
   const configs = new Controller({
     name: SsmAgentConfigController.NAME,
-    reconciler: new SsmAgentConfigController({ latest: { versions: latestVersions, readProxySecret, readMirrorSecret, readConfigMapKey }, client, log, events, metrics, context, aws: ssm, echoes, caches: caches.view(fleetOf, fleetOf ? () => store.warmingMs() : undefined) }),
+    reconciler: new SsmAgentConfigController({ latest: { versions: latestVersions, ...latestInputs(client, settings.namespace) }, client, log, events, metrics, context, aws: ssm, echoes, caches: caches.view(fleetOf, fleetOf ? () => store.warmingMs() : undefined) }),
     workers: settings.workers,
     log,
     metrics,
@@ -220,9 +194,6 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
     ready: () => (!leading ? { ok: true, detail: 'standby' } : caches.synced() ? { ok: true, detail: 'ok' } : { ok: false, detail: 'caches not synced' }),
   });
 
-  let fleet: FleetWiring | undefined;
-  let diagnose: DiagnoseWiring | undefined;
-  const fresh = new FreshProbes();
   let resync: NodeJS.Timeout | undefined;
   const runnables: Runnable[] = [
     {
@@ -250,50 +221,7 @@ export async function startOperator(kc: KubeAccess | KubeConfig, settings: Opera
       },
       stop: () => caches.stop(),
     },
-    {
-      name: 'fleet',
-      async start() {
-        if (settings.fleetPort <= 0) return;
-        // Until the agents had their reconnect window, status keeps the counts the previous leader wrote.
-        store.startWarmUp(FLEET_RECONNECT_WINDOW_MS + FLEET_WARM_UP_MARGIN_MS);
-        fleet = await startFleet({
-          client,
-          namespace: settings.namespace,
-          serviceName: settings.serviceName,
-          port: settings.fleetPort,
-          ...(settings.fleetAdvertiseAddress ? { advertiseAddress: settings.fleetAdvertiseAddress } : {}),
-          ...(settings.fleetServiceName ? { fleetServiceName: settings.fleetServiceName } : {}),
-          ...(settings.podIp ? { podIp: settings.podIp, podName: settings.identity } : {}),
-          log,
-          registry: metrics.registry,
-          store,
-          nodeMeta: (node) => caches.nodes.get(node)?.metadata,
-          onReport: (node, state, update) => fresh.observe(node, state, update.sections, update.nodeAgentVersion),
-        });
-        context.fleetEndpoint = fleet.endpoint;
-        log.info({ endpoint: fleet.endpoint }, 'fleet channel listening');
-        if (settings.diagnosePort > 0) {
-          const wiring = fleet;
-          diagnose = await startDiagnose({
-            client,
-            log,
-            port: settings.diagnosePort,
-            fleet: wiring,
-            fresh,
-            store,
-            nodes: () => caches.nodes.list().flatMap((n) => (n.metadata?.name ? [{ name: n.metadata.name, meta: { labels: n.metadata.labels ?? {}, annotations: n.metadata.annotations ?? {} } }] : [])),
-          }).catch((err: unknown) => {
-            log.error({ err: errorMessage(err), port: settings.diagnosePort }, 'the diagnosis endpoint did not start; the operator runs without it');
-            return undefined;
-          });
-        }
-      },
-      async stop() {
-        await diagnose?.stop();
-        diagnose = undefined;
-        await fleet?.stop();
-      },
-    },
+    fleetRunnable({ settings, client, log, registry: metrics.registry, store, nodes: caches.nodes, context }),
     {
       name: SSM_SYNC_CONTROLLER,
       start() {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import type { SsmAgentConfig } from '../../operator/api/types.ts';
-import { ANNOTATION_UNINSTALL_STARTED } from '../../operator/controllers/ssmagentconfig-controller.ts';
+import { ANNOTATION_UNINSTALL_STARTED } from '../../operator/controllers/host-uninstall.ts';
 import { FLEET_CA_KEY } from '../../operator/api/node-agent-config.ts';
 import { FLEET_CA_CONFIGMAP } from '../../operator/manifests/names.ts';
 import type { KubeList } from '../../operator/kube/client.ts';
