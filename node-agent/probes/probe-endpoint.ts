@@ -85,7 +85,7 @@ export async function probeEndpoint(target: ProbeTarget, opts: ProbeOptions): Pr
     try {
       trust = await trustContext(opts.caFile);
     } catch (err) {
-      throw new ProbeError('tls', 'CA_BUNDLE', `cannot use the CA bundle ${opts.caFile ?? ''}: ${(err as Error).message}`);
+      throw new ProbeError('tls', 'CA_BUNDLE', `cannot use the CA bundle ${opts.caFile ?? ''}: ${(err as Error).message}`, { cause: err });
     }
 
     // dns: the endpoint's name, or — via a proxy, which resolves the target itself — the proxy's name.
