@@ -128,8 +128,9 @@ async function run<T>(
   let start: URL;
   try {
     start = new URL(url);
-  } catch (err) {
-    return failed('InvalidUrl', 'not a valid URL', redactUrl(url), { cause: err });
+  } catch {
+    // No cause: the URL parser's error holds the URL as given, credentials included.
+    return failed('InvalidUrl', 'not a valid URL', redactUrl(url));
   }
   if (start.protocol !== 'https:' && start.protocol !== 'http:') {
     return failed('InvalidUrl', `unsupported scheme ${start.protocol}`, redactUrl(start));

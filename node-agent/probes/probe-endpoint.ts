@@ -45,7 +45,7 @@ function route(host: string, port: number, opts: ProbeOptions): Route | { error:
   let proxy: ProxyServer;
   if (typeof opts.proxy === 'string') {
     const parsed = parseProxyUrl(opts.proxy);
-    if (!parsed.ok) return { error: parsed.error };
+    if (!parsed.ok) return { error: parsed.message };
     proxy = parsed.proxy;
   } else {
     proxy = opts.proxy;
