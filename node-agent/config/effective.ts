@@ -84,12 +84,12 @@ export function effectiveMirrorAccess(agent: NodeAgentConfig['agent'], secret: S
   let ca: string[] | undefined;
   if (agent.mirrorCaFile) {
     const bundle = parseCaBundle(caText, agent.mirrorCaName ?? 'spec.agent.source.caBundle');
-    if (!bundle.ok) return new ReasonedError('MirrorCaInvalid', `spec.agent.source.caBundle: ${bundle.message}`);
+    if (!bundle.ok) return new ReasonedError('MirrorCaInvalid', `spec.agent.source.caBundle: ${bundle.message}`, { cause: bundle });
     ca = bundle.pem;
   }
   if (!agent.mirrorSecretDir) return { ok: true, ...(ca ? { ca } : {}) };
   const creds = mirrorCredentials(secret?.username, secret?.password, agent.mirrorSecretName ?? 'of spec.agent.source.mirrorSecretRef');
-  if (!creds.ok) return new ReasonedError('MirrorSecretInvalid', creds.message);
+  if (!creds.ok) return creds;
   return { ok: true, authorization: basicAuthorization(creds.credentials), ...(ca ? { ca } : {}) };
 }
 

@@ -57,7 +57,7 @@ export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPacka
         ...access,
         ...(opts.ca ? { ca: opts.ca } : {}),
       });
-      if (!r.ok) throw new Error(r.message);
+      if (!r.ok) throw r;
       return r.version;
     },
 

@@ -16,6 +16,9 @@ import { parsePublicKeys } from '../../node-agent/package/signing-keys.ts';
 import { AWS_SSM_AGENT_SIGNING_KEYS } from '../../node-agent/package/aws-signing-keys.ts';
 import { ProbeError } from '../../node-agent/probes/classify.ts';
 import { runStep, StepError, type Step, type StepContext } from '../../node-agent/steps/step.ts';
+import { parseCaBundle } from '../../operator/api/ca-bundle.ts';
+import { mirrorCredentials } from '../../operator/api/mirror-policy.ts';
+import { LatestVersionFailure, resolveLatestVersionWith } from '../../operator/api/latest-version.ts';
 
 test('ReasonedError: reason, message and the standard cause; the failed arm of a Result', () => {
   const beneath = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
@@ -114,5 +117,25 @@ test('downloads, fetches and signature checks return ReasonedErrors with their c
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the contracts floor answers with ReasonedErrors: CA bundle, mirror credentials, latest/VERSION', async () => {
+  const bundle = parseCaBundle('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', 'ConfigMap mirror-ca, key ca.crt');
+  assert.ok(bundle instanceof ReasonedError);
+  assert.equal(bundle.ok ? undefined : bundle.reason, 'MirrorCaInvalid');
+  assert.ok(!bundle.ok && bundle.cause instanceof Error, 'the X.509 parser\'s error is the cause');
+
+  const creds = mirrorCredentials('reader', '', 'mirror-creds');
+  assert.equal(creds.ok ? undefined : creds.reason, 'MirrorSecretInvalid');
+
+  const fetchFailure = new DownloadError('Timeout', 'GET https://mirror.example/latest/VERSION: not finished within 30000 ms', { url: 'https://mirror.example/latest/VERSION' });
+  const latest = await resolveLatestVersionWith(async () => fetchFailure as DownloadError & { url: string }, { region: 'us-east-1', mirror: 'https://mirror.example' });
+  assert.ok(latest instanceof LatestVersionFailure);
+  if (!latest.ok) {
+    assert.equal(latest.reason, 'Timeout');
+    assert.equal(latest.message, 'cannot read the latest agent version: GET https://mirror.example/latest/VERSION: not finished within 30000 ms');
+    assert.equal(latest.url, 'https://mirror.example/latest/VERSION');
+    assert.equal(latest.cause, fetchFailure);
   }
 });
