@@ -16,5 +16,5 @@ export async function readConfigFile(path: string): Promise<ConfigRead> {
     return new ReasonedError('ConfigInvalid', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }
   const parsed = parseNodeAgentConfig(text);
-  return parsed.ok ? { ok: true, config: parsed.config, text } : new ReasonedError('ConfigInvalid', `${path} is invalid: ${parsed.error}`);
+  return parsed.ok ? { ok: true, config: parsed.config, text } : new ReasonedError('ConfigInvalid', `${path} is invalid: ${parsed.message}`, { cause: parsed });
 }

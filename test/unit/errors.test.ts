@@ -82,7 +82,10 @@ test('readConfigFile: ConfigInvalid, the read error kept as the cause', async ()
     await writeFile(join(dir, 'bad.json'), '{');
     const bad = await readConfigFile(join(dir, 'bad.json'));
     assert.equal(bad.ok ? undefined : bad.reason, 'ConfigInvalid');
-    assert.match(bad.ok ? '' : bad.message, /bad\.json is invalid/);
+    assert.match(bad.ok ? '' : bad.message, /bad\.json is invalid: not JSON: /);
+    const parsed = bad.ok ? undefined : bad.cause;
+    assert.ok(parsed instanceof ReasonedError && parsed.reason === 'ConfigInvalid', 'the parser\'s answer is the cause');
+    assert.ok(parsed.cause instanceof SyntaxError, 'and JSON.parse\'s error beneath it');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
