@@ -38,7 +38,14 @@ const host = new NsenterHost(settings.hostPid);
 // was left by a predecessor that was killed mid-download.
 const downloadDir = host.hostPath(NODE_AGENT_DOWNLOAD_DIR);
 await rm(downloadDir, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err, dir: NODE_AGENT_DOWNLOAD_DIR }, 'cannot clear the download directory'));
-const probeCaFile = settings.probeCaFile ?? (await hostCaBundle(host).catch(() => undefined));
+// A host whose bundles cannot be looked at (not: has none) is said so: the probes then trust the image's roots,
+// and a corporate CA on the host would look like tls_untrusted.
+const probeCaFile =
+  settings.probeCaFile ??
+  (await hostCaBundle(host).catch((err: unknown) => {
+    log.warn({ err }, "cannot look for the host's CA bundle; the probes trust the node agent's own roots");
+    return undefined;
+  }));
 const converger = new HostConverger({
   host,
   packages: createAgentPackages({

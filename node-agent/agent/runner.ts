@@ -5,6 +5,7 @@ import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
 import type { EffectiveConfig } from '../config/effective.ts';
 import { resolveEffectiveConfig, type ReadSecret } from '../config/mounted-secrets.ts';
 import { readConfigFile } from './config-source.ts';
+import { ReasonedError } from '../../operator/lib/errors.ts';
 import { recordPass, recordReadiness, type NodeAgentMetrics } from './metrics.ts';
 import type { HostConverger, PassReport } from './pass.ts';
 import { nextPassDelayMs } from './pass-schedule.ts';
@@ -88,10 +89,10 @@ export class NodeAgentRunner {
     if (this.config) return;
     const read = await readConfigFile(this.opts.configFile);
     if (!read.ok) {
-      this.configError = read.error;
+      this.configError = read.message;
       this.opts.metrics.configValid.set(0);
       recordReadiness(this.opts.metrics, this.readiness());
-      this.opts.log.error({ err: read.error }, this.config ? 'invalid configuration; keeping the last good one' : 'no valid configuration yet');
+      this.opts.log.error({ err: read.message, reason: read.reason }, this.config ? 'invalid configuration; keeping the last good one' : 'no valid configuration yet');
       return;
     }
     this.opts.metrics.configValid.set(1);
@@ -113,7 +114,7 @@ export class NodeAgentRunner {
       const requested = this.probeRequested;
       this.probeRequested = false;
       probe(effective, { requested })
-        .catch((err: Error) => this.opts.log.warn({ err: err.message }, 'probe round failed'))
+        .catch((err: Error) => this.opts.log.warn({ err: err.message, ...(err instanceof ReasonedError ? { reason: err.reason } : {}) }, 'probe round failed'))
         .finally(() => this.scheduleProbes(effective.config.connectivity.intervalSeconds * 1000));
     }, delayMs);
   }

@@ -10,6 +10,7 @@ import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
 import { basicAuthorization, mirrorCredentials } from '../../operator/api/mirror-policy.ts';
 import { proxyUrlProblem } from '../../operator/api/proxy-url.ts';
 import { parseCaBundle } from '../../operator/api/ca-bundle.ts';
+import { ReasonedError, type Result } from '../../operator/lib/errors.ts';
 
 export interface EffectiveProxy {
   httpsProxy?: string;
@@ -17,12 +18,14 @@ export interface EffectiveProxy {
   noProxy: string[];
 }
 
-export type EffectiveProxyResult = { ok: true; proxy: EffectiveProxy } | { ok: false; reason: 'ProxySecretInvalid'; message: string };
+// Each value is resolved once per pass and read later by whichever step needs it: a failure is data until then
+// (Result), and the step that needs the value throws it as its own StepError.
+export type EffectiveProxyResult = Result<{ proxy: EffectiveProxy }, 'ProxySecretInvalid'>;
 /** The mirror's Authorization header (absent without a mirror Secret; never log it) and the CA bundle trusted for it
  * (absent without spec.agent.source.caBundle). */
-export type MirrorAccessResult = { ok: true; authorization?: string; ca?: string[] } | { ok: false; reason: 'MirrorSecretInvalid' | 'MirrorCaInvalid'; message: string };
+export type MirrorAccessResult = Result<{ authorization?: string; ca?: string[] }, 'MirrorSecretInvalid' | 'MirrorCaInvalid'>;
 /** The activation for -register. Never log it. */
-export type ActivationResult = { ok: true; id: string; code: string } | { ok: false; reason: 'ActivationMissing'; message: string };
+export type ActivationResult = Result<{ id: string; code: string }, 'ActivationMissing'>;
 
 /** The keys of the mounted Secrets as their files say them (undefined: no such file, or that Secret is not used). */
 export interface SecretValues {
@@ -58,20 +61,18 @@ export function effectiveProxy(proxy: NodeAgentConfig['proxy'], secret: SecretVa
     if (value === undefined || value === '') continue;
     const problem = proxyUrlProblem(value, { allowCredentials: true });
     if (problem) {
-      return {
-        ok: false,
-        reason: 'ProxySecretInvalid',
-        message: `key ${key} of ${name} ${problem}: set it to one proxy URL such as http://user:password@proxy.example.com:3128 (percent-encode special characters in the password); the proxy settings on the host are left as they were until then`,
-      };
+      return new ReasonedError(
+        'ProxySecretInvalid',
+        `key ${key} of ${name} ${problem}: set it to one proxy URL such as http://user:password@proxy.example.com:3128 (percent-encode special characters in the password); the proxy settings on the host are left as they were until then`,
+      );
     }
     out[key] = value;
   }
   if (!out.httpsProxy && !out.httpProxy) {
-    return {
-      ok: false,
-      reason: 'ProxySecretInvalid',
-      message: `${name} has neither an httpsProxy nor an httpProxy key with a value (missing Secret, or empty keys): create it in the operator's namespace with at least httpsProxy, or remove spec.proxy.secretRef; the proxy settings on the host are left as they were until then`,
-    };
+    return new ReasonedError(
+      'ProxySecretInvalid',
+      `${name} has neither an httpsProxy nor an httpProxy key with a value (missing Secret, or empty keys): create it in the operator's namespace with at least httpsProxy, or remove spec.proxy.secretRef; the proxy settings on the host are left as they were until then`,
+    );
   }
   return { ok: true, proxy: out };
 }
@@ -83,19 +84,19 @@ export function effectiveMirrorAccess(agent: NodeAgentConfig['agent'], secret: S
   let ca: string[] | undefined;
   if (agent.mirrorCaFile) {
     const bundle = parseCaBundle(caText, agent.mirrorCaName ?? 'spec.agent.source.caBundle');
-    if (!bundle.ok) return { ok: false, reason: 'MirrorCaInvalid', message: `spec.agent.source.caBundle: ${bundle.message}` };
+    if (!bundle.ok) return new ReasonedError('MirrorCaInvalid', `spec.agent.source.caBundle: ${bundle.message}`, { cause: bundle });
     ca = bundle.pem;
   }
   if (!agent.mirrorSecretDir) return { ok: true, ...(ca ? { ca } : {}) };
   const creds = mirrorCredentials(secret?.username, secret?.password, agent.mirrorSecretName ?? 'of spec.agent.source.mirrorSecretRef');
-  if (!creds.ok) return { ok: false, reason: 'MirrorSecretInvalid', message: creds.message };
+  if (!creds.ok) return creds;
   return { ok: true, authorization: basicAuthorization(creds.credentials), ...(ca ? { ca } : {}) };
 }
 
 export function effectiveActivation(registration: NodeAgentConfig['registration'], secret: SecretValues['activation']): ActivationResult {
   const id = registration.activationDir ? secret?.activationId?.trim() : undefined;
   const code = registration.activationDir ? secret?.activationCode?.trim() : undefined;
-  if (!id || !code) return { ok: false, reason: 'ActivationMissing', message: 'no activation: the activation Secret is not mounted or lacks activationId and activationCode' };
+  if (!id || !code) return new ReasonedError('ActivationMissing', 'no activation: the activation Secret is not mounted or lacks activationId and activationCode');
   return { ok: true, id, code };
 }
 

@@ -8,6 +8,7 @@ import type { ProxySettings } from './download.ts';
 import { fetchVerifiedPackage } from './fetch.ts';
 import { resolveLatestVersion } from './latest-version.ts';
 import { insecureMirrorProblem } from '../../operator/api/mirror-policy.ts';
+import { ReasonedError } from '../../operator/lib/errors.ts';
 
 export interface AgentPackagesOptions {
   /** Where packages are downloaded to (the node agent passes a directory on the host's disk; default: the OS temp dir). */
@@ -24,17 +25,11 @@ export interface AgentPackagesOptions {
  * are unusable: a download must not quietly go direct. */
 function proxySettings(effective: EffectiveConfig): ProxySettings {
   const r = effective.proxy;
-  if (!r.ok) throw new Error(r.message);
+  if (!r.ok) throw r;
   return r.proxy;
 }
 
-class MirrorRefused extends Error {
-  readonly reason: 'InsecureMirror' | 'MirrorSecretInvalid' | 'MirrorCaInvalid';
-  constructor(reason: 'InsecureMirror' | 'MirrorSecretInvalid' | 'MirrorCaInvalid', message: string) {
-    super(message);
-    this.reason = reason;
-  }
-}
+class MirrorRefused extends ReasonedError<'InsecureMirror' | 'MirrorSecretInvalid' | 'MirrorCaInvalid'> {}
 
 /**
  * The mirror as this configuration may use it: refused over plain http unless the package is pinned by its sha256
@@ -45,7 +40,7 @@ function mirrorAccess(effective: EffectiveConfig): { authorization?: string; ca?
   const insecure = insecureMirrorProblem({ version: agent.version, ...(agent.mirror ? { mirror: agent.mirror } : {}), ...(agent.sha256 ? { sha256: agent.sha256 } : {}) });
   if (insecure) throw new MirrorRefused('InsecureMirror', `spec.agent.source.mirror: ${insecure}; nothing was downloaded`);
   const access = effective.mirror;
-  if (!access.ok) throw new MirrorRefused(access.reason, `${access.message}; nothing was downloaded`);
+  if (!access.ok) throw new MirrorRefused(access.reason, `${access.message}; nothing was downloaded`, { cause: access });
   return { ...(access.authorization ? { authorization: access.authorization } : {}), ...(access.ca ? { ca: access.ca } : {}) };
 }
 
@@ -62,18 +57,18 @@ export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPacka
         ...access,
         ...(opts.ca ? { ca: opts.ca } : {}),
       });
-      if (!r.ok) throw new Error(r.message);
+      if (!r.ok) throw r;
       return r.version;
     },
 
     async fetch(effective: EffectiveConfig, facts: HostFacts, version: string, signal?: AbortSignal): Promise<FetchResult> {
       const { config } = effective;
-      if (!facts.arch) return { ok: false, reason: 'UnsupportedArchitecture', message: 'the host architecture is not amd64 or arm64 (or was not detected)' };
+      if (!facts.arch) return new ReasonedError('UnsupportedArchitecture', 'the host architecture is not amd64 or arm64 (or was not detected)');
       let access: { authorization?: string; ca?: string[] };
       try {
         access = mirrorAccess(effective);
       } catch (err) {
-        if (err instanceof MirrorRefused) return { ok: false, reason: err.reason, message: err.message };
+        if (err instanceof MirrorRefused) return err;
         throw err;
       }
       const r = await fetchVerifiedPackage({
@@ -92,7 +87,7 @@ export function createAgentPackages(opts: AgentPackagesOptions = {}): AgentPacka
         ...(opts.env ? { env: opts.env } : {}),
         ...(signal ? { signal } : {}),
       });
-      if (!r.ok) return { ok: false, reason: r.reason, message: r.message };
+      if (!r.ok) return r;
       for (const w of r.warnings) opts.onWarning?.(w);
       return r;
     },

@@ -1,13 +1,23 @@
 // Why a download failed, as a reason the install step reports and a message that names no credentials.
+import { ReasonedError } from '../../operator/lib/errors.ts';
+
 export type DownloadFailureReason = 'NotFound' | 'HttpError' | 'TooLarge' | 'Timeout' | 'Network' | 'Proxy' | 'Redirect' | 'InvalidUrl' | 'Aborted' | 'FileSystem';
 
-export class DownloadError extends Error {
-  readonly reason: DownloadFailureReason;
+export interface DownloadErrorDetails {
+  /** The HTTP status that failed it, if any. */
+  status?: number;
+  /** The URL that failed (the last hop after redirects), without credentials; set on what download.ts returns. */
+  url?: string;
+  cause?: unknown;
+}
+
+export class DownloadError extends ReasonedError<DownloadFailureReason> {
   readonly status: number | undefined;
-  constructor(reason: DownloadFailureReason, message: string, status?: number) {
-    super(message);
+  readonly url: string | undefined;
+  constructor(reason: DownloadFailureReason, message: string, details: DownloadErrorDetails = {}) {
+    super(reason, message, details.cause !== undefined ? { cause: details.cause } : undefined);
     this.name = 'DownloadError';
-    this.reason = reason;
-    this.status = status;
+    this.status = details.status;
+    this.url = details.url;
   }
 }

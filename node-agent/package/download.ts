@@ -35,13 +35,12 @@ export interface DownloadOptions {
   signal?: AbortSignal;
 }
 
-export interface DownloadFailure {
-  ok: false;
-  reason: DownloadFailureReason;
-  message: string;
-  /** The URL that failed (the last hop after redirects), without credentials. */
-  url: string;
-  status?: number;
+/** What a failed download returns: its reason, message and cause, and the URL that failed (the last hop after
+ * redirects, without credentials). */
+export type DownloadFailure = DownloadError & { readonly url: string };
+
+function failed(reason: DownloadFailureReason, message: string, url: string, details: { status?: number | undefined; cause?: unknown } = {}): DownloadFailure {
+  return new DownloadError(reason, message, { url, ...(details.status !== undefined ? { status: details.status } : {}), ...(details.cause !== undefined ? { cause: details.cause } : {}) }) as DownloadFailure;
 }
 
 export interface Fetched {
@@ -77,11 +76,11 @@ async function open(start: URL, opts: DownloadOptions, signal: AbortSignal, idle
       state.url = redirectTarget(url, status, Array.isArray(location) ? location[0] : location, hop, maxRedirects);
       continue;
     }
-    if (status === 404 || status === 410) throw new DownloadError('NotFound', `HTTP ${status} ${res.statusText}`.trimEnd(), status);
-    if (status === 407) throw new DownloadError('Proxy', `HTTP 407 from the proxy${r.via === 'proxy' ? ` ${r.proxy.display}` : ''}: proxy authentication required`, status);
+    if (status === 404 || status === 410) throw new DownloadError('NotFound', `HTTP ${status} ${res.statusText}`.trimEnd(), { status });
+    if (status === 407) throw new DownloadError('Proxy', `HTTP 407 from the proxy${r.via === 'proxy' ? ` ${r.proxy.display}` : ''}: proxy authentication required`, { status });
     // S3 answers 403 AccessDenied, not 404, for a missing key when the caller may not list the bucket.
     const hint = status === 403 && /(^|\.)amazonaws\.com(\.cn)?$/.test(bareHost(url)) ? ' (S3 also answers 403 for an object that does not exist: check the version)' : '';
-    throw new DownloadError('HttpError', `HTTP ${status} ${res.statusText}`.trimEnd() + hint, status);
+    throw new DownloadError('HttpError', `HTTP ${status} ${res.statusText}`.trimEnd() + hint, { status });
   }
 }
 
@@ -100,16 +99,14 @@ interface RunState {
 function failure(err: unknown, state: RunState, callerSignal: AbortSignal | undefined, opts: { timeoutMs: number; idleTimeoutMs: number }): DownloadFailure {
   const url = redactUrl(state.url);
   const via = state.route?.via === 'proxy' ? ` via the proxy ${state.route.proxy.display}` : '';
-  const base = { ok: false as const, url };
-  if (state.timedOut) return { ...base, reason: 'Timeout', message: `GET ${url}${via}: not finished within ${opts.timeoutMs} ms` };
-  if (state.idle || isIdleTimeout(err)) return { ...base, reason: 'Timeout', message: `GET ${url}${via}: nothing received for ${opts.idleTimeoutMs} ms` };
-  if (callerSignal?.aborted) return { ...base, reason: 'Aborted', message: `GET ${url}${via}: cancelled` };
-  if (err instanceof DownloadError) {
-    return { ...base, reason: err.reason, message: `GET ${url}${via}: ${err.message}`, ...(err.status !== undefined ? { status: err.status } : {}) };
-  }
+  const cause = { cause: err };
+  if (state.timedOut) return failed('Timeout', `GET ${url}${via}: not finished within ${opts.timeoutMs} ms`, url, cause);
+  if (state.idle || isIdleTimeout(err)) return failed('Timeout', `GET ${url}${via}: nothing received for ${opts.idleTimeoutMs} ms`, url, cause);
+  if (callerSignal?.aborted) return failed('Aborted', `GET ${url}${via}: cancelled`, url, cause);
+  if (err instanceof DownloadError) return failed(err.reason, `GET ${url}${via}: ${err.message}`, url, { status: err.status, cause: err });
   const e = err as NodeJS.ErrnoException;
   const code = e.code && !e.message.includes(e.code) ? ` (${e.code})` : '';
-  return { ...base, reason: 'Network', message: `GET ${url}${via}: ${e.message}${code}` };
+  return failed('Network', `GET ${url}${via}: ${e.message}${code}`, url, cause);
 }
 
 /** Counts bytes and fails past the cap. */
@@ -132,10 +129,11 @@ async function run<T>(
   try {
     start = new URL(url);
   } catch {
-    return { ok: false, reason: 'InvalidUrl', message: 'not a valid URL', url: redactUrl(url) };
+    // No cause: the URL parser's error holds the URL as given, credentials included.
+    return failed('InvalidUrl', 'not a valid URL', redactUrl(url));
   }
   if (start.protocol !== 'https:' && start.protocol !== 'http:') {
-    return { ok: false, reason: 'InvalidUrl', message: `unsupported scheme ${start.protocol}`, url: redactUrl(start) };
+    return failed('InvalidUrl', `unsupported scheme ${start.protocol}`, redactUrl(start));
   }
   const controller = new AbortController();
   const state: RunState = { url: start, timedOut: false, idle: false };
@@ -186,7 +184,7 @@ export async function downloadToFile(url: string, dest: string, opts: DownloadOp
     await rename(tmp, dest);
   } catch (err) {
     await rm(tmp, { force: true });
-    return { ok: false, reason: 'FileSystem', message: `cannot move the download into place: ${(err as Error).message}`, url: result.url };
+    return failed('FileSystem', `cannot move the download into place: ${(err as Error).message}`, result.url, { cause: err });
   }
   const { value: _value, ...fetched } = result;
   return { ...fetched, path: dest };

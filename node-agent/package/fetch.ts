@@ -9,6 +9,7 @@ import type { PublicKey } from 'openpgp';
 import { downloadToFile, type DownloadFailure, type DownloadOptions, type ProxySettings } from './download.ts';
 import { resolveLatestVersion } from './latest-version.ts';
 import { loadSigningKeys } from './signing-keys.ts';
+import { ReasonedError } from '../../operator/lib/errors.ts';
 import { packageUrls, PACKAGE_FILE_NAME, type PackageArch, type PackageFormat, type PackageUrls } from '../../operator/api/package-urls.ts';
 import { normalizeSha256, sha256File, verifyDetachedSignature } from './verify.ts';
 
@@ -75,13 +76,17 @@ export interface FetchedPackage {
   cleanup(): Promise<void>;
 }
 
-export interface FetchFailure {
-  ok: false;
-  reason: FetchFailureReason;
-  message: string;
-  url?: string;
+/** Why no verified package: the reason, a message naming what failed and where, and the error beneath (`cause`). */
+export class FetchFailure extends ReasonedError<FetchFailureReason> {
+  readonly url: string | undefined;
   /** For NotFound/DownloadFailed: what the download itself reported (Timeout, Proxy, TooLarge, HttpError…). */
-  downloadReason?: DownloadFailure['reason'];
+  readonly downloadReason: DownloadFailure['reason'] | undefined;
+  constructor(reason: FetchFailureReason, message: string, details: { url?: string; downloadReason?: DownloadFailure['reason']; cause?: unknown } = {}) {
+    super(reason, message, details.cause !== undefined ? { cause: details.cause } : undefined);
+    this.name = 'FetchFailure';
+    this.url = details.url;
+    this.downloadReason = details.downloadReason;
+  }
 }
 
 export type FetchPackageResult = FetchedPackage | FetchFailure;
@@ -93,13 +98,11 @@ function describe(req: FetchPackageRequest): string {
 }
 
 function fromDownload(what: string, failure: DownloadFailure, hint = ''): FetchFailure {
-  return {
-    ok: false,
-    reason: failure.reason === 'NotFound' ? 'NotFound' : 'DownloadFailed',
-    message: `${what}: ${failure.reason === 'NotFound' ? 'not found' : 'download failed'}: ${failure.message}${hint}`,
-    url: failure.url,
-    downloadReason: failure.reason,
-  };
+  return new FetchFailure(
+    failure.reason === 'NotFound' ? 'NotFound' : 'DownloadFailed',
+    `${what}: ${failure.reason === 'NotFound' ? 'not found' : 'download failed'}: ${failure.message}${hint}`,
+    { url: failure.url, downloadReason: failure.reason, cause: failure },
+  );
 }
 
 export async function fetchVerifiedPackage(req: FetchPackageRequest): Promise<FetchPackageResult> {
@@ -107,10 +110,10 @@ export async function fetchVerifiedPackage(req: FetchPackageRequest): Promise<Fe
   let expected: string | undefined;
   if (req.sha256 !== undefined && req.sha256.trim() !== '') {
     expected = normalizeSha256(req.sha256);
-    if (!expected) return { ok: false, reason: 'InvalidRequest', message: `${what}: sha256 must be 64 hexadecimal digits` };
+    if (!expected) return new FetchFailure('InvalidRequest', `${what}: sha256 must be 64 hexadecimal digits`);
   }
   if (req.verify === 'Checksum' && !expected) {
-    return { ok: false, reason: 'ChecksumMissing', message: `${what}: verify is Checksum but no sha256 is configured` };
+    return new FetchFailure('ChecksumMissing', `${what}: verify is Checksum but no sha256 is configured`);
   }
   let urls: PackageUrls;
   try {
@@ -123,7 +126,7 @@ export async function fetchVerifiedPackage(req: FetchPackageRequest): Promise<Fe
       ...(req.s3Host ? { s3Host: req.s3Host } : {}),
     });
   } catch (err) {
-    return { ok: false, reason: 'InvalidRequest', message: `${what}: ${(err as Error).message}` };
+    return new FetchFailure('InvalidRequest', `${what}: ${(err as Error).message}`, { cause: err });
   }
 
   // The keys come first: without them a 30 MiB download would be for nothing.
@@ -132,7 +135,7 @@ export async function fetchVerifiedPackage(req: FetchPackageRequest): Promise<Fe
     if (req.signingKeys) keys = req.signingKeys;
     else {
       const loaded = await loadSigningKeys(req.env ?? process.env);
-      if (!loaded.ok) return { ok: false, reason: 'SigningKeyUnavailable', message: `${what}: ${loaded.message}` };
+      if (!loaded.ok) return new FetchFailure('SigningKeyUnavailable', `${what}: ${loaded.message}`, { cause: loaded });
       keys = loaded.keys.keys;
     }
   }
@@ -153,7 +156,7 @@ export async function fetchVerifiedPackage(req: FetchPackageRequest): Promise<Fe
     await mkdir(parent, { recursive: true, mode: 0o700 });
     dir = await mkdtemp(join(parent, 'ssm-agent-package-'));
   } catch (err) {
-    return { ok: false, reason: 'FileSystem', message: `${what}: cannot make a temporary directory: ${(err as Error).message}` };
+    return new FetchFailure('FileSystem', `${what}: cannot make a temporary directory: ${(err as Error).message}`, { cause: err });
   }
   const discard = () => rm(dir, { recursive: true, force: true });
 
@@ -194,12 +197,7 @@ export async function fetchVerifiedPackage(req: FetchPackageRequest): Promise<Fe
       const check = await verifyDetachedSignature(pkgPath, sigPath, keys, req.now ?? new Date());
       if (!check.ok) {
         await discard();
-        return {
-          ok: false,
-          reason: 'SignatureInvalid',
-          message: `${what}: the signature does not verify, the package was discarded: ${check.message} (package ${pkg.url}, signature ${sig.url})`,
-          url: pkg.url,
-        };
+        return new FetchFailure('SignatureInvalid', `${what}: the signature does not verify, the package was discarded: ${check.message} (package ${pkg.url}, signature ${sig.url})`, { url: pkg.url, cause: check });
       }
       signer = { fingerprint: check.fingerprint, keyId: check.keyId, ...(check.signedAt ? { signedAt: check.signedAt } : {}) };
     }
@@ -207,12 +205,7 @@ export async function fetchVerifiedPackage(req: FetchPackageRequest): Promise<Fe
     const sha256 = await sha256File(pkgPath);
     if (expected && sha256 !== expected) {
       await discard();
-      return {
-        ok: false,
-        reason: 'ChecksumMismatch',
-        message: `${what}: SHA-256 mismatch, the package was discarded: expected ${expected}, got ${sha256} (${pkg.url})`,
-        url: pkg.url,
-      };
+      return new FetchFailure('ChecksumMismatch', `${what}: SHA-256 mismatch, the package was discarded: expected ${expected}, got ${sha256} (${pkg.url})`, { url: pkg.url });
     }
     if (req.verify === 'None' && !expected) warnings.push(`${what} from ${pkg.url} was NOT verified (verify: None)`);
 
@@ -231,6 +224,6 @@ export async function fetchVerifiedPackage(req: FetchPackageRequest): Promise<Fe
     };
   } catch (err) {
     await discard();
-    return { ok: false, reason: 'FileSystem', message: `${what}: ${(err as Error).message}` };
+    return new FetchFailure('FileSystem', `${what}: ${(err as Error).message}`, { cause: err });
   }
 }

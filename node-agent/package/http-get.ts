@@ -69,14 +69,14 @@ function tunnelling(pool: PoolType, proxy: ProxyServer, idleTimeoutMs: number): 
     try {
       data = await connect(o);
     } catch (err) {
-      if (isIdleTimeout(err)) throw new DownloadError('Proxy', `the proxy ${proxy.display} did not answer CONNECT ${target} within ${idleTimeoutMs} ms`);
-      throw new DownloadError('Proxy', `cannot CONNECT ${target} through the proxy ${proxy.display}: ${(err as Error).message}`);
+      if (isIdleTimeout(err)) throw new DownloadError('Proxy', `the proxy ${proxy.display} did not answer CONNECT ${target} within ${idleTimeoutMs} ms`, { cause: err });
+      throw new DownloadError('Proxy', `cannot CONNECT ${target} through the proxy ${proxy.display}: ${(err as Error).message}`, { cause: err });
     }
     const status = data.statusCode;
     if (status < 200 || status > 299) {
       data.socket.destroy();
       const hint = status === 407 ? ' (proxy authentication required: check the proxy credentials)' : '';
-      throw new DownloadError('Proxy', `the proxy ${proxy.display} refused CONNECT ${target}: HTTP ${status} ${STATUS_CODES[status] ?? ''}`.trimEnd() + hint, status);
+      throw new DownloadError('Proxy', `the proxy ${proxy.display} refused CONNECT ${target}: HTTP ${status} ${STATUS_CODES[status] ?? ''}`.trimEnd() + hint, { status });
     }
     // Any 2xx opens the tunnel (RFC 9110 §9.3.6); undici itself takes only 200.
     return { ...data, statusCode: 200 };

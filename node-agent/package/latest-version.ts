@@ -7,7 +7,7 @@ export type { LatestVersionRequest, LatestVersionResult } from '../../operator/a
 
 const downloader: TextFetcher = async (url, opts) => {
   const r = await fetchText(url, opts);
-  return r.ok ? { ok: true, text: r.text, url: r.url } : { ok: false, reason: r.reason, message: r.message, url: r.url };
+  return r.ok ? { ok: true, text: r.text, url: r.url } : r;
 };
 
 export function resolveLatestVersion(req: LatestVersionRequest): Promise<LatestVersionResult> {

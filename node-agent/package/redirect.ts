@@ -13,16 +13,16 @@ export function isRedirect(status: number): boolean {
  * https down to http.
  */
 export function redirectTarget(from: URL, status: number, location: string | undefined, hop: number, maxRedirects: number): URL {
-  if (!location) throw new DownloadError('Redirect', `HTTP ${status} without a Location header`, status);
-  if (hop >= maxRedirects) throw new DownloadError('Redirect', `more than ${maxRedirects} redirects`, status);
+  if (!location) throw new DownloadError('Redirect', `HTTP ${status} without a Location header`, { status });
+  if (hop >= maxRedirects) throw new DownloadError('Redirect', `more than ${maxRedirects} redirects`, { status });
   let next: URL;
   try {
     next = new URL(location, from);
   } catch {
-    throw new DownloadError('Redirect', `HTTP ${status} to an invalid Location`, status);
+    throw new DownloadError('Redirect', `HTTP ${status} to an invalid Location`, { status });
   }
-  if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new DownloadError('Redirect', `redirect to a ${next.protocol} URL refused`, status);
-  if (from.protocol === 'https:' && next.protocol === 'http:') throw new DownloadError('Redirect', `redirect from https to http refused (${redactUrl(next)})`, status);
+  if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new DownloadError('Redirect', `redirect to a ${next.protocol} URL refused`, { status });
+  if (from.protocol === 'https:' && next.protocol === 'http:') throw new DownloadError('Redirect', `redirect from https to http refused (${redactUrl(next)})`, { status });
   return next;
 }
 

@@ -28,6 +28,6 @@ export function route(url: URL, proxy: ProxySettings | undefined): Route {
   if (!proxy || proxyUrl === undefined || proxyUrl.trim() === '') return { via: 'direct' };
   if (bypassesProxy(bareHost(url), defaultPort(url), proxy.noProxy)) return { via: 'direct' };
   const parsed = parseProxyUrl(proxyUrl);
-  if (!parsed.ok) throw new DownloadError('Proxy', `the ${url.protocol === 'https:' ? 'https' : 'http'} proxy setting cannot be used: ${parsed.error}`);
+  if (!parsed.ok) throw new DownloadError('Proxy', `the ${url.protocol === 'https:' ? 'https' : 'http'} proxy setting cannot be used: ${parsed.message}`, { cause: parsed });
   return { via: 'proxy', proxy: parsed.proxy };
 }

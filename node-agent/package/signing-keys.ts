@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { PublicKey } from 'openpgp';
 import { NODE_AGENT_ENV } from '../../operator/api/node-agent-config.ts';
 import { AWS_SSM_AGENT_SIGNING_KEYS } from './aws-signing-keys.ts';
+import { ReasonedError } from '../../operator/lib/errors.ts';
 
 export const SIGNING_KEY_FILE_ENV = NODE_AGENT_ENV.signingKeyFile;
 const MAX_KEY_FILE_BYTES = 1024 * 1024;
@@ -18,7 +19,9 @@ export interface SigningKeys {
   fingerprints: string[];
 }
 
-export type LoadedKeys = { ok: true; keys: SigningKeys } | { ok: false; message: string };
+export type LoadedKeys = { ok: true; keys: SigningKeys } | ReasonedError<'SigningKeyUnavailable'>;
+
+const unavailable = (message: string, cause?: unknown): ReasonedError<'SigningKeyUnavailable'> => new ReasonedError('SigningKeyUnavailable', message, cause !== undefined ? { cause } : undefined);
 
 const ARMORED_BLOCK = /-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP \1 KEY BLOCK-----/g;
 
@@ -68,20 +71,20 @@ export async function loadSigningKeys(env: NodeJS.ProcessEnv = process.env): Pro
     try {
       return { ok: true, keys: await embeddedSigningKeys() };
     } catch (err) {
-      return { ok: false, message: `the embedded AWS signing keys cannot be read: ${(err as Error).message}` };
+      return unavailable(`the embedded AWS signing keys cannot be read: ${(err as Error).message}`, err);
     }
   }
   let data: Buffer;
   try {
     data = await readFile(file);
   } catch (err) {
-    return { ok: false, message: `${SIGNING_KEY_FILE_ENV}=${file}: cannot read the key file: ${(err as Error).message}` };
+    return unavailable(`${SIGNING_KEY_FILE_ENV}=${file}: cannot read the key file: ${(err as Error).message}`, err);
   }
-  if (data.length > MAX_KEY_FILE_BYTES) return { ok: false, message: `${SIGNING_KEY_FILE_ENV}=${file}: larger than ${MAX_KEY_FILE_BYTES} bytes` };
+  if (data.length > MAX_KEY_FILE_BYTES) return unavailable(`${SIGNING_KEY_FILE_ENV}=${file}: larger than ${MAX_KEY_FILE_BYTES} bytes`);
   try {
     const keys = await parsePublicKeys(new Uint8Array(data));
     return { ok: true, keys: { keys, source: file, fingerprints: keys.map((k) => k.getFingerprint().toUpperCase()) } };
   } catch (err) {
-    return { ok: false, message: `${SIGNING_KEY_FILE_ENV}=${file}: ${(err as Error).message}` };
+    return unavailable(`${SIGNING_KEY_FILE_ENV}=${file}: ${(err as Error).message}`, err);
   }
 }

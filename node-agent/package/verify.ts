@@ -18,6 +18,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import type { PublicKey, Signature } from 'openpgp';
+import { ReasonedError } from '../../operator/lib/errors.ts';
 
 const MAX_SIGNATURE_BYTES = 64 * 1024;
 
@@ -36,7 +37,9 @@ export function normalizeSha256(text: string): string | undefined {
 
 export type SignatureCheck =
   | { ok: true; fingerprint: string; keyId: string; signedAt?: Date }
-  | { ok: false; message: string };
+  | ReasonedError<'SignatureInvalid'>;
+
+const invalid = (message: string, cause?: unknown): ReasonedError<'SignatureInvalid'> => new ReasonedError('SignatureInvalid', message, cause !== undefined ? { cause } : undefined);
 
 async function readDetachedSignature(path: string): Promise<Signature> {
   const { readSignature } = await import('openpgp');
@@ -54,18 +57,18 @@ async function readDetachedSignature(path: string): Promise<Signature> {
  * made by one of `keys` over exactly these bytes, while that key was valid.
  */
 export async function verifyDetachedSignature(dataPath: string, signaturePath: string, keys: readonly PublicKey[], now: Date = new Date()): Promise<SignatureCheck> {
-  if (keys.length === 0) return { ok: false, message: 'no trusted signing key' };
+  if (keys.length === 0) return invalid('no trusted signing key');
   let signature: Signature;
   try {
     signature = await readDetachedSignature(signaturePath);
   } catch (err) {
-    return { ok: false, message: `unreadable signature: ${(err as Error).message}` };
+    return invalid(`unreadable signature: ${(err as Error).message}`, err);
   }
   const issuers = signature.getSigningKeyIDs().map((id) => id.toHex().toUpperCase());
   const trusted = keys.filter((k) => issuers.some((id) => k.getKeys().some((sub) => sub.getKeyID().toHex().toUpperCase() === id)));
   if (trusted.length === 0) {
     const known = keys.map((k) => k.getKeyID().toHex().toUpperCase()).join(', ');
-    return { ok: false, message: `signed by key ${issuers.join(', ') || '(no issuer)'}, which is not a trusted signing key (trusted: ${known})` };
+    return invalid(`signed by key ${issuers.join(', ') || '(no issuer)'}, which is not a trusted signing key (trusted: ${known})`);
   }
   try {
     const { createMessage, verify } = await import('openpgp');
@@ -79,6 +82,7 @@ export async function verifyDetachedSignature(dataPath: string, signaturePath: s
       if (done) break;
     }
     const failures: string[] = [];
+    const causes: unknown[] = [];
     for (const s of result.signatures) {
       try {
         await s.verified;
@@ -93,10 +97,11 @@ export async function verifyDetachedSignature(dataPath: string, signaturePath: s
         };
       } catch (err) {
         failures.push(`key ${s.keyID.toHex().toUpperCase()}: ${(err as Error).message}`);
+        causes.push(err);
       }
     }
-    return { ok: false, message: failures.length > 0 ? failures.join('; ') : 'no signature in the signature file' };
+    return invalid(failures.length > 0 ? failures.join('; ') : 'no signature in the signature file', causes.length === 1 ? causes[0] : causes.length > 1 ? new AggregateError(causes) : undefined);
   } catch (err) {
-    return { ok: false, message: (err as Error).message };
+    return invalid((err as Error).message, err);
   }
 }

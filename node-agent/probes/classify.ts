@@ -1,5 +1,6 @@
 // Failure classification: (step the probe was in, error code, direct or via proxy) → exactly one Reason. Pure.
 import type { Reason, Step, Via } from './types.ts';
+import { ReasonedError } from '../../operator/lib/errors.ts';
 
 /** Codes the probe itself gives to its failures (beside Node's/OpenSSL's own error codes). */
 export const PROBE_CODES = {
@@ -19,15 +20,17 @@ export const PROBE_CODES = {
   httpBadResponse: 'HTTP_BAD_RESPONSE',
 } as const;
 
-/** Errors the probe raises: the step it failed in and a code for classify(). */
-export class ProbeError extends Error {
+/** Errors the probe raises: the step it failed in and a code for classify() (its reason); `cause` keeps the
+ * socket's or OpenSSL's own error when there is one. */
+export class ProbeError extends ReasonedError {
   readonly step: Step;
-  readonly code: string;
-  constructor(step: Step, code: string, message: string) {
-    super(message);
+  constructor(step: Step, code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
     this.name = 'ProbeError';
     this.step = step;
-    this.code = code;
+  }
+  get code(): string {
+    return this.reason;
   }
 }
 

@@ -45,7 +45,7 @@ function route(host: string, port: number, opts: ProbeOptions): Route | { error:
   let proxy: ProxyServer;
   if (typeof opts.proxy === 'string') {
     const parsed = parseProxyUrl(opts.proxy);
-    if (!parsed.ok) return { error: parsed.error };
+    if (!parsed.ok) return { error: parsed.message };
     proxy = parsed.proxy;
   } else {
     proxy = opts.proxy;
@@ -85,7 +85,7 @@ export async function probeEndpoint(target: ProbeTarget, opts: ProbeOptions): Pr
     try {
       trust = await trustContext(opts.caFile);
     } catch (err) {
-      throw new ProbeError('tls', 'CA_BUNDLE', `cannot use the CA bundle ${opts.caFile ?? ''}: ${(err as Error).message}`);
+      throw new ProbeError('tls', 'CA_BUNDLE', `cannot use the CA bundle ${opts.caFile ?? ''}: ${(err as Error).message}`, { cause: err });
     }
 
     // dns: the endpoint's name, or — via a proxy, which resolves the target itself — the proxy's name.

@@ -1,5 +1,6 @@
 // Parses a proxy URL (http_proxy / https_proxy syntax) into what the probe needs. Pure. Credentials in the URL
 // become a ready Proxy-Authorization header value and are never kept in anything printable.
+import { ReasonedError, type Result } from '../../operator/lib/errors.ts';
 
 export interface ProxyServer {
   /** How the probe talks to the proxy itself: plain TCP, or TLS (an https:// proxy URL). */
@@ -12,7 +13,11 @@ export interface ProxyServer {
   display: string;
 }
 
-export type ParsedProxy = { ok: true; proxy: ProxyServer } | { ok: false; error: string };
+/** The proxy, or why it cannot be used (ProxyUrlInvalid). No cause is kept: the URL parser's error holds the URL,
+ * password included. */
+export type ParsedProxy = Result<{ proxy: ProxyServer }, 'ProxyUrlInvalid'>;
+
+const invalid = (message: string): ReasonedError<'ProxyUrlInvalid'> => new ReasonedError('ProxyUrlInvalid', message);
 
 /**
  * Parses `http://[user[:pass]@]host[:port][/]`; a URL without a scheme is taken as http:// (as Go and curl do).
@@ -20,19 +25,19 @@ export type ParsedProxy = { ok: true; proxy: ProxyServer } | { ok: false; error:
  */
 export function parseProxyUrl(text: string): ParsedProxy {
   const trimmed = text.trim();
-  if (trimmed === '') return { ok: false, error: 'empty proxy URL' };
+  if (trimmed === '') return invalid('empty proxy URL');
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`;
   let url: URL;
   try {
     url = new URL(withScheme);
   } catch {
-    return { ok: false, error: 'the proxy URL is not a valid URL' };
+    return invalid('the proxy URL is not a valid URL');
   }
   const scheme = url.protocol.replace(/:$/, '').toLowerCase();
   if (scheme !== 'http' && scheme !== 'https') {
-    return { ok: false, error: `proxy scheme ${scheme}:// is not supported (only http:// and https:// proxies)` };
+    return invalid(`proxy scheme ${scheme}:// is not supported (only http:// and https:// proxies)`);
   }
-  if (url.hostname === '') return { ok: false, error: 'the proxy URL has no host' };
+  if (url.hostname === '') return invalid('the proxy URL has no host');
   const port = url.port === '' ? (scheme === 'https' ? 443 : 80) : Number(url.port);
   let authorization: string | undefined;
   if (url.username !== '' || url.password !== '') {
@@ -42,7 +47,7 @@ export function parseProxyUrl(text: string): ParsedProxy {
       user = decodeURIComponent(url.username);
       pass = decodeURIComponent(url.password);
     } catch {
-      return { ok: false, error: 'the proxy URL has badly percent-encoded credentials' };
+      return invalid('the proxy URL has badly percent-encoded credentials');
     }
     authorization = `Basic ${Buffer.from(`${user}:${pass}`, 'utf8').toString('base64')}`;
   }

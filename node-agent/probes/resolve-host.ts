@@ -11,7 +11,7 @@ export function resolveHost(host: string, timeoutMs: number, signal?: AbortSigna
   return runStep<string[]>('dns', `DNS lookup of ${host}`, timeoutMs, signal, ({ resolve, reject }) => {
     // getaddrinfo cannot be cancelled: on timeout the answer is simply ignored.
     lookup(host, { all: true }, (err, addresses) => {
-      if (err) reject(new ProbeError('dns', err.code ?? 'UNKNOWN', `cannot resolve ${host}: ${err.code ?? err.message}`));
+      if (err) reject(new ProbeError('dns', err.code ?? 'UNKNOWN', `cannot resolve ${host}: ${err.code ?? err.message}`, { cause: err }));
       else if (addresses.length === 0) reject(new ProbeError('dns', 'ENODATA', `cannot resolve ${host}: no addresses`));
       else resolve(addresses.map((a) => a.address));
     });

@@ -70,7 +70,7 @@ export function tlsHandshake(
       stop();
       socket.on('error', ignore);
       socket.destroy();
-      reject(new ProbeError(step, errorCode(err), `${what} failed: ${printable(err.message, 200)}`));
+      reject(new ProbeError(step, errorCode(err), `${what} failed: ${printable(err.message, 200)}`, { cause: err }));
     };
     const onClose = (): void => {
       stop();

@@ -14,7 +14,7 @@ interface Desired {
  * as it was: removing it would silently take the proxy away). */
 async function desired(ctx: StepContext): Promise<Desired> {
   const proxy = ctx.effective.proxy;
-  if (!proxy.ok) throw new StepError(proxy.reason, proxy.message);
+  if (!proxy.ok) throw new StepError(proxy.reason, proxy.message, { cause: proxy });
   const existing = (await ctx.host.readFile(AGENT_CONFIG))?.toString('utf8');
   const unit = agentUnit(ctx.facts.snapAgent);
   return { configFile: renderAgentConfigFile(ctx.config, existing), dropIn: renderProxyDropIn(proxy.proxy), unit };

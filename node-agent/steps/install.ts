@@ -12,8 +12,10 @@ import { NODE_AGENT_HOST_DIR } from './paths.ts';
 import { identityProblem, readPackageIdentity } from '../package/identity.ts';
 import { compareVersions, isVersion } from '../../operator/api/agent-version.ts';
 import { must, StepError, type Step, type StepContext } from './step.ts';
+import type { ReasonedError, Result } from '../../operator/lib/errors.ts';
 
-export type FetchResult = { ok: true; path: string; cleanup(): Promise<void> } | { ok: false; reason: string; message: string };
+/** A verified package to install, or why there is none (its reason is the step's: SignatureInvalid, NotFound…). */
+export type FetchResult = Result<{ path: string; cleanup(): Promise<void> }, string, ReasonedError>;
 
 /** Where packages come from (the regional bucket or a mirror) and how they are verified: a port, for the step. */
 export interface AgentPackages {
@@ -85,7 +87,7 @@ export function createInstallStep(packages: AgentPackages, opts: InstallStepOpti
         latest = { version: await packages.latestVersion(ctx.effective, ctx.facts), at: ctx.now() };
       } catch (err) {
         if (ctx.facts.installedVersion) return ctx.facts.installedVersion; // keep what runs until the lookup works
-        throw new StepError('VersionLookupFailed', `cannot find out which version "latest" is: ${(err as Error).message}`);
+        throw new StepError('VersionLookupFailed', `cannot find out which version "latest" is: ${(err as Error).message}`, { cause: err });
       }
     }
     const installed = ctx.facts.installedVersion;
@@ -137,7 +139,7 @@ export function createInstallStep(packages: AgentPackages, opts: InstallStepOpti
         return { needed: false };
       }
       if (last && ctx.now() < nextAttemptAt) {
-        throw new StepError(last.reason, `${last.message} (next attempt in ${Math.ceil((nextAttemptAt - ctx.now()) / 1000)} s)`);
+        throw new StepError(last.reason, `${last.message} (next attempt in ${Math.ceil((nextAttemptAt - ctx.now()) / 1000)} s)`, { cause: last });
       }
       return { needed: true, what: p.why };
     },
@@ -146,7 +148,7 @@ export function createInstallStep(packages: AgentPackages, opts: InstallStepOpti
       if (p.action === 'none') return;
       try {
         const fetched = await packages.fetch(ctx.effective, ctx.facts, p.version, ctx.stopping);
-        if (!fetched.ok) throw new StepError(fetched.reason, fetched.message);
+        if (!fetched.ok) throw new StepError(fetched.reason, fetched.message, { cause: fetched });
         try {
           // Stopping: leave the host as it is rather than start a dpkg the pod might not see finish.
           if (ctx.stopping?.aborted) throw new StepError('Stopping', 'the node agent is stopping; the install waits for the next pod');
@@ -165,7 +167,7 @@ export function createInstallStep(packages: AgentPackages, opts: InstallStepOpti
         if (err instanceof StepError && err.reason === 'Stopping') throw err;
         failures++;
         nextAttemptAt = ctx.now() + backoffDelay(failures, opts.baseDelayMs ?? 30_000, opts.maxDelayMs ?? 30 * 60_000);
-        last = err instanceof StepError ? err : new StepError('InstallFailed', err instanceof Error ? err.message : String(err));
+        last = err instanceof StepError ? err : new StepError('InstallFailed', err instanceof Error ? err.message : String(err), { cause: err });
         throw last;
       }
     },

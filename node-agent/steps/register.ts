@@ -17,7 +17,7 @@ export const REGISTER_TIMEOUT_MS = 300_000;
 function proxyEnv(ctx: StepContext): Record<string, string> {
   const r = ctx.effective.proxy;
   // A bad proxy Secret: registering direct instead would fail later and look like a network problem.
-  if (!r.ok) throw new StepError(r.reason, r.message);
+  if (!r.ok) throw new StepError(r.reason, r.message, { cause: r });
   const p = r.proxy;
   if (!p.httpsProxy && !p.httpProxy) return {};
   return {
@@ -99,7 +99,7 @@ export function createRegisterStep(opts: { baseDelayMs?: number; maxDelayMs?: nu
     },
     async apply(ctx) {
       const activation = ctx.effective.activation;
-      if (!activation.ok) throw new StepError(activation.reason, activation.message);
+      if (!activation.ok) throw new StepError(activation.reason, activation.message, { cause: activation });
       const { id, code } = activation;
       const unit = agentUnit(ctx.facts.snapAgent);
       const fail = (reason: string, message: string): never => {

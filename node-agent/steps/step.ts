@@ -4,6 +4,7 @@ import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
 import type { EffectiveConfig } from '../config/effective.ts';
 import type { Host } from '../host/host.ts';
 import type { HostFacts } from './facts.ts';
+import { ReasonedError } from '../../operator/lib/errors.ts';
 
 export type StepStatus = 'ok' | 'changed' | 'skipped' | 'failed' | 'unsupported';
 
@@ -36,13 +37,12 @@ export interface Step {
   apply(ctx: StepContext): Promise<void>;
 }
 
-/** A failure with a reason a person can act on. */
-export class StepError extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
-    super(message);
+/** A step's failure: the reason its outcome reports and a message a person can act on; `cause` keeps the error
+ * beneath. An error from below that is not a StepError is reported with a reason of the step's own (or Error). */
+export class StepError extends ReasonedError {
+  constructor(reason: string, message: string, options?: { cause?: unknown }) {
+    super(reason, message, options);
     this.name = 'StepError';
-    this.reason = reason;
   }
 }
 

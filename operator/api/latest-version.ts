@@ -3,6 +3,7 @@
 // a port, so each process brings its own (its proxy handling, its limits).
 import { isVersion } from './agent-version.ts';
 import { packageUrls } from './package-urls.ts';
+import { ReasonedError, type Result } from '../lib/errors.ts';
 
 export interface ProxyUrls {
   httpsProxy?: string;
@@ -29,7 +30,18 @@ export type TextFetcher = (
   opts: { maxBytes: number; timeoutMs: number; maxRedirects: number; proxy?: ProxyUrls; authorization?: string; ca?: LatestVersionRequest['ca']; signal?: AbortSignal },
 ) => Promise<{ ok: true; text: string; url: string } | { ok: false; reason: string; message: string; url?: string }>;
 
-export type LatestVersionResult = { ok: true; version: string; url: string } | { ok: false; reason: string; message: string; url?: string };
+/** Why `latest` could not be read: the fetch's own reason (NotFound, Timeout, Proxy…), InvalidRequest or
+ * InvalidVersionFile; the URL without credentials; the fetch's failure as the cause. */
+export class LatestVersionFailure extends ReasonedError {
+  readonly url: string | undefined;
+  constructor(reason: string, message: string, details: { url?: string | undefined; cause?: unknown } = {}) {
+    super(reason, message, details.cause !== undefined ? { cause: details.cause } : undefined);
+    this.name = 'LatestVersionFailure';
+    this.url = details.url;
+  }
+}
+
+export type LatestVersionResult = Result<{ version: string; url: string }, string, LatestVersionFailure>;
 
 /** The URL of `latest/VERSION` (it does not depend on the platform). */
 export function latestVersionUrl(req: Pick<LatestVersionRequest, 'region' | 'mirror' | 's3Host'>): string {
@@ -43,7 +55,7 @@ export async function resolveLatestVersionWith(fetchText: TextFetcher, req: Late
   try {
     url = latestVersionUrl(req);
   } catch (err) {
-    return { ok: false, reason: 'InvalidRequest', message: (err as Error).message };
+    return new LatestVersionFailure('InvalidRequest', (err as Error).message, { cause: err });
   }
   const got = await fetchText(url, {
     maxBytes: 256,
@@ -54,10 +66,10 @@ export async function resolveLatestVersionWith(fetchText: TextFetcher, req: Late
     ...(req.ca ? { ca: req.ca } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
   });
-  if (!got.ok) return { ok: false, reason: got.reason, message: `cannot read the latest agent version: ${got.message}`, ...(got.url ? { url: got.url } : {}) };
+  if (!got.ok) return new LatestVersionFailure(got.reason, `cannot read the latest agent version: ${got.message}`, { url: got.url, cause: got });
   const version = got.text.trim();
   if (!isVersion(version)) {
-    return { ok: false, reason: 'InvalidVersionFile', message: `${got.url} does not hold a 4-part version number: ${JSON.stringify(version.slice(0, 40))}`, url: got.url };
+    return new LatestVersionFailure('InvalidVersionFile', `${got.url} does not hold a 4-part version number: ${JSON.stringify(version.slice(0, 40))}`, { url: got.url });
   }
   return { ok: true, version, url: got.url };
 }

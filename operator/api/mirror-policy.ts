@@ -3,6 +3,7 @@
 // and the Secret never passes the API server's validation), and so does the operator before it reads
 // latest/VERSION. Pure; messages never repeat a credential.
 import { CONTROL_CHARACTER } from './proxy-url.ts';
+import { ReasonedError, type Result } from '../lib/errors.ts';
 
 export interface MirrorRequest {
   mirror?: string;
@@ -34,19 +35,21 @@ export interface MirrorCredentials {
   password: string;
 }
 
-export type MirrorCredentialsResult = { ok: true; credentials: MirrorCredentials } | { ok: false; message: string };
+export type MirrorCredentialsResult = Result<{ credentials: MirrorCredentials }, 'MirrorSecretInvalid'>;
+
+const invalidCredentials = (message: string): ReasonedError<'MirrorSecretInvalid'> => new ReasonedError('MirrorSecretInvalid', message);
 
 /** The username and password keys of the mirror Secret (`secretName` for messages), trimmed of outer white space. */
 export function mirrorCredentials(username: string | undefined, password: string | undefined, secretName: string): MirrorCredentialsResult {
   const secret = `Secret ${secretName} (spec.agent.source.mirrorSecretRef)`;
   const user = username?.trim() ?? '';
   const pass = password?.trim() ?? '';
-  if (user === '') return { ok: false, message: `${secret} has no username key with a value: create it in the operator's namespace with keys username and password` };
-  if (pass === '') return { ok: false, message: `${secret} has no password key with a value: create it in the operator's namespace with keys username and password` };
+  if (user === '') return invalidCredentials(`${secret} has no username key with a value: create it in the operator's namespace with keys username and password`);
+  if (pass === '') return invalidCredentials(`${secret} has no password key with a value: create it in the operator's namespace with keys username and password`);
   for (const [key, value] of [['username', user], ['password', pass]] as const) {
-    if (CONTROL_CHARACTER.test(value)) return { ok: false, message: `key ${key} of ${secret} contains a control character (a newline, tab, NUL…): store the bare value` };
+    if (CONTROL_CHARACTER.test(value)) return invalidCredentials(`key ${key} of ${secret} contains a control character (a newline, tab, NUL…): store the bare value`);
   }
-  if (user.includes(':')) return { ok: false, message: `key username of ${secret} contains ":", which HTTP basic authentication cannot carry in a user name` };
+  if (user.includes(':')) return invalidCredentials(`key username of ${secret} contains ":", which HTTP basic authentication cannot carry in a user name`);
   return { ok: true, credentials: { username: user, password: pass } };
 }
 

@@ -3,6 +3,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { EndpointName } from './regions.ts';
+import { ReasonedError, type Result } from '../lib/errors.ts';
 
 export const NODE_AGENT_CONFIG_VERSION = 1;
 export const NODE_AGENT_CONFIG_FILE = 'config.json';
@@ -91,14 +92,15 @@ export const NodeAgentConfig = Type.Object({
 
 export type NodeAgentConfig = Static<typeof NodeAgentConfig>;
 
-export function parseNodeAgentConfig(text: string): { ok: true; config: NodeAgentConfig } | { ok: false; error: string } {
+/** The rendered configuration, or why it is not one (ConfigInvalid: the node agent's readiness reason). */
+export function parseNodeAgentConfig(text: string): Result<{ config: NodeAgentConfig }, 'ConfigInvalid'> {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    return { ok: false, error: `not JSON: ${(err as Error).message}` };
+    return new ReasonedError('ConfigInvalid', `not JSON: ${(err as Error).message}`, { cause: err });
   }
   if (Value.Check(NodeAgentConfig, raw)) return { ok: true, config: raw };
   const first = [...Value.Errors(NodeAgentConfig, raw)][0];
-  return { ok: false, error: first ? `${first.path || '/'}: ${first.message}` : 'invalid' };
+  return new ReasonedError('ConfigInvalid', first ? `${first.path || '/'}: ${first.message}` : 'invalid');
 }

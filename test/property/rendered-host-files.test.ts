@@ -158,7 +158,7 @@ test(`the rendered node-agent config of any accepted spec round-trips through th
       const config = sampleConfig('prop', { region: 'us-east-1', ssmUser: { create: true, sudo }, proxy: { noProxy, ...(httpsProxy ? { httpsProxy } : {}) } });
       const rendered = renderNodeAgentConfig(config);
       const parsed = parseNodeAgentConfig(JSON.stringify(rendered));
-      assert.ok(parsed.ok, parsed.ok ? '' : parsed.error);
+      assert.ok(parsed.ok, parsed.ok ? '' : parsed.message);
       assert.deepEqual(parsed.config, rendered);
       assert.ok(rendered.proxy.noProxy.includes('169.254.169.254'));
       checkDropIn(rendered.proxy);

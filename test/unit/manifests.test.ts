@@ -156,7 +156,7 @@ test('a halted rollout switches the DaemonSet to OnDelete; Uninstall goes to eve
 test('the rendered node-agent configuration is valid, resolves endpoints and always bypasses the proxy for IMDS', () => {
   const cm = buildDesiredObjects({ config: full, context }).find((o) => o.kind === 'ConfigMap') as Obj;
   const parsed = parseNodeAgentConfig(cm.data?.['config.json'] ?? '');
-  assert.ok(parsed.ok, parsed.ok ? '' : parsed.error);
+  assert.ok(parsed.ok, parsed.ok ? '' : parsed.message);
   assert.equal(parsed.config.endpoints.ssm, 'vpce-1.ssm.us-east-1.vpce.amazonaws.com');
   assert.equal(parsed.config.endpoints.ec2messages, 'ec2messages.us-east-1.amazonaws.com');
   assert.deepEqual(parsed.config.proxy.noProxy, ['.corp', '10.0.0.0/8', '169.254.169.254']);

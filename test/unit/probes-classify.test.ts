@@ -90,7 +90,8 @@ test('parseProxyUrl: errors never repeat the URL', () => {
   for (const bad of ['socks5://u:hunter2@proxy:1080', 'http://u:hunter2@', '', 'http://u:%E0%A4%A@proxy:1']) {
     const p = parseProxyUrl(bad);
     assert.equal(p.ok, false, bad);
-    if (!p.ok) assert.ok(!p.error.includes('hunter2') && !p.error.includes('%E0'), p.error);
+    if (!p.ok) assert.ok(!p.message.includes('hunter2') && !p.message.includes('%E0'), p.message);
+    if (!p.ok) assert.equal(p.reason, 'ProxyUrlInvalid', bad);
   }
 });
 
