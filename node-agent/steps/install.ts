@@ -12,7 +12,7 @@ import { NODE_AGENT_HOST_DIR } from './paths.ts';
 import { identityProblem, readPackageIdentity } from '../package/identity.ts';
 import { compareVersions, isVersion } from '../../operator/api/agent-version.ts';
 import { must, StepError, type Step, type StepContext } from './step.ts';
-import type { ReasonedError, Result } from '../../operator/lib/errors.ts';
+import { reasonOf, type ReasonedError, type Result } from '../../operator/lib/errors.ts';
 
 /** A verified package to install, or why there is none (its reason is the step's: SignatureInvalid, NotFound…). */
 export type FetchResult = Result<{ path: string; cleanup(): Promise<void> }, string, ReasonedError>;
@@ -167,7 +167,8 @@ export function createInstallStep(packages: AgentPackages, opts: InstallStepOpti
         if (err instanceof StepError && err.reason === 'Stopping') throw err;
         failures++;
         nextAttemptAt = ctx.now() + backoffDelay(failures, opts.baseDelayMs ?? 30_000, opts.maxDelayMs ?? 30 * 60_000);
-        last = err instanceof StepError ? err : new StepError('InstallFailed', err instanceof Error ? err.message : String(err), { cause: err });
+        // A failure with a reason of its own (the proxy Secret, the mirror's access) keeps it; anything else is the install's.
+        last = err instanceof StepError ? err : new StepError(reasonOf(err, 'InstallFailed'), err instanceof Error ? err.message : String(err), { cause: err });
         throw last;
       }
     },

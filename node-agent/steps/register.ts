@@ -101,6 +101,8 @@ export function createRegisterStep(opts: { baseDelayMs?: number; maxDelayMs?: nu
       const activation = ctx.effective.activation;
       if (!activation.ok) throw new StepError(activation.reason, activation.message, { cause: activation });
       const { id, code } = activation;
+      // Before anything touches the host: a bad proxy Secret is its own failure, not a stopped agent and a timeout.
+      const env = proxyEnv(ctx);
       const unit = agentUnit(ctx.facts.snapAgent);
       const fail = (reason: string, message: string): never => {
         failures++;
@@ -128,7 +130,7 @@ export function createRegisterStep(opts: { baseDelayMs?: number; maxDelayMs?: nu
         // The real agent takes the code only as an argument; it is never logged, and never put in the environment.
         r = await ctx.host.run([agentBinary(ctx.facts.snapAgent), '-register', '-y', '-id', id, '-code', code, '-region', ctx.config.region], {
           timeoutMs: opts.timeoutMs ?? REGISTER_TIMEOUT_MS,
-          env: proxyEnv(ctx),
+          env,
         });
       } catch (err) {
         runError = (err instanceof Error ? err.message : String(err)).split(code).join('[REDACTED]');

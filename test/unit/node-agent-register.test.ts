@@ -160,3 +160,17 @@ test('the earlier-register pattern matches the agent (and the stand-in script) b
   for (const yes of ['/usr/bin/amazon-ssm-agent -register -y -id x -code y -region eu-west-1', '/bin/bash /usr/bin/amazon-ssm-agent -register -y', '/snap/amazon-ssm-agent/current/amazon-ssm-agent -register']) assert.match(yes, re, yes);
   for (const no of [`nsenter -t 1 -m -u -i -n -p -- pgrep -f -- ${EARLIER_REGISTER_PATTERN}`, 'nsenter -t 1 -m -u -i -n -p -- /usr/bin/amazon-ssm-agent -register -y', '/usr/bin/amazon-ssm-agent', '/usr/bin/amazon-ssm-agent -registerx']) assert.doesNotMatch(no, re, no);
 });
+
+test('a bad proxy Secret fails registration as ProxySecretInvalid before the agent is stopped; nothing runs', async () => {
+  const host = registeringHost(() => ok());
+  const config = agentConfig({ proxy: { secretRef: { name: 'corp-proxy' }, noProxy: [] } });
+  const ctx = context(host, config);
+  // The Secret is mounted but holds a value that is no proxy URL: a newline would be a new directive.
+  const bad = { ...ctx, effective: effectiveConfig(config, { activation: ACTIVATION, proxy: { httpsProxy: 'http://proxy.corp:3128\nExecStartPre=/bin/sh' } }) };
+  assert.equal(bad.effective.proxy.ok, false, 'the harness gives a bad proxy');
+  const outcome = await runStep(createRegisterStep(), bad);
+  assert.equal(outcome.status, 'failed');
+  assert.equal(outcome.reason, 'ProxySecretInvalid', JSON.stringify(outcome));
+  assert.match(outcome.message ?? '', /corp-proxy/);
+  assert.deepEqual(host.ran().filter((c) => c.startsWith('systemctl stop') || c.includes('-register')), [], 'the agent was neither stopped nor asked to register');
+});

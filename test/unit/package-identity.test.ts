@@ -77,3 +77,18 @@ test('a "latest" that goes below what it said before is refused too (the install
   assert.equal(out.reason, 'LatestWentBackwards');
   assert.match(out.message ?? '', /what latest said before/);
 });
+
+test('a bad proxy Secret fails the install as ProxySecretInvalid (as configure and register say), not InstallFailed', async () => {
+  const { createAgentPackages } = await import('../../node-agent/package/agent-packages.ts');
+  const base = sampleConfig('c', { agent: { version: '3.3.101.0', verify: 'Signature', selfUpdate: false, existingInstall: 'Adopt' }, proxy: { secretRef: { name: 'corp-proxy' }, noProxy: [] } });
+  const parsed = parseNodeAgentConfig(JSON.stringify(renderNodeAgentConfig(base)));
+  assert.ok(parsed.ok);
+  const installs: string[] = [];
+  const h = host(undefined, { Package: 'amazon-ssm-agent', Version: '3.3.101.0-1', Architecture: 'amd64' }, installs);
+  const c = { ...ctx(h, parsed.config), effective: effectiveConfig(parsed.config, { proxy: { httpsProxy: 'ftp://proxy.corp' } }) };
+  const out = await runStep(createInstallStep(createAgentPackages(), noFiles), c);
+  assert.equal(out.status, 'failed');
+  assert.equal(out.reason, 'ProxySecretInvalid', JSON.stringify(out));
+  assert.match(out.message ?? '', /corp-proxy/);
+  assert.deepEqual(installs, [], 'nothing was installed');
+});
