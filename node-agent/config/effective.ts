@@ -10,6 +10,7 @@ import type { NodeAgentConfig } from '../../operator/api/node-agent-config.ts';
 import { basicAuthorization, mirrorCredentials } from '../../operator/api/mirror-policy.ts';
 import { proxyUrlProblem } from '../../operator/api/proxy-url.ts';
 import { parseCaBundle } from '../../operator/api/ca-bundle.ts';
+import { redactUrl } from '../../operator/api/redact-url.ts';
 import { ReasonedError, type Result } from '../../operator/lib/errors.ts';
 
 export interface EffectiveProxy {
@@ -100,11 +101,37 @@ export function effectiveActivation(registration: NodeAgentConfig['registration'
   return { ok: true, id, code };
 }
 
+const REDACTED = '[REDACTED]';
+
+/** What printing the effective configuration shows: everything but its secrets (proxy URLs without their
+ * user:password, no Authorization header, no activation code). */
+function redacted(e: EffectiveConfig): unknown {
+  const proxy = e.proxy.ok
+    ? {
+        ok: true,
+        proxy: {
+          ...e.proxy.proxy,
+          ...(e.proxy.proxy.httpsProxy ? { httpsProxy: redactUrl(e.proxy.proxy.httpsProxy) } : {}),
+          ...(e.proxy.proxy.httpProxy ? { httpProxy: redactUrl(e.proxy.proxy.httpProxy) } : {}),
+        },
+      }
+    : { ok: false, reason: e.proxy.reason, message: e.proxy.message };
+  const mirror = e.mirror.ok ? { ...e.mirror, ...(e.mirror.authorization ? { authorization: REDACTED } : {}) } : { ok: false, reason: e.mirror.reason, message: e.mirror.message };
+  const activation = e.activation.ok ? { ok: true, id: e.activation.id, code: REDACTED } : { ok: false, reason: e.activation.reason, message: e.activation.message };
+  return { config: e.config, proxy, mirror, activation };
+}
+
 export function effectiveConfig(config: NodeAgentConfig, secrets: SecretValues): EffectiveConfig {
-  return {
+  const e: EffectiveConfig = {
     config,
     proxy: effectiveProxy(config.proxy, secrets.proxy),
     mirror: effectiveMirrorAccess(config.agent, secrets.mirror, secrets.mirrorCa),
     activation: effectiveActivation(config.registration, secrets.activation),
   };
+  // It holds this pass's secrets: a log line, JSON or util.inspect of it shows the redacted view. Not enumerable,
+  // so comparisons and spreads see the four fields only.
+  const view = () => redacted(e);
+  Object.defineProperty(e, 'toJSON', { value: view, enumerable: false });
+  Object.defineProperty(e, Symbol.for('nodejs.util.inspect.custom'), { value: view, enumerable: false });
+  return e;
 }
