@@ -1,5 +1,6 @@
 // What the operator loads at start, beside test/unit/node-agent-modules.test.ts: the package modules its static
-// imports bring in (undici's transport and fetch without the rest of the package), and operator/lib/undici-lean.ts against the installed undici.
+// imports bring in (node-forge only when a certificate is made; undici's transport and fetch without the rest of the
+// package), and operator/lib/undici-lean.ts against the installed undici.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,13 +36,18 @@ function packageFilesAtSettingsCheck(): string[] {
   }
 }
 
-test('the operator loads undici’s transport and fetch but not the rest of undici at start', (t) => {
+test('the operator loads undici’s transport and fetch but not the rest of undici, and no node-forge, at start', (t) => {
   const files = packageFilesAtSettingsCheck();
   const ofUndici = files.filter((f) => f.startsWith(`${UNDICI}/`)).map((f) => f.slice(UNDICI.length + 1));
   t.diagnostic(`${files.length} CommonJS files, ${ofUndici.length} of undici`);
   assert.ok(ofUndici.includes('lib/dispatcher/agent.js') && ofUndici.includes('lib/web/fetch/index.js'), `the list is the operator’s: ${ofUndici.join(', ')}`);
   const unwanted = ofUndici.filter((f) => f === 'index.js' || /^lib\/(mock|cache|interceptor|web\/(websocket|eventsource|cache|cookies))\//.test(f));
   assert.deepEqual(unwanted, [], 'undici’s index loads all of the package: import from operator/lib/undici-lean.ts');
+  assert.deepEqual(
+    files.filter((f) => f.includes('/node_modules/node-forge/')),
+    [],
+    'node-forge is for making certificates (operator/fleet/certificates.ts loads it then)',
+  );
 });
 
 test('undici-lean exports the classes undici’s index exports, with the request API mixed in, and its fetch works', async () => {
