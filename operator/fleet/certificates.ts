@@ -7,7 +7,7 @@
 import { createPrivateKey, generateKeyPair, randomBytes, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
+import type forge from 'node-forge';
 
 const DAY_MS = 86_400_000;
 export const CA_VALIDITY_DAYS = 3650;
@@ -72,9 +72,17 @@ function serialNumber(): string {
   return bytes.toString('hex');
 }
 
+/**
+ * node-forge, loaded when a certificate is made (the first start, a renewal): a restart that finds valid ones in
+ * the Secret reads them with node:crypto and never loads forge's 42 modules (0.9 MiB of source on the V8 heap).
+ */
+async function loadForge(): Promise<typeof forge> {
+  return (await import('node-forge')).default;
+}
+
 /** PEM with plain newlines (forge writes CRLF, which reads badly in a ConfigMap). */
-function certificatePem(cert: forge.pki.Certificate): string {
-  return forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
+function certificatePem(f: typeof forge, cert: forge.pki.Certificate): string {
+  return f.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
 }
 
 function validity(cert: forge.pki.Certificate, now: Date, days: number): void {
@@ -83,9 +91,9 @@ function validity(cert: forge.pki.Certificate, now: Date, days: number): void {
 }
 
 export async function generateCa(opts: { now?: Date; commonName?: string; validityDays?: number } = {}): Promise<KeyAndCert> {
-  const keys = await rsaKeyPair();
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKey);
+  const [f, keys] = await Promise.all([loadForge(), rsaKeyPair()]);
+  const cert = f.pki.createCertificate();
+  cert.publicKey = f.pki.publicKeyFromPem(keys.publicKey);
   cert.serialNumber = serialNumber();
   validity(cert, opts.now ?? new Date(), opts.validityDays ?? CA_VALIDITY_DAYS);
   const name = [{ name: 'commonName', value: opts.commonName ?? 'ssm-agent-operator fleet CA' }];
@@ -96,16 +104,17 @@ export async function generateCa(opts: { now?: Date; commonName?: string; validi
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(forge.pki.privateKeyFromPem(keys.privateKey), forge.md.sha256.create());
-  return { cert: certificatePem(cert), key: keys.privateKey };
+  cert.sign(f.pki.privateKeyFromPem(keys.privateKey), f.md.sha256.create());
+  return { cert: certificatePem(f, cert), key: keys.privateKey };
 }
 
 export async function issueServingCertificate(ca: KeyAndCert, identity: ServingIdentity, opts: { now?: Date; validityDays?: number } = {}): Promise<KeyAndCert> {
   if (identity.dnsNames.length + identity.ips.length === 0) throw new Error('a serving certificate needs at least one DNS name or IP address');
-  const caCert = forge.pki.certificateFromPem(ca.cert);
+  const f = await loadForge();
+  const caCert = f.pki.certificateFromPem(ca.cert);
   const keys = await rsaKeyPair();
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKey);
+  const cert = f.pki.createCertificate();
+  cert.publicKey = f.pki.publicKeyFromPem(keys.publicKey);
   cert.serialNumber = serialNumber();
   validity(cert, opts.now ?? new Date(), opts.validityDays ?? SERVING_VALIDITY_DAYS);
   cert.setSubject([{ name: 'commonName', value: identity.dnsNames[0] ?? identity.ips[0] ?? 'ssm-agent-operator' }]);
@@ -118,8 +127,8 @@ export async function issueServingCertificate(ca: KeyAndCert, identity: ServingI
     { name: 'subjectKeyIdentifier' },
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
   ]);
-  cert.sign(forge.pki.privateKeyFromPem(ca.key), forge.md.sha256.create());
-  return { cert: certificatePem(cert), key: keys.privateKey };
+  cert.sign(f.pki.privateKeyFromPem(ca.key), f.md.sha256.create());
+  return { cert: certificatePem(f, cert), key: keys.privateKey };
 }
 
 export async function generateFleetCertificates(identity: ServingIdentity, opts: { now?: Date } = {}): Promise<FleetCertificates> {

@@ -3,7 +3,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { Agent, fetch, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, fetch } from '../lib/undici-lean.ts';
 import type { KubeAccess } from './access.ts';
 import { kubeConfigAccess } from './kubeconfig-access.ts';
 // process.getBuiltinModule, not an ESM import: that loads Node's bundled undici (test/unit/node-agent-modules.test.ts).

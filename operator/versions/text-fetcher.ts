@@ -1,6 +1,7 @@
 // The operator's HTTP client for `latest/VERSION`: undici, through the config's proxy unless no_proxy matches
 // (undici's EnvHttpProxyAgent, given the values explicitly so the operator's own environment never leaks in).
-import { Agent, EnvHttpProxyAgent, fetch, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, EnvHttpProxyAgent, fetch } from '../lib/undici-lean.ts';
 import type { TextFetcher } from '../api/latest-version.ts';
 import { redactUrl } from '../api/redact-url.ts';
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { freePort } from './control-plane.ts';
 import { describeExit, logTail, serverEnv, sleep, startProcess, type ManagedProcess } from './managed-process.ts';
 import { NAMESPACE, REPO } from './operator-env.ts';
+import { OPERATOR_NODE_OPTIONS } from '../../operator/image/operator-runtime.ts';
 
 const TEST_NODE_AGENT_IMAGE = 'example.com/ssm-agent-operator:test';
 const READY_TIMEOUT_MS = 30_000;
@@ -23,7 +24,7 @@ export interface StartOperatorProcessOptions {
   /**
    * Environment over the defaults (KUBECONFIG, POD_NAMESPACE, NODE_AGENT_IMAGE, HTTP_PORT, LEADER_ELECTION=false,
    * LOG_LEVEL=info), e.g. LEADER_ELECTION, POD_NAME, LEASE_DURATION_SECONDS, RENEW_DEADLINE_SECONDS,
-   * RETRY_PERIOD_SECONDS, LOG_LEVEL.
+   * RETRY_PERIOD_SECONDS, LOG_LEVEL. A NODE_OPTIONS here is appended to the chart's (OPERATOR_NODE_OPTIONS).
    */
   readonly env?: Readonly<Record<string, string>>;
   /** wait for /readyz before resolving (on failure the process is stopped); default true */
@@ -94,6 +95,8 @@ export async function startOperatorProcess(opts: StartOperatorProcessOptions): P
       LEADER_ELECTION: 'false',
       LOG_LEVEL: 'info',
       ...opts.env,
+      // Node as the chart's Deployment runs it; options a caller adds (a profile, heap snapshots) come after.
+      NODE_OPTIONS: [OPERATOR_NODE_OPTIONS, opts.env?.NODE_OPTIONS].filter(Boolean).join(' '),
     }),
   });
   const tail = (lines?: number) => logTail(proc.logPath, lines);

@@ -11,6 +11,7 @@ import { parseAllDocuments } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
 import { CHART_DIR as chartDir, KUBE_VERSION, helmBinary, runHelm as helm } from '../harness/helm.ts';
 import { isRecord, list, record, strings } from '../harness/shapes.ts';
+import { OPERATOR_NODE_OPTIONS } from '../../operator/image/operator-runtime.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const crdFile = path.join(repoRoot, 'crds', 'ssmagent.io_ssmagentconfigs.yaml');
@@ -185,6 +186,7 @@ test('helm template renders the operator with the expected objects, env and port
   assert.equal(record(record(env.get('POD_NAME')?.valueFrom).fieldRef).fieldPath, 'metadata.name');
   assert.equal(env.get('NODE_AGENT_IMAGE')?.value, 'ghcr.io/ssm-agent-operator/ssm-agent-operator:0.1.0');
   assert.equal(env.get('LOG_LEVEL')?.value, 'info');
+  assert.equal(env.get('NODE_OPTIONS')?.value, OPERATOR_NODE_OPTIONS, 'the V8 options the tests and benchmarks run the operator with');
   assert.equal(env.get('LEADER_ELECTION')?.value, 'true');
   assert.equal(env.get('CLUSTER_NAME')?.value, '');
   assert.equal(env.get('HTTP_PORT')?.value, '8080');

@@ -14,6 +14,7 @@ import { buildDaemonSet } from '../../operator/manifests/daemonset.ts';
 import { withNodeAgentDefaults } from '../../operator/manifests/node-agent-defaults.ts';
 import { parseSpec } from '../../operator/api/validate.ts';
 import { sampleConfig } from '../fixtures/configs.ts';
+import { OPERATOR_NODE_OPTIONS } from '../../operator/image/operator-runtime.ts';
 
 const NAMESPACE = 'ssm-system';
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
@@ -79,6 +80,7 @@ test('every operator setting the README lists can be set through values, and the
     {
       POD_NAMESPACE: undefined,
       POD_NAME: undefined,
+      NODE_OPTIONS: OPERATOR_NODE_OPTIONS,
       NODE_AGENT_IMAGE: 'ghcr.io/ssm-agent-operator/ssm-agent-operator:0.1.0',
       LOG_LEVEL: 'debug',
       LEADER_ELECTION: 'true',
@@ -128,11 +130,12 @@ test('every operator setting the README lists can be set through values, and the
 });
 
 test('the defaults: system-node-critical for the node agents, no proxy, and a name in `env` replaces the chart\'s', async () => {
-  const env = envOf(operatorContainer(await render(['--set-json', 'env=[{"name":"WORKERS","value":"8"},{"name":"AWS_REGION","value":"eu-west-1"}]'])));
+  const env = envOf(operatorContainer(await render(['--set-json', 'env=[{"name":"WORKERS","value":"8"},{"name":"AWS_REGION","value":"eu-west-1"},{"name":"NODE_OPTIONS","value":"--max-old-space-size=300"}]'])));
   assert.equal(env.NODE_AGENT_PRIORITY_CLASS_NAME, 'system-node-critical');
   assert.equal(env.NODE_AGENT_TOLERATE_CONTROL_PLANE, 'false');
   assert.equal(env.WORKERS, '8', 'env wins, once');
   assert.equal(env.AWS_REGION, 'eu-west-1');
+  assert.equal(env.NODE_OPTIONS, '--max-old-space-size=300', 'NODE_OPTIONS too: the chart sets one (operator/image/operator-runtime.ts)');
   for (const name of ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'SSM_ENDPOINT', 'NODE_AGENT_IMAGE_PULL_SECRETS', 'AWS_CA_BUNDLE']) assert.equal(env[name], undefined, name);
   // A proxy with credentials comes from a Secret (the same keys as a config's proxy.secretRef), over inline values.
   const fromSecret = envOf(operatorContainer(await render(['--set', 'proxy.secretName=corp-proxy', '--set', 'proxy.httpsProxy=http://ignored:1'])));
