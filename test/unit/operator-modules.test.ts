@@ -3,38 +3,22 @@
 // package), and operator/lib/undici-lean.ts against the installed undici.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as undici from 'undici';
 import { Agent, EnvHttpProxyAgent, fetch } from '../../operator/lib/undici-lean.ts';
 import { undiciTextFetcher } from '../../operator/versions/text-fetcher.ts';
+import { loadedAtSettingsCheck } from '../harness/entry-modules.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const UNDICI = join(REPO, 'node_modules', 'undici');
 
-/** The CommonJS files (every package the operator uses at start is CommonJS) loaded when the settings check refuses. */
-function packageFilesAtSettingsCheck(): string[] {
-  const dir = mkdtempSync(join(tmpdir(), 'operator-modules-'));
-  try {
-    const out = join(dir, 'files.txt');
-    const preload = join(dir, 'preload.mjs');
-    writeFileSync(
-      preload,
-      `import { writeFileSync } from 'node:fs';\nimport { createRequire } from 'node:module';\nconst cache = createRequire(import.meta.url).cache;\nprocess.on('exit', () => writeFileSync(${JSON.stringify(out)}, Object.keys(cache).join('\\n')));\n`,
-    );
-    // No POD_NAMESPACE: refused after every static import has loaded.
-    const r = spawnSync(process.execPath, ['--import', preload, join(REPO, 'operator', 'main.ts')], { cwd: REPO, env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 60_000 });
-    assert.equal(r.status, 2, `operator/main.ts exited ${String(r.status ?? r.signal)}: ${r.stderr}`);
-    return readFileSync(out, 'utf8').split('\n');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+/** The CommonJS files (every package the operator uses at start is CommonJS) loaded when the settings check refuses
+ * (no POD_NAMESPACE: after every static import has loaded). */
+const packageFilesAtSettingsCheck = (): string[] => loadedAtSettingsCheck('operator/main.ts', {}).packageFiles;
 
 test('the operator loads undici’s transport and fetch but not the rest of undici, and no node-forge, at start', (t) => {
   const files = packageFilesAtSettingsCheck();
